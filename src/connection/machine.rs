@@ -1,0 +1,901 @@
+//! The connection owner's pure state machine: `(state, input, now) -> (state, commands)`.
+//!
+//! No web-sys, no timers, no I/O: time is an input (`now`, in milliseconds), timers and sockets
+//! are [`Command`]s, and randomness (full jitter) comes from a seeded generator in the state.
+//! So every rule of PROTOCOL.md §6 and every row of DESIGN.md's failure matrix is a native test.
+//!
+//! Shape: a [`Phase`] enum whose variants carry exactly the data that phase needs. The lock is
+//! not a flag: it is held exactly while the phase is [`Phase::Fetching`], [`Phase::Connecting`]
+//! or [`Phase::Refreshing`], and an `Open` command can only be issued from a deadline that
+//! expires in [`Phase::Debouncing`] or [`Phase::Backoff`], which hold no socket and no lock.
+//! Every asynchronous answer (a QR fetch, a token refresh) and every socket event carries the
+//! epoch or socket id it belongs to; stale ones are dropped.
+
+use super::wire::{self, Packet, QrCode, ServerEvent, WhatsAppEvent};
+
+/// Milliseconds on a monotonic clock (the driver uses `performance.now()`).
+pub type Millis = u64;
+
+/// The tunables of PROTOCOL.md §6. Every field's default is the contract's number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Wait after a QR appears before opening. Defaults to 500 ms.
+    pub debounce: Millis,
+    /// Least time between two socket opens. Defaults to 1 s.
+    pub min_gap: Millis,
+    /// Longest wait for the Engine.IO open and the namespace CONNECT answer. Defaults to 10 s.
+    pub connect_timeout: Millis,
+    /// Network backoff: base, cap and number of retries. Defaults to 1 s, 8 s, 5.
+    pub backoff_base: Millis,
+    pub backoff_cap: Millis,
+    pub max_network_retries: u32,
+    /// An open socket counts as stable (its failures forgotten) after this. Defaults to 10 s.
+    pub stable_after: Millis,
+    /// Retries after `token_expired`, one refresh before each. Defaults to 1 s, 2 s, 4 s.
+    pub token_retry_delays: [Millis; 3],
+    /// "Try again" stays disabled this long after the token retries are spent. Defaults to 5 s.
+    pub token_cooldown: Millis,
+    /// Wait after `rate_limited` when the server gives no `Retry-After`. Defaults to 10 s.
+    pub rate_limit_wait: Millis,
+    /// After `qr_scanned`, say "finish on your phone" if not linked within this. Defaults to 60 s.
+    pub scan_stall: Millis,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            debounce: 500,
+            min_gap: 1_000,
+            connect_timeout: 10_000,
+            backoff_base: 1_000,
+            backoff_cap: 8_000,
+            max_network_retries: 5,
+            stable_after: 10_000,
+            token_retry_delays: [1_000, 2_000, 4_000],
+            token_cooldown: 5_000,
+            rate_limit_wait: 10_000,
+            scan_stall: 60_000,
+        }
+    }
+}
+
+/// Tags one asynchronous request; an answer with another epoch is stale (failure matrix row 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Epoch(pub u32);
+
+/// Names one WebSocket; events of an older socket are stale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SocketId(pub u32);
+
+/// Why an HTTP call failed, as far as the machine cares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HttpFailure {
+    /// 401: the session is gone.
+    Unauthorized,
+    /// 429, with the server's `Retry-After` in milliseconds if it gave one.
+    RateLimited { retry_after: Option<Millis> },
+    /// 409 on `POST .../qr`: the bot is already connected.
+    AlreadyConnected,
+    /// Any other answer: the status and the server's message.
+    Status { status: u16, message: String },
+    /// No answer at all.
+    Network,
+}
+
+/// Everything that happens to the connection owner.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// The user wants bot `bot`'s QR on screen ("Generate QR", "Reconnect", a reload on its page).
+    ShowQr { bot: String },
+    /// The QR is no longer wanted: hidden, route left, component unmounted.
+    HideQr,
+    /// "Try again" / "Generate new QR" / "Sign in again".
+    Retry,
+    /// `POST /api/bots/{id}/qr` answered.
+    QrFetched { epoch: Epoch, qr: QrCode },
+    QrFetchFailed { epoch: Epoch, failure: HttpFailure },
+    /// A token refresh or a new session finished.
+    SessionReady { epoch: Epoch },
+    SessionFailed { epoch: Epoch, failure: HttpFailure },
+    /// The WebSocket fired `open`.
+    SocketOpened { socket: SocketId },
+    /// A text frame arrived.
+    SocketMessage { socket: SocketId, text: String },
+    /// The WebSocket fired `error` (a `close` usually follows; only one of them counts).
+    SocketError { socket: SocketId },
+    /// The WebSocket fired `close`.
+    SocketClosed { socket: SocketId, code: u16 },
+    /// The one timer fired (possibly late: hidden tabs throttle timers).
+    TimerFired,
+}
+
+/// What the driver must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// (Re)arm the one timer to fire at `at`; replaces any armed timer.
+    ArmTimer { at: Millis },
+    CancelTimer,
+    /// `POST /api/bots/{bot}/qr`; answer with `QrFetched` / `QrFetchFailed`.
+    FetchQr { bot: String, epoch: Epoch },
+    /// `POST /api/auth/refresh`; answer with `SessionReady` / `SessionFailed`.
+    RefreshSession { epoch: Epoch },
+    /// `POST /api/auth/session` (a new sign-in); answer the same way.
+    NewSession { epoch: Epoch },
+    /// Open the WebSocket `socket`.
+    Open { socket: SocketId },
+    /// Send `40{token,userId,botId}` with the current session's credentials.
+    SendConnect { socket: SocketId, bot: String },
+    /// Send a text frame (pong, ack, namespace disconnect).
+    Send { socket: SocketId, text: String },
+    /// Close the socket with `code` and forget it: no event of it comes back.
+    Close { socket: SocketId, code: u16 },
+    /// Something the pages want to know (bot list updates).
+    Notify(Notice),
+    /// A readable line for the console: a state transition, or a dropped frame.
+    Log(String),
+}
+
+/// Live facts for the pages; the list refreshes over HTTP when a pairing ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    BotStatus { bot: String, status: String },
+    Messages { bot: String, messages: u64 },
+    /// The display ended (linked, failed or hidden): refresh the bot list.
+    PairingEnded { bot: String },
+}
+
+/// Why a display ended for good; the page shows it and waits for the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// A code from `connection_failed` (PROTOCOL.md §4), or a retryable one whose retries ran out.
+    Code(u16),
+    QrExpired,
+    Unauthorized,
+    TokenExpired,
+    RateLimited,
+    ServerDisconnect,
+    Network,
+    /// An HTTP answer the app cannot act on (404 for a deleted bot, a 5xx...).
+    Http { status: u16, message: String },
+}
+
+impl Failure {
+    /// The `data-code` of PROTOCOL.md §7.
+    pub fn code(&self) -> String {
+        match self {
+            Failure::Code(c) | Failure::Http { status: c, .. } => c.to_string(),
+            Failure::QrExpired => "qr_expired".into(),
+            Failure::Unauthorized => "unauthorized".into(),
+            Failure::TokenExpired => "token_expired".into(),
+            Failure::RateLimited => "rate_limited".into(),
+            Failure::ServerDisconnect => "server_disconnect".into(),
+            Failure::Network => "network".into(),
+        }
+    }
+}
+
+/// The `data-state` values of PROTOCOL.md §7.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UiState {
+    Idle,
+    Debouncing,
+    Connecting,
+    WaitingForScan,
+    Finishing,
+    Retrying,
+    Linked,
+    Failed,
+}
+
+impl UiState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UiState::Idle => "idle",
+            UiState::Debouncing => "debouncing",
+            UiState::Connecting => "connecting",
+            UiState::WaitingForScan => "waiting_for_scan",
+            UiState::Finishing => "finishing",
+            UiState::Retrying => "retrying",
+            UiState::Linked => "linked",
+            UiState::Failed => "failed",
+        }
+    }
+}
+
+/// Why the current attempt will be retried; decides its budget and its delay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RetryCause {
+    Network,
+    Code(u16),
+    TokenExpired,
+    RateLimited,
+}
+
+/// The budgets spent during one display; a new display (or "Try again") starts them afresh.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Budget {
+    network_retries: u32,
+    token_retries: u32,
+    rate_limit_retried: bool,
+}
+
+/// Where a socket stands inside [`Phase::Connecting`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Handshake {
+    /// Waiting for the WebSocket and the Engine.IO open packet.
+    Transport,
+    /// `40{auth}` sent, waiting for `40` or `44`; the server's pingInterval + pingTimeout.
+    Namespace { ping_window: Millis },
+}
+
+/// The linked-socket facts of [`Phase::Open`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Liveness {
+    /// pingInterval + pingTimeout: no ping for this long means a dead link.
+    ping_window: Millis,
+    dead_at: Millis,
+    /// When the failure budget is forgiven (10 s of stable open); `None` once it was.
+    stable_at: Option<Millis>,
+}
+
+/// Everything about one QR display. Which bot, which QR, what was spent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Display {
+    bot: String,
+    qr: Option<QrCode>,
+    budget: Budget,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Phase {
+    /// No QR wanted.
+    Idle,
+    /// `POST .../qr` in flight (lock held). `resync` when this is a retry, not a first display.
+    Fetching { display: Display, epoch: Epoch, resync: bool },
+    /// A QR is on screen; the socket opens at `open_at`.
+    Debouncing { display: Display, open_at: Millis },
+    /// A socket is being opened (lock held).
+    Connecting { display: Display, socket: SocketId, stage: Handshake, max_payload: usize, give_up_at: Millis },
+    /// A token refresh or new session in flight before a retry (lock held).
+    Refreshing { display: Display, epoch: Epoch, retry_delay: Millis, fresh_session: bool },
+    /// Connected to the namespace; the QR is live.
+    Open {
+        display: Display,
+        socket: SocketId,
+        max_payload: usize,
+        liveness: Liveness,
+        /// When `qr_scanned` came, and whether the 60 s stall notice is due.
+        scanned: Option<Scanned>,
+    },
+    /// Waiting to retry; then a resync fetch, then an open.
+    Backoff { display: Display, retry_at: Millis, cause: RetryCause },
+    /// The phone is linked.
+    Linked { bot: String, phone: Option<String> },
+    /// The display ended for good; `Retry` works from `retry_at` (the token cooldown) on.
+    Failed { display: Display, failure: Failure, retry_at: Millis },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Scanned {
+    stall_at: Millis,
+    stalled: bool,
+}
+
+/// What the pages read: a snapshot of the machine, cheap to compare.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct View {
+    pub state: UiState,
+    pub bot: Option<String>,
+    pub qr: Option<QrCode>,
+    pub failure: Option<Failure>,
+    pub phone: Option<String>,
+    /// `qr_scanned` came more than 60 s ago and the link is not open yet.
+    pub scan_stalled: bool,
+    /// "Try again" is disabled until this time (the token cooldown).
+    pub retry_at: Option<Millis>,
+    /// A QR request or socket attempt is in flight.
+    pub is_locked: bool,
+}
+
+/// The connection owner's state.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    config: Config,
+    phase: Phase,
+    /// When the last socket was opened, across displays: the 1 s rule holds over hide/show.
+    last_open_at: Option<Millis>,
+    next_epoch: u32,
+    next_socket: u32,
+    rng: u64,
+    /// The deadline the driver's timer is armed for, so a change is a command.
+    armed: Option<Millis>,
+}
+
+impl Machine {
+    /// A machine with the contract's defaults; `seed` feeds the backoff jitter.
+    pub fn new(config: Config, seed: u64) -> Self {
+        Machine {
+            config,
+            phase: Phase::Idle,
+            last_open_at: None,
+            next_epoch: 0,
+            next_socket: 0,
+            // xorshift must not start at zero.
+            rng: seed | 1,
+            armed: None,
+        }
+    }
+
+    /// Feeds one input at time `now` and returns what the driver must do, in order.
+    pub fn handle(&mut self, input: Input, now: Millis) -> Vec<Command> {
+        let before = self.view().state;
+        let mut out = Vec::new();
+        let why = describe(&input);
+        self.step(input, now, &mut out);
+        let after = self.view().state;
+        if before != after {
+            out.push(Command::Log(format!("{} → {} ({why})", before.as_str(), after.as_str())));
+        }
+        let deadline = self.deadline();
+        if deadline != self.armed {
+            self.armed = deadline;
+            out.push(match deadline {
+                Some(at) => Command::ArmTimer { at },
+                None => Command::CancelTimer,
+            });
+        }
+        out
+    }
+
+    /// What the pages show.
+    pub fn view(&self) -> View {
+        let mut view = View {
+            state: UiState::Idle,
+            bot: None,
+            qr: None,
+            failure: None,
+            phone: None,
+            scan_stalled: false,
+            retry_at: None,
+            is_locked: false,
+        };
+        let display = match &self.phase {
+            Phase::Idle => return view,
+            Phase::Linked { bot, phone } => {
+                view.state = UiState::Linked;
+                view.bot = Some(bot.clone());
+                view.phone = phone.clone();
+                return view;
+            }
+            Phase::Fetching { display, resync, .. } => {
+                view.state = if *resync { UiState::Retrying } else { UiState::Connecting };
+                view.is_locked = true;
+                display
+            }
+            Phase::Debouncing { display, .. } => {
+                view.state = UiState::Debouncing;
+                display
+            }
+            Phase::Connecting { display, .. } => {
+                view.state = UiState::Connecting;
+                view.is_locked = true;
+                display
+            }
+            Phase::Refreshing { display, .. } => {
+                view.state = UiState::Retrying;
+                view.is_locked = true;
+                display
+            }
+            Phase::Open { display, scanned, .. } => {
+                view.state = if scanned.is_some() { UiState::Finishing } else { UiState::WaitingForScan };
+                view.scan_stalled = scanned.is_some_and(|s| s.stalled);
+                display
+            }
+            Phase::Backoff { display, .. } => {
+                view.state = UiState::Retrying;
+                display
+            }
+            Phase::Failed { display, failure, retry_at } => {
+                view.state = UiState::Failed;
+                view.failure = Some(failure.clone());
+                view.retry_at = Some(*retry_at);
+                display
+            }
+        };
+        view.bot = Some(display.bot.clone());
+        view.qr = display.qr.clone();
+        view
+    }
+
+    /// The earliest time the machine wants to be woken at.
+    fn deadline(&self) -> Option<Millis> {
+        match &self.phase {
+            Phase::Idle | Phase::Linked { .. } | Phase::Fetching { .. } | Phase::Refreshing { .. } => None,
+            Phase::Debouncing { open_at, .. } => Some(*open_at),
+            Phase::Connecting { give_up_at, .. } => Some(*give_up_at),
+            Phase::Backoff { retry_at, .. } => Some(*retry_at),
+            // The cooldown needs no timer of the machine's: the page redraws the button.
+            Phase::Failed { .. } => None,
+            Phase::Open { liveness, scanned, .. } => {
+                let stall = scanned.filter(|s| !s.stalled).map(|s| s.stall_at);
+                [Some(liveness.dead_at), liveness.stable_at, stall].into_iter().flatten().min()
+            }
+        }
+    }
+
+    fn epoch(&mut self) -> Epoch {
+        self.next_epoch += 1;
+        Epoch(self.next_epoch)
+    }
+
+    fn random_below(&mut self, bound: Millis) -> Millis {
+        // xorshift64: tiny, deterministic for a seed, good enough for jitter.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        if bound == 0 { 0 } else { self.rng % (bound + 1) }
+    }
+
+    /// The earliest a socket may open: `now` or later, and at least `min_gap` after the last open.
+    fn not_before(&self, at: Millis) -> Millis {
+        match self.last_open_at {
+            Some(last) => at.max(last + self.config.min_gap),
+            None => at,
+        }
+    }
+
+    fn step(&mut self, input: Input, now: Millis, out: &mut Vec<Command>) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Idle);
+        self.phase = match (phase, input) {
+            // ---- user intents -------------------------------------------------------------
+            (phase, Input::ShowQr { bot }) => self.show(phase, bot, out),
+            (phase, Input::HideQr) => {
+                self.end_display(&phase, out);
+                Phase::Idle
+            }
+            (Phase::Failed { display, failure, retry_at }, Input::Retry) => {
+                if now < retry_at {
+                    Phase::Failed { display, failure, retry_at }
+                } else if failure == Failure::Unauthorized {
+                    // "Sign in again": a new session, then the pairing starts again.
+                    let epoch = self.epoch();
+                    out.push(Command::NewSession { epoch });
+                    let display = Display { budget: Budget::default(), ..display };
+                    Phase::Refreshing { display, epoch, retry_delay: 0, fresh_session: true }
+                } else {
+                    self.fetch(Display { qr: None, budget: Budget::default(), ..display }, false, out)
+                }
+            }
+            (phase, Input::Retry) => phase,
+
+            // ---- the QR request ------------------------------------------------------------
+            (Phase::Fetching { display, epoch, resync }, Input::QrFetched { epoch: e, qr }) if e == epoch => {
+                let display = Display { qr: Some(qr), ..display };
+                if resync {
+                    self.open(display, now, out)
+                } else {
+                    let open_at = self.not_before(now + self.config.debounce);
+                    Phase::Debouncing { display, open_at }
+                }
+            }
+            (Phase::Fetching { display, epoch, .. }, Input::QrFetchFailed { epoch: e, failure }) if e == epoch => {
+                self.http_failed(display, failure, now, out)
+            }
+
+            // ---- sessions --------------------------------------------------------------------
+            (Phase::Refreshing { display, epoch, retry_delay, fresh_session }, Input::SessionReady { epoch: e })
+                if e == epoch =>
+            {
+                if fresh_session {
+                    self.fetch(display, false, out)
+                } else {
+                    let retry_at = self.not_before(now + retry_delay);
+                    Phase::Backoff { display, retry_at, cause: RetryCause::TokenExpired }
+                }
+            }
+            (Phase::Refreshing { display, epoch, .. }, Input::SessionFailed { epoch: e, failure }) if e == epoch => {
+                self.http_failed(display, failure, now, out)
+            }
+
+            // ---- timers ----------------------------------------------------------------------
+            (Phase::Debouncing { display, open_at }, Input::TimerFired) => {
+                if now >= open_at { self.open(display, now, out) } else { Phase::Debouncing { display, open_at } }
+            }
+            (Phase::Backoff { display, retry_at, cause }, Input::TimerFired) => {
+                if now >= retry_at {
+                    // Resync over HTTP before trusting a new socket: the pairing may have moved on.
+                    self.fetch(display, true, out)
+                } else {
+                    Phase::Backoff { display, retry_at, cause }
+                }
+            }
+            (Phase::Connecting { display, socket, stage, max_payload, give_up_at }, Input::TimerFired) => {
+                if now >= give_up_at {
+                    out.push(Command::Close { socket, code: 1000 });
+                    self.retry(display, RetryCause::Network, now, out)
+                } else {
+                    Phase::Connecting { display, socket, stage, max_payload, give_up_at }
+                }
+            }
+            (Phase::Open { display, socket, liveness, .. }, Input::TimerFired) if now >= liveness.dead_at => {
+                out.push(Command::Log(format!("no ping for {} ms: the link is dead", liveness.ping_window)));
+                out.push(Command::Close { socket, code: 1000 });
+                self.retry(display, RetryCause::Network, now, out)
+            }
+            (Phase::Open { mut display, socket, max_payload, mut liveness, mut scanned }, Input::TimerFired) => {
+                if liveness.stable_at.is_some_and(|at| now >= at) {
+                    liveness.stable_at = None;
+                    display.budget.network_retries = 0;
+                }
+                if let Some(s) = scanned.as_mut().filter(|s| now >= s.stall_at) {
+                    s.stalled = true;
+                }
+                Phase::Open { display, socket, max_payload, liveness, scanned }
+            }
+
+            // ---- the socket ------------------------------------------------------------------
+            (phase, Input::SocketOpened { .. }) => phase,
+            (Phase::Connecting { display, socket, stage, max_payload, give_up_at }, Input::SocketMessage { socket: s, text })
+                if s == socket =>
+            {
+                self.on_handshake_frame(display, socket, stage, max_payload, give_up_at, &text, now, out)
+            }
+            (Phase::Open { display, socket, max_payload, liveness, scanned }, Input::SocketMessage { socket: s, text })
+                if s == socket =>
+            {
+                self.on_open_frame(display, socket, max_payload, liveness, scanned, &text, now, out)
+            }
+            // Close 1008: auth refused at the WebSocket level (plain backends): refresh and retry.
+            (Phase::Connecting { display, socket, .. }, Input::SocketClosed { socket: s, code: 1008 })
+            | (Phase::Open { display, socket, .. }, Input::SocketClosed { socket: s, code: 1008 })
+                if s == socket =>
+            {
+                out.push(Command::Close { socket, code: 1000 });
+                self.retry(display, RetryCause::TokenExpired, now, out)
+            }
+            (Phase::Connecting { display, socket, .. }, Input::SocketError { socket: s } | Input::SocketClosed { socket: s, .. })
+            | (Phase::Open { display, socket, .. }, Input::SocketError { socket: s } | Input::SocketClosed { socket: s, .. })
+                if s == socket =>
+            {
+                // Any other close, 1006 during the handshake included (an HTTP 401 at upgrade looks
+                // like this to a browser), is a network error, not an auth refusal.
+                out.push(Command::Close { socket, code: 1000 });
+                self.retry(display, RetryCause::Network, now, out)
+            }
+
+            // Anything else is stale or irrelevant here: a late answer, an old socket's event,
+            // a timer that fired after its deadline moved.
+            (phase, _) => phase,
+        };
+    }
+
+    /// `ShowQr`: single-flight. A display of the same bot, running or ended, absorbs it (a failed
+    /// one restarts through `Retry`); another bot's display is closed and replaced.
+    fn show(&mut self, phase: Phase, bot: String, out: &mut Vec<Command>) -> Phase {
+        if phase_bot(&phase).as_deref() == Some(bot.as_str()) {
+            return phase;
+        }
+        self.end_display(&phase, out);
+        self.fetch(Display { bot, qr: None, budget: Budget::default() }, false, out)
+    }
+
+    /// Ends a running display: closes its socket and tells the pages the pairing is over.
+    fn end_display(&self, phase: &Phase, out: &mut Vec<Command>) {
+        self.close_current(phase, out);
+        if !matches!(phase, Phase::Idle | Phase::Linked { .. } | Phase::Failed { .. }) {
+            if let Some(bot) = phase_bot(phase) {
+                out.push(Command::Notify(Notice::PairingEnded { bot }));
+            }
+        }
+    }
+
+    fn fetch(&mut self, display: Display, resync: bool, out: &mut Vec<Command>) -> Phase {
+        let epoch = self.epoch();
+        out.push(Command::FetchQr { bot: display.bot.clone(), epoch });
+        Phase::Fetching { display, epoch, resync }
+    }
+
+    fn open(&mut self, display: Display, now: Millis, out: &mut Vec<Command>) -> Phase {
+        let at = self.not_before(now);
+        if at > now {
+            // The 1 s rule: wait, and come back through the timer.
+            return Phase::Debouncing { display, open_at: at };
+        }
+        self.next_socket += 1;
+        let socket = SocketId(self.next_socket);
+        self.last_open_at = Some(now);
+        out.push(Command::Open { socket });
+        Phase::Connecting {
+            display,
+            socket,
+            stage: Handshake::Transport,
+            max_payload: wire::DEFAULT_MAX_PAYLOAD,
+            give_up_at: now + self.config.connect_timeout,
+        }
+    }
+
+    /// Closes whatever socket the phase holds (namespace disconnect first when connected).
+    fn close_current(&self, phase: &Phase, out: &mut Vec<Command>) {
+        match phase {
+            Phase::Open { socket, .. } => {
+                out.push(Command::Send { socket: *socket, text: wire::DISCONNECT.into() });
+                out.push(Command::Close { socket: *socket, code: 1000 });
+            }
+            Phase::Connecting { socket, .. } => out.push(Command::Close { socket: *socket, code: 1000 }),
+            _ => {}
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_handshake_frame(
+        &mut self,
+        display: Display,
+        socket: SocketId,
+        stage: Handshake,
+        max_payload: usize,
+        give_up_at: Millis,
+        text: &str,
+        now: Millis,
+        out: &mut Vec<Command>,
+    ) -> Phase {
+        let packet = match wire::decode(text, max_payload) {
+            Ok(packet) => packet,
+            Err(e) => {
+                out.push(Command::Log(format!("dropped a frame: {e}")));
+                return Phase::Connecting { display, socket, stage, max_payload, give_up_at };
+            }
+        };
+        match (stage, packet) {
+            (Handshake::Transport, Packet::Open(info)) => {
+                out.push(Command::SendConnect { socket, bot: display.bot.clone() });
+                let max_payload = usize::try_from(info.max_payload).unwrap_or(usize::MAX);
+                let ping_window = info.ping_interval + info.ping_timeout;
+                // Keep the handshake deadline; remember the ping window for when we are connected.
+                let stage = Handshake::Namespace { ping_window };
+                Phase::Connecting { display, socket, stage, max_payload, give_up_at }
+            }
+            (Handshake::Namespace { ping_window }, Packet::Connected) => {
+                Phase::Open {
+                    display,
+                    socket,
+                    max_payload,
+                    liveness: Liveness {
+                        ping_window,
+                        dead_at: now + ping_window,
+                        stable_at: Some(now + self.config.stable_after),
+                    },
+                    scanned: None,
+                }
+            }
+            (Handshake::Namespace { .. }, Packet::ConnectError(message)) => {
+                out.push(Command::Close { socket, code: 1000 });
+                self.refused(display, &message, now, out)
+            }
+            (_, Packet::Ping) => {
+                out.push(Command::Send { socket, text: wire::PONG.into() });
+                Phase::Connecting { display, socket, stage, max_payload, give_up_at }
+            }
+            (_, Packet::Close | Packet::Disconnect) => {
+                out.push(Command::Close { socket, code: 1000 });
+                self.retry(display, RetryCause::Network, now, out)
+            }
+            _ => Phase::Connecting { display, socket, stage, max_payload, give_up_at },
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_open_frame(
+        &mut self,
+        mut display: Display,
+        socket: SocketId,
+        max_payload: usize,
+        mut liveness: Liveness,
+        mut scanned: Option<Scanned>,
+        text: &str,
+        now: Millis,
+        out: &mut Vec<Command>,
+    ) -> Phase {
+        let packet = match wire::decode(text, max_payload) {
+            Ok(packet) => packet,
+            Err(e) => {
+                out.push(Command::Log(format!("dropped a frame: {e}")));
+                return Phase::Open { display, socket, max_payload, liveness, scanned };
+            }
+        };
+        let event = match packet {
+            Packet::Ping => {
+                liveness.dead_at = now + liveness.ping_window;
+                out.push(Command::Send { socket, text: wire::PONG.into() });
+                return Phase::Open { display, socket, max_payload, liveness, scanned };
+            }
+            Packet::Disconnect => {
+                // The server ended our namespace (another session replaced us): never reopen.
+                out.push(Command::Close { socket, code: 1000 });
+                return self.fail(display, Failure::ServerDisconnect, now, out);
+            }
+            Packet::Close => {
+                out.push(Command::Close { socket, code: 1000 });
+                return self.retry(display, RetryCause::Network, now, out);
+            }
+            Packet::Event { ack, event } => {
+                if let Some(id) = ack {
+                    out.push(Command::Send { socket, text: wire::encode_ack(id) });
+                }
+                event
+            }
+            _ => return Phase::Open { display, socket, max_payload, liveness, scanned },
+        };
+        let ours = |bot_id: &str| bot_id == display.bot;
+        match event {
+            ServerEvent::WhatsApp(WhatsAppEvent::QrUpdated { bot_id, qr }) if ours(&bot_id) => {
+                display.qr = Some(qr);
+            }
+            ServerEvent::WhatsApp(WhatsAppEvent::QrScanned { bot_id }) if ours(&bot_id) => {
+                scanned.get_or_insert(Scanned { stall_at: now + self.config.scan_stall, stalled: false });
+            }
+            ServerEvent::WhatsApp(WhatsAppEvent::WhatsappConnected { bot_id, phone }) if ours(&bot_id) => {
+                out.push(Command::Send { socket, text: wire::DISCONNECT.into() });
+                out.push(Command::Close { socket, code: 1000 });
+                out.push(Command::Notify(Notice::PairingEnded { bot: display.bot.clone() }));
+                return Phase::Linked { bot: display.bot, phone };
+            }
+            ServerEvent::WhatsApp(WhatsAppEvent::QrExpired { bot_id }) if ours(&bot_id) => {
+                out.push(Command::Send { socket, text: wire::DISCONNECT.into() });
+                out.push(Command::Close { socket, code: 1000 });
+                return self.fail(display, Failure::QrExpired, now, out);
+            }
+            ServerEvent::WhatsApp(WhatsAppEvent::ConnectionFailed { bot_id, code, .. }) if ours(&bot_id) => {
+                match code {
+                    // Restart required: the backend restarts the session itself; keep waiting.
+                    515 => {}
+                    405 | 408 | 428 | 500 | 503 => {
+                        out.push(Command::Send { socket, text: wire::DISCONNECT.into() });
+                        out.push(Command::Close { socket, code: 1000 });
+                        return self.retry(display, RetryCause::Code(code), now, out);
+                    }
+                    // 401, 403, 411, 440 and anything unknown: final, never a loop.
+                    _ => {
+                        out.push(Command::Send { socket, text: wire::DISCONNECT.into() });
+                        out.push(Command::Close { socket, code: 1000 });
+                        return self.fail(display, Failure::Code(code), now, out);
+                    }
+                }
+            }
+            ServerEvent::BotStatus(update) => {
+                if ours(&update.bot_id) && update.status == "connected" {
+                    // Some backends only say it this way; it is as good as whatsapp_connected.
+                    out.push(Command::Send { socket, text: wire::DISCONNECT.into() });
+                    out.push(Command::Close { socket, code: 1000 });
+                    out.push(Command::Notify(Notice::BotStatus { bot: update.bot_id, status: update.status }));
+                    out.push(Command::Notify(Notice::PairingEnded { bot: display.bot.clone() }));
+                    return Phase::Linked { bot: display.bot, phone: None };
+                }
+                out.push(Command::Notify(Notice::BotStatus { bot: update.bot_id, status: update.status }));
+            }
+            ServerEvent::MessageSync(sync) => {
+                out.push(Command::Notify(Notice::Messages { bot: sync.bot_id, messages: sync.messages }));
+            }
+            _ => {}
+        }
+        Phase::Open { display, socket, max_payload, liveness, scanned }
+    }
+
+    /// A CONNECT_ERROR (`44{message}`).
+    fn refused(&mut self, display: Display, message: &str, now: Millis, out: &mut Vec<Command>) -> Phase {
+        match message {
+            "token_expired" => self.retry(display, RetryCause::TokenExpired, now, out),
+            "rate_limited" => self.retry(display, RetryCause::RateLimited, now, out),
+            _ => self.fail(display, Failure::Unauthorized, now, out),
+        }
+    }
+
+    fn http_failed(&mut self, display: Display, failure: HttpFailure, now: Millis, out: &mut Vec<Command>) -> Phase {
+        match failure {
+            HttpFailure::Unauthorized => self.fail(display, Failure::Unauthorized, now, out),
+            HttpFailure::AlreadyConnected => {
+                out.push(Command::Notify(Notice::PairingEnded { bot: display.bot.clone() }));
+                Phase::Linked { bot: display.bot, phone: None }
+            }
+            HttpFailure::RateLimited { retry_after } => {
+                if display.budget.rate_limit_retried {
+                    return self.fail(display, Failure::RateLimited, now, out);
+                }
+                let mut display = display;
+                display.budget.rate_limit_retried = true;
+                let wait = retry_after.unwrap_or(self.config.rate_limit_wait);
+                Phase::Backoff { display, retry_at: self.not_before(now + wait), cause: RetryCause::RateLimited }
+            }
+            HttpFailure::Network => self.retry(display, RetryCause::Network, now, out),
+            HttpFailure::Status { status, message } if status >= 500 => {
+                let _ = message;
+                self.retry(display, RetryCause::Network, now, out)
+            }
+            HttpFailure::Status { status, message } => self.fail(display, Failure::Http { status, message }, now, out),
+        }
+    }
+
+    /// Schedules the next attempt within its budget, or ends the display.
+    fn retry(&mut self, mut display: Display, cause: RetryCause, now: Millis, out: &mut Vec<Command>) -> Phase {
+        match cause {
+            RetryCause::Network | RetryCause::Code(_) => {
+                if display.budget.network_retries >= self.config.max_network_retries {
+                    let failure = match cause {
+                        RetryCause::Code(code) => Failure::Code(code),
+                        _ => Failure::Network,
+                    };
+                    return self.fail(display, failure, now, out);
+                }
+                display.budget.network_retries += 1;
+                // Full jitter: uniform in [0, min(cap, base·2^(n-1))], floored by the 1 s rule.
+                let exp = self.config.backoff_base.saturating_mul(1 << (display.budget.network_retries - 1).min(20));
+                let delay = self.random_below(exp.min(self.config.backoff_cap));
+                let retry_at = self.not_before(now + delay);
+                Phase::Backoff { display, retry_at, cause }
+            }
+            RetryCause::TokenExpired => {
+                let n = display.budget.token_retries as usize;
+                let Some(&delay) = self.config.token_retry_delays.get(n) else {
+                    let retry_at = now + self.config.token_cooldown;
+                    out.push(Command::Notify(Notice::PairingEnded { bot: display.bot.clone() }));
+                    return Phase::Failed { display, failure: Failure::TokenExpired, retry_at };
+                };
+                display.budget.token_retries += 1;
+                let epoch = self.epoch();
+                out.push(Command::RefreshSession { epoch });
+                Phase::Refreshing { display, epoch, retry_delay: delay, fresh_session: false }
+            }
+            RetryCause::RateLimited => {
+                if display.budget.rate_limit_retried {
+                    return self.fail(display, Failure::RateLimited, now, out);
+                }
+                display.budget.rate_limit_retried = true;
+                let retry_at = self.not_before(now + self.config.rate_limit_wait);
+                Phase::Backoff { display, retry_at, cause }
+            }
+        }
+    }
+
+    fn fail(&mut self, display: Display, failure: Failure, now: Millis, out: &mut Vec<Command>) -> Phase {
+        out.push(Command::Notify(Notice::PairingEnded { bot: display.bot.clone() }));
+        Phase::Failed { display, failure, retry_at: now }
+    }
+}
+
+fn phase_bot(phase: &Phase) -> Option<String> {
+    match phase {
+        Phase::Idle => None,
+        Phase::Linked { bot, .. } => Some(bot.clone()),
+        Phase::Fetching { display, .. }
+        | Phase::Debouncing { display, .. }
+        | Phase::Connecting { display, .. }
+        | Phase::Refreshing { display, .. }
+        | Phase::Open { display, .. }
+        | Phase::Backoff { display, .. }
+        | Phase::Failed { display, .. } => Some(display.bot.clone()),
+    }
+}
+
+/// A short reason for the transition log. Never includes a token: inputs carry none.
+fn describe(input: &Input) -> String {
+    match input {
+        Input::ShowQr { bot } => format!("show QR for {bot}"),
+        Input::HideQr => "QR hidden".into(),
+        Input::Retry => "user retry".into(),
+        Input::QrFetched { .. } => "QR received".into(),
+        Input::QrFetchFailed { failure, .. } => format!("QR request failed: {failure:?}"),
+        Input::SessionReady { .. } => "session ready".into(),
+        Input::SessionFailed { failure, .. } => format!("session request failed: {failure:?}"),
+        Input::SocketOpened { .. } => "socket open".into(),
+        Input::SocketMessage { text, .. } => {
+            let head: String = text.chars().take(60).collect();
+            format!("frame {head}")
+        }
+        Input::SocketError { .. } => "socket error".into(),
+        Input::SocketClosed { code, .. } => format!("socket closed {code}"),
+        Input::TimerFired => "timer".into(),
+    }
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;
