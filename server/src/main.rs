@@ -1,1 +1,197 @@
-fn main(){}
+//! `botlink-server`: the reference bot backend (PROTOCOL.md). See `--help`.
+
+mod api;
+mod config;
+mod dev;
+mod link;
+mod pairing;
+mod socket;
+mod state;
+mod store;
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{HeaderValue, Method, header},
+    middleware::{self, Next},
+    response::Response,
+};
+use clap::Parser;
+use config::{Cli, Command, ServeArgs, TokenAction};
+use socketioxide::{SocketIo, TransportType};
+use state::{AppState, Shared};
+use std::time::Duration;
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    services::{ServeDir, ServeFile},
+};
+
+/// JSON bodies larger than this are refused with 413.
+const BODY_LIMIT: usize = 16 * 1024;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "botlink_server=info,socketioxide=warn,engineioxide=warn".into()
+            }),
+        )
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("botlink-server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let store = store::Store::open(&cli.serve.db)?;
+    if let Some(Command::Token {
+        action: TokenAction::Create { user },
+    }) = cli.command
+    {
+        if !socket::valid_id(&user) {
+            return Err("--user must be 1–64 letters, digits, '_' or '-'".into());
+        }
+        let (token, _) = store.create_session(&user, cli.serve.token_ttl_ms)?;
+        println!("{token}");
+        return Ok(());
+    }
+    let cfg = cli.serve;
+    let listener = tokio::net::TcpListener::bind(cfg.addr).await?;
+    let addr = listener.local_addr()?;
+    let app = app(cfg.clone(), store);
+    tracing::info!(
+        "botlink-server listening on http://{addr} ({} mode)",
+        if cfg.production { "production" } else { "dev" }
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn app(cfg: ServeArgs, store: store::Store) -> Router {
+    let st = AppState::new(cfg.clone(), store);
+    let (io_layer, io) = SocketIo::builder()
+        .ping_interval(Duration::from_millis(cfg.ping_interval_ms))
+        .ping_timeout(Duration::from_millis(cfg.ping_timeout_ms))
+        .transports([TransportType::Websocket])
+        .max_payload(100_000)
+        .with_state(st.clone())
+        .build_layer();
+    let _ = st.io.set(io);
+    socket::register(&st);
+
+    let mut router = api::routes(&st).merge(link::routes());
+    if !cfg.production {
+        router = router.merge(dev::routes());
+    }
+    router = router.route("/api/{*rest}", axum::routing::any(api::not_found));
+    if let Some(dir) = &cfg.static_dir {
+        // A single-page app: unknown paths get index.html, so /bots/{id}/link survives a reload.
+        let index = ServeFile::new(dir.join("index.html"));
+        router = router.fallback_service(ServeDir::new(dir).fallback(index));
+    }
+    router
+        .layer(io_layer)
+        .layer(middleware::from_fn_with_state(st.clone(), count_upgrades))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(cors(&cfg))
+        .with_state(st)
+}
+
+/// Counts every WebSocket upgrade on `/socket.io/`: the raw figure of sockets clients opened.
+async fn count_upgrades(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    let is_upgrade = req.uri().path().starts_with("/socket.io")
+        && req
+            .headers()
+            .get(header::UPGRADE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if is_upgrade {
+        st.stats.update(|c| c.ws_upgrades += 1);
+    }
+    next.run(req).await
+}
+
+/// Dev mode admits any loopback origin (browser tests on random ports); production only
+/// `--allow-origin`. No cookies either way: auth is a bearer header.
+fn cors(cfg: &ServeArgs) -> CorsLayer {
+    let origins = if cfg.production {
+        let list: Vec<HeaderValue> = cfg
+            .allow_origins
+            .iter()
+            .filter_map(|o| o.parse().ok())
+            .collect();
+        AllowOrigin::list(list)
+    } else {
+        AllowOrigin::predicate(|origin, _| is_loopback_origin(origin.to_str().unwrap_or("")))
+    };
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600))
+}
+
+fn is_loopback_origin(origin: &str) -> bool {
+    let Some(rest) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => rest.split(':').next().unwrap_or(""),
+    };
+    host == "localhost"
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_loopback_origins_pass_in_dev() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://localhost:3000",
+            "http://[::1]:9",
+            "https://127.9.9.9",
+        ] {
+            assert!(super::is_loopback_origin(ok), "{ok}");
+        }
+        for bad in [
+            "http://example.com",
+            "http://127.0.0.1.evil.com",
+            "null",
+            "http://10.0.0.1",
+            "ftp://127.0.0.1",
+        ] {
+            assert!(!super::is_loopback_origin(bad), "{bad}");
+        }
+    }
+}

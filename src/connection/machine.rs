@@ -86,25 +86,48 @@ pub enum HttpFailure {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
     /// The user wants bot `bot`'s QR on screen ("Generate QR", "Reconnect", a reload on its page).
-    ShowQr { bot: String },
+    ShowQr {
+        bot: String,
+    },
     /// The QR is no longer wanted: hidden, route left, component unmounted.
     HideQr,
     /// "Try again" / "Generate new QR" / "Sign in again".
     Retry,
     /// `POST /api/bots/{id}/qr` answered.
-    QrFetched { epoch: Epoch, qr: QrCode },
-    QrFetchFailed { epoch: Epoch, failure: HttpFailure },
+    QrFetched {
+        epoch: Epoch,
+        qr: QrCode,
+    },
+    QrFetchFailed {
+        epoch: Epoch,
+        failure: HttpFailure,
+    },
     /// A token refresh or a new session finished.
-    SessionReady { epoch: Epoch },
-    SessionFailed { epoch: Epoch, failure: HttpFailure },
+    SessionReady {
+        epoch: Epoch,
+    },
+    SessionFailed {
+        epoch: Epoch,
+        failure: HttpFailure,
+    },
     /// The WebSocket fired `open`.
-    SocketOpened { socket: SocketId },
+    SocketOpened {
+        socket: SocketId,
+    },
     /// A text frame arrived.
-    SocketMessage { socket: SocketId, text: String },
+    SocketMessage {
+        socket: SocketId,
+        text: String,
+    },
     /// The WebSocket fired `error` (a `close` usually follows; only one of them counts).
-    SocketError { socket: SocketId },
+    SocketError {
+        socket: SocketId,
+    },
     /// The WebSocket fired `close`.
-    SocketClosed { socket: SocketId, code: u16 },
+    SocketClosed {
+        socket: SocketId,
+        code: u16,
+    },
     /// The one timer fired (possibly late: hidden tabs throttle timers).
     TimerFired,
 }
@@ -113,22 +136,42 @@ pub enum Input {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// (Re)arm the one timer to fire at `at`; replaces any armed timer.
-    ArmTimer { at: Millis },
+    ArmTimer {
+        at: Millis,
+    },
     CancelTimer,
     /// `POST /api/bots/{bot}/qr`; answer with `QrFetched` / `QrFetchFailed`.
-    FetchQr { bot: String, epoch: Epoch },
+    FetchQr {
+        bot: String,
+        epoch: Epoch,
+    },
     /// `POST /api/auth/refresh`; answer with `SessionReady` / `SessionFailed`.
-    RefreshSession { epoch: Epoch },
+    RefreshSession {
+        epoch: Epoch,
+    },
     /// `POST /api/auth/session` (a new sign-in); answer the same way.
-    NewSession { epoch: Epoch },
+    NewSession {
+        epoch: Epoch,
+    },
     /// Open the WebSocket `socket`.
-    Open { socket: SocketId },
+    Open {
+        socket: SocketId,
+    },
     /// Send `40{token,userId,botId}` with the current session's credentials.
-    SendConnect { socket: SocketId, bot: String },
+    SendConnect {
+        socket: SocketId,
+        bot: String,
+    },
     /// Send a text frame (pong, ack, namespace disconnect).
-    Send { socket: SocketId, text: String },
+    Send {
+        socket: SocketId,
+        text: String,
+    },
     /// Close the socket with `code` and forget it: no event of it comes back.
-    Close { socket: SocketId, code: u16 },
+    Close {
+        socket: SocketId,
+        code: u16,
+    },
     /// Something the pages want to know (bot list updates).
     Notify(Notice),
     /// A readable line for the console: a state transition, or a dropped frame.
@@ -138,10 +181,18 @@ pub enum Command {
 /// Live facts for the pages; the list refreshes over HTTP when a pairing ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Notice {
-    BotStatus { bot: String, status: String },
-    Messages { bot: String, messages: u64 },
+    BotStatus {
+        bot: String,
+        status: String,
+    },
+    Messages {
+        bot: String,
+        messages: u64,
+    },
     /// The display ended (linked, failed or hidden): refresh the bot list.
-    PairingEnded { bot: String },
+    PairingEnded {
+        bot: String,
+    },
 }
 
 /// Why a display ended for good; the page shows it and waits for the user.
@@ -156,7 +207,10 @@ pub enum Failure {
     ServerDisconnect,
     Network,
     /// An HTTP answer the app cannot act on (404 for a deleted bot, a 5xx...).
-    Http { status: u16, message: String },
+    Http {
+        status: u16,
+        message: String,
+    },
 }
 
 impl Failure {
@@ -251,13 +305,28 @@ enum Phase {
     /// No QR wanted.
     Idle,
     /// `POST .../qr` in flight (lock held). `resync` when this is a retry, not a first display.
-    Fetching { display: Display, epoch: Epoch, resync: bool },
+    Fetching {
+        display: Display,
+        epoch: Epoch,
+        resync: bool,
+    },
     /// A QR is on screen; the socket opens at `open_at`.
     Debouncing { display: Display, open_at: Millis },
     /// A socket is being opened (lock held).
-    Connecting { display: Display, socket: SocketId, stage: Handshake, max_payload: usize, give_up_at: Millis },
+    Connecting {
+        display: Display,
+        socket: SocketId,
+        stage: Handshake,
+        max_payload: usize,
+        give_up_at: Millis,
+    },
     /// A token refresh or new session in flight before a retry (lock held).
-    Refreshing { display: Display, epoch: Epoch, retry_delay: Millis, fresh_session: bool },
+    Refreshing {
+        display: Display,
+        epoch: Epoch,
+        retry_delay: Millis,
+        fresh_session: bool,
+    },
     /// Connected to the namespace; the QR is live.
     Open {
         display: Display,
@@ -268,11 +337,19 @@ enum Phase {
         scanned: Option<Scanned>,
     },
     /// Waiting to retry; then a resync fetch, then an open.
-    Backoff { display: Display, retry_at: Millis, cause: RetryCause },
+    Backoff {
+        display: Display,
+        retry_at: Millis,
+        cause: RetryCause,
+    },
     /// The phone is linked.
     Linked { bot: String, phone: Option<String> },
     /// The display ended for good; `Retry` works from `retry_at` (the token cooldown) on.
-    Failed { display: Display, failure: Failure, retry_at: Millis },
+    Failed {
+        display: Display,
+        failure: Failure,
+        retry_at: Millis,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -334,7 +411,11 @@ impl Machine {
         self.step(input, now, &mut out);
         let after = self.view().state;
         if before != after {
-            out.push(Command::Log(format!("{} → {} ({why})", before.as_str(), after.as_str())));
+            out.push(Command::Log(format!(
+                "{} → {} ({why})",
+                before.as_str(),
+                after.as_str()
+            )));
         }
         let deadline = self.deadline();
         if deadline != self.armed {
@@ -367,8 +448,14 @@ impl Machine {
                 view.phone = phone.clone();
                 return view;
             }
-            Phase::Fetching { display, resync, .. } => {
-                view.state = if *resync { UiState::Retrying } else { UiState::Connecting };
+            Phase::Fetching {
+                display, resync, ..
+            } => {
+                view.state = if *resync {
+                    UiState::Retrying
+                } else {
+                    UiState::Connecting
+                };
                 view.is_locked = true;
                 display
             }
@@ -386,8 +473,14 @@ impl Machine {
                 view.is_locked = true;
                 display
             }
-            Phase::Open { display, scanned, .. } => {
-                view.state = if scanned.is_some() { UiState::Finishing } else { UiState::WaitingForScan };
+            Phase::Open {
+                display, scanned, ..
+            } => {
+                view.state = if scanned.is_some() {
+                    UiState::Finishing
+                } else {
+                    UiState::WaitingForScan
+                };
                 view.scan_stalled = scanned.is_some_and(|s| s.stalled);
                 display
             }
@@ -395,7 +488,11 @@ impl Machine {
                 view.state = UiState::Retrying;
                 display
             }
-            Phase::Failed { display, failure, retry_at } => {
+            Phase::Failed {
+                display,
+                failure,
+                retry_at,
+            } => {
                 view.state = UiState::Failed;
                 view.failure = Some(failure.clone());
                 view.retry_at = Some(*retry_at);
@@ -410,15 +507,23 @@ impl Machine {
     /// The earliest time the machine wants to be woken at.
     fn deadline(&self) -> Option<Millis> {
         match &self.phase {
-            Phase::Idle | Phase::Linked { .. } | Phase::Fetching { .. } | Phase::Refreshing { .. } => None,
+            Phase::Idle
+            | Phase::Linked { .. }
+            | Phase::Fetching { .. }
+            | Phase::Refreshing { .. } => None,
             Phase::Debouncing { open_at, .. } => Some(*open_at),
             Phase::Connecting { give_up_at, .. } => Some(*give_up_at),
             Phase::Backoff { retry_at, .. } => Some(*retry_at),
             // The cooldown needs no timer of the machine's: the page redraws the button.
             Phase::Failed { .. } => None,
-            Phase::Open { liveness, scanned, .. } => {
+            Phase::Open {
+                liveness, scanned, ..
+            } => {
                 let stall = scanned.filter(|s| !s.stalled).map(|s| s.stall_at);
-                [Some(liveness.dead_at), liveness.stable_at, stall].into_iter().flatten().min()
+                [Some(liveness.dead_at), liveness.stable_at, stall]
+                    .into_iter()
+                    .flatten()
+                    .min()
             }
         }
     }
@@ -433,7 +538,11 @@ impl Machine {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        if bound == 0 { 0 } else { self.rng % (bound + 1) }
+        if bound == 0 {
+            0
+        } else {
+            self.rng % (bound + 1)
+        }
     }
 
     /// The earliest a socket may open: `now` or later, and at least `min_gap` after the last open.
@@ -453,24 +562,61 @@ impl Machine {
                 self.end_display(&phase, out);
                 Phase::Idle
             }
-            (Phase::Failed { display, failure, retry_at }, Input::Retry) => {
+            (
+                Phase::Failed {
+                    display,
+                    failure,
+                    retry_at,
+                },
+                Input::Retry,
+            ) => {
                 if now < retry_at {
-                    Phase::Failed { display, failure, retry_at }
+                    Phase::Failed {
+                        display,
+                        failure,
+                        retry_at,
+                    }
                 } else if failure == Failure::Unauthorized {
                     // "Sign in again": a new session, then the pairing starts again.
                     let epoch = self.epoch();
                     out.push(Command::NewSession { epoch });
-                    let display = Display { budget: Budget::default(), ..display };
-                    Phase::Refreshing { display, epoch, retry_delay: 0, fresh_session: true }
+                    let display = Display {
+                        budget: Budget::default(),
+                        ..display
+                    };
+                    Phase::Refreshing {
+                        display,
+                        epoch,
+                        retry_delay: 0,
+                        fresh_session: true,
+                    }
                 } else {
-                    self.fetch(Display { qr: None, budget: Budget::default(), ..display }, false, out)
+                    self.fetch(
+                        Display {
+                            qr: None,
+                            budget: Budget::default(),
+                            ..display
+                        },
+                        false,
+                        out,
+                    )
                 }
             }
             (phase, Input::Retry) => phase,
 
             // ---- the QR request ------------------------------------------------------------
-            (Phase::Fetching { display, epoch, resync }, Input::QrFetched { epoch: e, qr }) if e == epoch => {
-                let display = Display { qr: Some(qr), ..display };
+            (
+                Phase::Fetching {
+                    display,
+                    epoch,
+                    resync,
+                },
+                Input::QrFetched { epoch: e, qr },
+            ) if e == epoch => {
+                let display = Display {
+                    qr: Some(qr),
+                    ..display
+                };
                 if resync {
                     self.open(display, now, out)
                 } else {
@@ -478,51 +624,113 @@ impl Machine {
                     Phase::Debouncing { display, open_at }
                 }
             }
-            (Phase::Fetching { display, epoch, .. }, Input::QrFetchFailed { epoch: e, failure }) if e == epoch => {
-                self.http_failed(display, failure, now, out)
-            }
+            (
+                Phase::Fetching { display, epoch, .. },
+                Input::QrFetchFailed { epoch: e, failure },
+            ) if e == epoch => self.http_failed(display, failure, now, out),
 
             // ---- sessions --------------------------------------------------------------------
-            (Phase::Refreshing { display, epoch, retry_delay, fresh_session }, Input::SessionReady { epoch: e })
-                if e == epoch =>
-            {
+            (
+                Phase::Refreshing {
+                    display,
+                    epoch,
+                    retry_delay,
+                    fresh_session,
+                },
+                Input::SessionReady { epoch: e },
+            ) if e == epoch => {
                 if fresh_session {
                     self.fetch(display, false, out)
                 } else {
                     let retry_at = self.not_before(now + retry_delay);
-                    Phase::Backoff { display, retry_at, cause: RetryCause::TokenExpired }
+                    Phase::Backoff {
+                        display,
+                        retry_at,
+                        cause: RetryCause::TokenExpired,
+                    }
                 }
             }
-            (Phase::Refreshing { display, epoch, .. }, Input::SessionFailed { epoch: e, failure }) if e == epoch => {
-                self.http_failed(display, failure, now, out)
-            }
+            (
+                Phase::Refreshing { display, epoch, .. },
+                Input::SessionFailed { epoch: e, failure },
+            ) if e == epoch => self.http_failed(display, failure, now, out),
 
             // ---- timers ----------------------------------------------------------------------
             (Phase::Debouncing { display, open_at }, Input::TimerFired) => {
-                if now >= open_at { self.open(display, now, out) } else { Phase::Debouncing { display, open_at } }
+                if now >= open_at {
+                    self.open(display, now, out)
+                } else {
+                    Phase::Debouncing { display, open_at }
+                }
             }
-            (Phase::Backoff { display, retry_at, cause }, Input::TimerFired) => {
+            (
+                Phase::Backoff {
+                    display,
+                    retry_at,
+                    cause,
+                },
+                Input::TimerFired,
+            ) => {
                 if now >= retry_at {
                     // Resync over HTTP before trusting a new socket: the pairing may have moved on.
                     self.fetch(display, true, out)
                 } else {
-                    Phase::Backoff { display, retry_at, cause }
+                    Phase::Backoff {
+                        display,
+                        retry_at,
+                        cause,
+                    }
                 }
             }
-            (Phase::Connecting { display, socket, stage, max_payload, give_up_at }, Input::TimerFired) => {
+            (
+                Phase::Connecting {
+                    display,
+                    socket,
+                    stage,
+                    max_payload,
+                    give_up_at,
+                },
+                Input::TimerFired,
+            ) => {
                 if now >= give_up_at {
                     out.push(Command::Close { socket, code: 1000 });
                     self.retry(display, RetryCause::Network, now, out)
                 } else {
-                    Phase::Connecting { display, socket, stage, max_payload, give_up_at }
+                    Phase::Connecting {
+                        display,
+                        socket,
+                        stage,
+                        max_payload,
+                        give_up_at,
+                    }
                 }
             }
-            (Phase::Open { display, socket, liveness, .. }, Input::TimerFired) if now >= liveness.dead_at => {
-                out.push(Command::Log(format!("no ping for {} ms: the link is dead", liveness.ping_window)));
+            (
+                Phase::Open {
+                    display,
+                    socket,
+                    liveness,
+                    ..
+                },
+                Input::TimerFired,
+            ) if now >= liveness.dead_at => {
+                out.push(Command::Log(format!(
+                    "no ping for {} ms: the link is dead",
+                    liveness.ping_window
+                )));
                 out.push(Command::Close { socket, code: 1000 });
                 self.retry(display, RetryCause::Network, now, out)
             }
-            (Phase::Open { mut display, socket, max_payload, mut liveness, mut scanned }, Input::TimerFired) => {
+            (
+                Phase::Open {
+                    mut display,
+                    socket,
+                    max_payload,
+                    mut liveness,
+                    mut scanned,
+                },
+                Input::TimerFired,
+            ) => {
                 if liveness.stable_at.is_some_and(|at| now >= at) {
                     liveness.stable_at = None;
                     display.budget.network_retries = 0;
@@ -530,33 +738,89 @@ impl Machine {
                 if let Some(s) = scanned.as_mut().filter(|s| now >= s.stall_at) {
                     s.stalled = true;
                 }
-                Phase::Open { display, socket, max_payload, liveness, scanned }
+                Phase::Open {
+                    display,
+                    socket,
+                    max_payload,
+                    liveness,
+                    scanned,
+                }
             }
 
             // ---- the socket ------------------------------------------------------------------
             (phase, Input::SocketOpened { .. }) => phase,
-            (Phase::Connecting { display, socket, stage, max_payload, give_up_at }, Input::SocketMessage { socket: s, text })
-                if s == socket =>
-            {
-                self.on_handshake_frame(display, socket, stage, max_payload, give_up_at, &text, now, out)
-            }
-            (Phase::Open { display, socket, max_payload, liveness, scanned }, Input::SocketMessage { socket: s, text })
-                if s == socket =>
-            {
-                self.on_open_frame(display, socket, max_payload, liveness, scanned, &text, now, out)
-            }
+            (
+                Phase::Connecting {
+                    display,
+                    socket,
+                    stage,
+                    max_payload,
+                    give_up_at,
+                },
+                Input::SocketMessage { socket: s, text },
+            ) if s == socket => self.on_handshake_frame(
+                display,
+                socket,
+                stage,
+                max_payload,
+                give_up_at,
+                &text,
+                now,
+                out,
+            ),
+            (
+                Phase::Open {
+                    display,
+                    socket,
+                    max_payload,
+                    liveness,
+                    scanned,
+                },
+                Input::SocketMessage { socket: s, text },
+            ) if s == socket => self.on_open_frame(
+                display,
+                socket,
+                max_payload,
+                liveness,
+                scanned,
+                &text,
+                now,
+                out,
+            ),
             // Close 1008: auth refused at the WebSocket level (plain backends): refresh and retry.
-            (Phase::Connecting { display, socket, .. }, Input::SocketClosed { socket: s, code: 1008 })
-            | (Phase::Open { display, socket, .. }, Input::SocketClosed { socket: s, code: 1008 })
-                if s == socket =>
-            {
+            (
+                Phase::Connecting {
+                    display, socket, ..
+                },
+                Input::SocketClosed {
+                    socket: s,
+                    code: 1008,
+                },
+            )
+            | (
+                Phase::Open {
+                    display, socket, ..
+                },
+                Input::SocketClosed {
+                    socket: s,
+                    code: 1008,
+                },
+            ) if s == socket => {
                 out.push(Command::Close { socket, code: 1000 });
                 self.retry(display, RetryCause::TokenExpired, now, out)
             }
-            (Phase::Connecting { display, socket, .. }, Input::SocketError { socket: s } | Input::SocketClosed { socket: s, .. })
-            | (Phase::Open { display, socket, .. }, Input::SocketError { socket: s } | Input::SocketClosed { socket: s, .. })
-                if s == socket =>
-            {
+            (
+                Phase::Connecting {
+                    display, socket, ..
+                },
+                Input::SocketError { socket: s } | Input::SocketClosed { socket: s, .. },
+            )
+            | (
+                Phase::Open {
+                    display, socket, ..
+                },
+                Input::SocketError { socket: s } | Input::SocketClosed { socket: s, .. },
+            ) if s == socket => {
                 // Any other close, 1006 during the handshake included (an HTTP 401 at upgrade looks
                 // like this to a browser), is a network error, not an auth refusal.
                 out.push(Command::Close { socket, code: 1000 });
@@ -576,13 +840,24 @@ impl Machine {
             return phase;
         }
         self.end_display(&phase, out);
-        self.fetch(Display { bot, qr: None, budget: Budget::default() }, false, out)
+        self.fetch(
+            Display {
+                bot,
+                qr: None,
+                budget: Budget::default(),
+            },
+            false,
+            out,
+        )
     }
 
     /// Ends a running display: closes its socket and tells the pages the pairing is over.
     fn end_display(&self, phase: &Phase, out: &mut Vec<Command>) {
         self.close_current(phase, out);
-        if !matches!(phase, Phase::Idle | Phase::Linked { .. } | Phase::Failed { .. }) {
+        if !matches!(
+            phase,
+            Phase::Idle | Phase::Linked { .. } | Phase::Failed { .. }
+        ) {
             if let Some(bot) = phase_bot(phase) {
                 out.push(Command::Notify(Notice::PairingEnded { bot }));
             }
@@ -591,15 +866,25 @@ impl Machine {
 
     fn fetch(&mut self, display: Display, resync: bool, out: &mut Vec<Command>) -> Phase {
         let epoch = self.epoch();
-        out.push(Command::FetchQr { bot: display.bot.clone(), epoch });
-        Phase::Fetching { display, epoch, resync }
+        out.push(Command::FetchQr {
+            bot: display.bot.clone(),
+            epoch,
+        });
+        Phase::Fetching {
+            display,
+            epoch,
+            resync,
+        }
     }
 
     fn open(&mut self, display: Display, now: Millis, out: &mut Vec<Command>) -> Phase {
         let at = self.not_before(now);
         if at > now {
             // The 1 s rule: wait, and come back through the timer.
-            return Phase::Debouncing { display, open_at: at };
+            return Phase::Debouncing {
+                display,
+                open_at: at,
+            };
         }
         self.next_socket += 1;
         let socket = SocketId(self.next_socket);
@@ -618,10 +903,19 @@ impl Machine {
     fn close_current(&self, phase: &Phase, out: &mut Vec<Command>) {
         match phase {
             Phase::Open { socket, .. } => {
-                out.push(Command::Send { socket: *socket, text: wire::DISCONNECT.into() });
-                out.push(Command::Close { socket: *socket, code: 1000 });
+                out.push(Command::Send {
+                    socket: *socket,
+                    text: wire::DISCONNECT.into(),
+                });
+                out.push(Command::Close {
+                    socket: *socket,
+                    code: 1000,
+                });
             }
-            Phase::Connecting { socket, .. } => out.push(Command::Close { socket: *socket, code: 1000 }),
+            Phase::Connecting { socket, .. } => out.push(Command::Close {
+                socket: *socket,
+                code: 1000,
+            }),
             _ => {}
         }
     }
@@ -642,44 +936,72 @@ impl Machine {
             Ok(packet) => packet,
             Err(e) => {
                 out.push(Command::Log(format!("dropped a frame: {e}")));
-                return Phase::Connecting { display, socket, stage, max_payload, give_up_at };
+                return Phase::Connecting {
+                    display,
+                    socket,
+                    stage,
+                    max_payload,
+                    give_up_at,
+                };
             }
         };
         match (stage, packet) {
             (Handshake::Transport, Packet::Open(info)) => {
-                out.push(Command::SendConnect { socket, bot: display.bot.clone() });
+                out.push(Command::SendConnect {
+                    socket,
+                    bot: display.bot.clone(),
+                });
                 let max_payload = usize::try_from(info.max_payload).unwrap_or(usize::MAX);
                 let ping_window = info.ping_interval + info.ping_timeout;
                 // Keep the handshake deadline; remember the ping window for when we are connected.
                 let stage = Handshake::Namespace { ping_window };
-                Phase::Connecting { display, socket, stage, max_payload, give_up_at }
-            }
-            (Handshake::Namespace { ping_window }, Packet::Connected) => {
-                Phase::Open {
+                Phase::Connecting {
                     display,
                     socket,
+                    stage,
                     max_payload,
-                    liveness: Liveness {
-                        ping_window,
-                        dead_at: now + ping_window,
-                        stable_at: Some(now + self.config.stable_after),
-                    },
-                    scanned: None,
+                    give_up_at,
                 }
             }
+            (Handshake::Namespace { ping_window }, Packet::Connected) => Phase::Open {
+                display,
+                socket,
+                max_payload,
+                liveness: Liveness {
+                    ping_window,
+                    dead_at: now + ping_window,
+                    stable_at: Some(now + self.config.stable_after),
+                },
+                scanned: None,
+            },
             (Handshake::Namespace { .. }, Packet::ConnectError(message)) => {
                 out.push(Command::Close { socket, code: 1000 });
                 self.refused(display, &message, now, out)
             }
             (_, Packet::Ping) => {
-                out.push(Command::Send { socket, text: wire::PONG.into() });
-                Phase::Connecting { display, socket, stage, max_payload, give_up_at }
+                out.push(Command::Send {
+                    socket,
+                    text: wire::PONG.into(),
+                });
+                Phase::Connecting {
+                    display,
+                    socket,
+                    stage,
+                    max_payload,
+                    give_up_at,
+                }
             }
             (_, Packet::Close | Packet::Disconnect) => {
                 out.push(Command::Close { socket, code: 1000 });
                 self.retry(display, RetryCause::Network, now, out)
             }
-            _ => Phase::Connecting { display, socket, stage, max_payload, give_up_at },
+            _ => Phase::Connecting {
+                display,
+                socket,
+                stage,
+                max_payload,
+                give_up_at,
+            },
         }
     }
 
@@ -699,14 +1021,29 @@ impl Machine {
             Ok(packet) => packet,
             Err(e) => {
                 out.push(Command::Log(format!("dropped a frame: {e}")));
-                return Phase::Open { display, socket, max_payload, liveness, scanned };
+                return Phase::Open {
+                    display,
+                    socket,
+                    max_payload,
+                    liveness,
+                    scanned,
+                };
             }
         };
         let event = match packet {
             Packet::Ping => {
                 liveness.dead_at = now + liveness.ping_window;
-                out.push(Command::Send { socket, text: wire::PONG.into() });
-                return Phase::Open { display, socket, max_payload, liveness, scanned };
+                out.push(Command::Send {
+                    socket,
+                    text: wire::PONG.into(),
+                });
+                return Phase::Open {
+                    display,
+                    socket,
+                    max_payload,
+                    liveness,
+                    scanned,
+                };
             }
             Packet::Disconnect => {
                 // The server ended our namespace (another session replaced us): never reopen.
@@ -719,11 +1056,22 @@ impl Machine {
             }
             Packet::Event { ack, event } => {
                 if let Some(id) = ack {
-                    out.push(Command::Send { socket, text: wire::encode_ack(id) });
+                    out.push(Command::Send {
+                        socket,
+                        text: wire::encode_ack(id),
+                    });
                 }
                 event
             }
-            _ => return Phase::Open { display, socket, max_payload, liveness, scanned },
+            _ => {
+                return Phase::Open {
+                    display,
+                    socket,
+                    max_payload,
+                    liveness,
+                    scanned,
+                };
+            }
         };
         let ours = |bot_id: &str| bot_id == display.bot;
         match event {
@@ -731,31 +1079,55 @@ impl Machine {
                 display.qr = Some(qr);
             }
             ServerEvent::WhatsApp(WhatsAppEvent::QrScanned { bot_id }) if ours(&bot_id) => {
-                scanned.get_or_insert(Scanned { stall_at: now + self.config.scan_stall, stalled: false });
+                scanned.get_or_insert(Scanned {
+                    stall_at: now + self.config.scan_stall,
+                    stalled: false,
+                });
             }
-            ServerEvent::WhatsApp(WhatsAppEvent::WhatsappConnected { bot_id, phone }) if ours(&bot_id) => {
-                out.push(Command::Send { socket, text: wire::DISCONNECT.into() });
+            ServerEvent::WhatsApp(WhatsAppEvent::WhatsappConnected { bot_id, phone })
+                if ours(&bot_id) =>
+            {
+                out.push(Command::Send {
+                    socket,
+                    text: wire::DISCONNECT.into(),
+                });
                 out.push(Command::Close { socket, code: 1000 });
-                out.push(Command::Notify(Notice::PairingEnded { bot: display.bot.clone() }));
-                return Phase::Linked { bot: display.bot, phone };
+                out.push(Command::Notify(Notice::PairingEnded {
+                    bot: display.bot.clone(),
+                }));
+                return Phase::Linked {
+                    bot: display.bot,
+                    phone,
+                };
             }
             ServerEvent::WhatsApp(WhatsAppEvent::QrExpired { bot_id }) if ours(&bot_id) => {
-                out.push(Command::Send { socket, text: wire::DISCONNECT.into() });
+                out.push(Command::Send {
+                    socket,
+                    text: wire::DISCONNECT.into(),
+                });
                 out.push(Command::Close { socket, code: 1000 });
                 return self.fail(display, Failure::QrExpired, now, out);
             }
-            ServerEvent::WhatsApp(WhatsAppEvent::ConnectionFailed { bot_id, code, .. }) if ours(&bot_id) => {
+            ServerEvent::WhatsApp(WhatsAppEvent::ConnectionFailed { bot_id, code, .. })
+                if ours(&bot_id) =>
+            {
                 match code {
                     // Restart required: the backend restarts the session itself; keep waiting.
                     515 => {}
                     405 | 408 | 428 | 500 | 503 => {
-                        out.push(Command::Send { socket, text: wire::DISCONNECT.into() });
+                        out.push(Command::Send {
+                            socket,
+                            text: wire::DISCONNECT.into(),
+                        });
                         out.push(Command::Close { socket, code: 1000 });
                         return self.retry(display, RetryCause::Code(code), now, out);
                     }
                     // 401, 403, 411, 440 and anything unknown: final, never a loop.
                     _ => {
-                        out.push(Command::Send { socket, text: wire::DISCONNECT.into() });
+                        out.push(Command::Send {
+                            socket,
+                            text: wire::DISCONNECT.into(),
+                        });
                         out.push(Command::Close { socket, code: 1000 });
                         return self.fail(display, Failure::Code(code), now, out);
                     }
@@ -764,24 +1136,53 @@ impl Machine {
             ServerEvent::BotStatus(update) => {
                 if ours(&update.bot_id) && update.status == "connected" {
                     // Some backends only say it this way; it is as good as whatsapp_connected.
-                    out.push(Command::Send { socket, text: wire::DISCONNECT.into() });
+                    out.push(Command::Send {
+                        socket,
+                        text: wire::DISCONNECT.into(),
+                    });
                     out.push(Command::Close { socket, code: 1000 });
-                    out.push(Command::Notify(Notice::BotStatus { bot: update.bot_id, status: update.status }));
-                    out.push(Command::Notify(Notice::PairingEnded { bot: display.bot.clone() }));
-                    return Phase::Linked { bot: display.bot, phone: None };
+                    out.push(Command::Notify(Notice::BotStatus {
+                        bot: update.bot_id,
+                        status: update.status,
+                    }));
+                    out.push(Command::Notify(Notice::PairingEnded {
+                        bot: display.bot.clone(),
+                    }));
+                    return Phase::Linked {
+                        bot: display.bot,
+                        phone: None,
+                    };
                 }
-                out.push(Command::Notify(Notice::BotStatus { bot: update.bot_id, status: update.status }));
+                out.push(Command::Notify(Notice::BotStatus {
+                    bot: update.bot_id,
+                    status: update.status,
+                }));
             }
             ServerEvent::MessageSync(sync) => {
-                out.push(Command::Notify(Notice::Messages { bot: sync.bot_id, messages: sync.messages }));
+                out.push(Command::Notify(Notice::Messages {
+                    bot: sync.bot_id,
+                    messages: sync.messages,
+                }));
             }
             _ => {}
         }
-        Phase::Open { display, socket, max_payload, liveness, scanned }
+        Phase::Open {
+            display,
+            socket,
+            max_payload,
+            liveness,
+            scanned,
+        }
     }
 
     /// A CONNECT_ERROR (`44{message}`).
-    fn refused(&mut self, display: Display, message: &str, now: Millis, out: &mut Vec<Command>) -> Phase {
+    fn refused(
+        &mut self,
+        display: Display,
+        message: &str,
+        now: Millis,
+        out: &mut Vec<Command>,
+    ) -> Phase {
         match message {
             "token_expired" => self.retry(display, RetryCause::TokenExpired, now, out),
             "rate_limited" => self.retry(display, RetryCause::RateLimited, now, out),
@@ -789,12 +1190,23 @@ impl Machine {
         }
     }
 
-    fn http_failed(&mut self, display: Display, failure: HttpFailure, now: Millis, out: &mut Vec<Command>) -> Phase {
+    fn http_failed(
+        &mut self,
+        display: Display,
+        failure: HttpFailure,
+        now: Millis,
+        out: &mut Vec<Command>,
+    ) -> Phase {
         match failure {
             HttpFailure::Unauthorized => self.fail(display, Failure::Unauthorized, now, out),
             HttpFailure::AlreadyConnected => {
-                out.push(Command::Notify(Notice::PairingEnded { bot: display.bot.clone() }));
-                Phase::Linked { bot: display.bot, phone: None }
+                out.push(Command::Notify(Notice::PairingEnded {
+                    bot: display.bot.clone(),
+                }));
+                Phase::Linked {
+                    bot: display.bot,
+                    phone: None,
+                }
             }
             HttpFailure::RateLimited { retry_after } => {
                 if display.budget.rate_limit_retried {
@@ -803,19 +1215,31 @@ impl Machine {
                 let mut display = display;
                 display.budget.rate_limit_retried = true;
                 let wait = retry_after.unwrap_or(self.config.rate_limit_wait);
-                Phase::Backoff { display, retry_at: self.not_before(now + wait), cause: RetryCause::RateLimited }
+                Phase::Backoff {
+                    display,
+                    retry_at: self.not_before(now + wait),
+                    cause: RetryCause::RateLimited,
+                }
             }
             HttpFailure::Network => self.retry(display, RetryCause::Network, now, out),
             HttpFailure::Status { status, message } if status >= 500 => {
                 let _ = message;
                 self.retry(display, RetryCause::Network, now, out)
             }
-            HttpFailure::Status { status, message } => self.fail(display, Failure::Http { status, message }, now, out),
+            HttpFailure::Status { status, message } => {
+                self.fail(display, Failure::Http { status, message }, now, out)
+            }
         }
     }
 
     /// Schedules the next attempt within its budget, or ends the display.
-    fn retry(&mut self, mut display: Display, cause: RetryCause, now: Millis, out: &mut Vec<Command>) -> Phase {
+    fn retry(
+        &mut self,
+        mut display: Display,
+        cause: RetryCause,
+        now: Millis,
+        out: &mut Vec<Command>,
+    ) -> Phase {
         match cause {
             RetryCause::Network | RetryCause::Code(_) => {
                 if display.budget.network_retries >= self.config.max_network_retries {
@@ -827,22 +1251,40 @@ impl Machine {
                 }
                 display.budget.network_retries += 1;
                 // Full jitter: uniform in [0, min(cap, base·2^(n-1))], floored by the 1 s rule.
-                let exp = self.config.backoff_base.saturating_mul(1 << (display.budget.network_retries - 1).min(20));
+                let exp = self
+                    .config
+                    .backoff_base
+                    .saturating_mul(1 << (display.budget.network_retries - 1).min(20));
                 let delay = self.random_below(exp.min(self.config.backoff_cap));
                 let retry_at = self.not_before(now + delay);
-                Phase::Backoff { display, retry_at, cause }
+                Phase::Backoff {
+                    display,
+                    retry_at,
+                    cause,
+                }
             }
             RetryCause::TokenExpired => {
                 let n = display.budget.token_retries as usize;
                 let Some(&delay) = self.config.token_retry_delays.get(n) else {
                     let retry_at = now + self.config.token_cooldown;
-                    out.push(Command::Notify(Notice::PairingEnded { bot: display.bot.clone() }));
-                    return Phase::Failed { display, failure: Failure::TokenExpired, retry_at };
+                    out.push(Command::Notify(Notice::PairingEnded {
+                        bot: display.bot.clone(),
+                    }));
+                    return Phase::Failed {
+                        display,
+                        failure: Failure::TokenExpired,
+                        retry_at,
+                    };
                 };
                 display.budget.token_retries += 1;
                 let epoch = self.epoch();
                 out.push(Command::RefreshSession { epoch });
-                Phase::Refreshing { display, epoch, retry_delay: delay, fresh_session: false }
+                Phase::Refreshing {
+                    display,
+                    epoch,
+                    retry_delay: delay,
+                    fresh_session: false,
+                }
             }
             RetryCause::RateLimited => {
                 if display.budget.rate_limit_retried {
@@ -850,14 +1292,30 @@ impl Machine {
                 }
                 display.budget.rate_limit_retried = true;
                 let retry_at = self.not_before(now + self.config.rate_limit_wait);
-                Phase::Backoff { display, retry_at, cause }
+                Phase::Backoff {
+                    display,
+                    retry_at,
+                    cause,
+                }
             }
         }
     }
 
-    fn fail(&mut self, display: Display, failure: Failure, now: Millis, out: &mut Vec<Command>) -> Phase {
-        out.push(Command::Notify(Notice::PairingEnded { bot: display.bot.clone() }));
-        Phase::Failed { display, failure, retry_at: now }
+    fn fail(
+        &mut self,
+        display: Display,
+        failure: Failure,
+        now: Millis,
+        out: &mut Vec<Command>,
+    ) -> Phase {
+        out.push(Command::Notify(Notice::PairingEnded {
+            bot: display.bot.clone(),
+        }));
+        Phase::Failed {
+            display,
+            failure,
+            retry_at: now,
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 
 use super::*;
 
-const OPEN: &str = r#"0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+const OPEN: &str =
+    r#"0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
 const CONNECTED: &str = r#"40{"sid":"n"}"#;
 
 struct Rig {
@@ -16,7 +17,12 @@ struct Rig {
 
 impl Rig {
     fn new() -> Self {
-        Rig { m: Machine::new(Config::default(), 42), now: 0, timer: None, log: Vec::new() }
+        Rig {
+            m: Machine::new(Config::default(), 42),
+            now: 0,
+            timer: None,
+            log: Vec::new(),
+        }
     }
 
     fn send(&mut self, input: Input) -> Vec<Command> {
@@ -82,7 +88,10 @@ impl Rig {
 
     fn frame(&mut self, text: &str) -> Vec<Command> {
         let socket = self.socket();
-        self.send(Input::SocketMessage { socket, text: text.into() })
+        self.send(Input::SocketMessage {
+            socket,
+            text: text.into(),
+        })
     }
 
     /// The server accepts the newest socket: Engine.IO open, then namespace CONNECT.
@@ -108,7 +117,11 @@ impl Rig {
     }
 
     fn opens(&self) -> Vec<Millis> {
-        self.log.iter().filter(|(_, c)| matches!(c, Command::Open { .. })).map(|(t, _)| *t).collect()
+        self.log
+            .iter()
+            .filter(|(_, c)| matches!(c, Command::Open { .. }))
+            .map(|(t, _)| *t)
+            .collect()
     }
 
     fn count(&self, pred: impl Fn(&Command) -> bool) -> usize {
@@ -125,7 +138,12 @@ impl Rig {
 }
 
 fn qr(attempt: u32) -> QrCode {
-    QrCode { qr: format!("http://127.0.0.1/link/ref{attempt}"), attempt, attempts: 6, expires_in_ms: 60_000 }
+    QrCode {
+        qr: format!("http://127.0.0.1/link/ref{attempt}"),
+        attempt,
+        attempts: 6,
+        expires_in_ms: 60_000,
+    }
 }
 
 fn event(payload: &str) -> String {
@@ -145,7 +163,11 @@ fn fifty_generate_clicks_in_one_second_open_exactly_one_socket() {
         }
     }
     r.wait(5_000);
-    assert_eq!(r.count(|c| matches!(c, Command::FetchQr { .. })), 1, "one QR request");
+    assert_eq!(
+        r.count(|c| matches!(c, Command::FetchQr { .. })),
+        1,
+        "one QR request"
+    );
     assert_eq!(r.opens().len(), 1);
 }
 
@@ -267,8 +289,13 @@ fn whatsapp_connected_sends_namespace_disconnect_and_closes_1000_then_nothing_re
     let socket = r.socket();
     r.frame(&event(r#"{"type":"qr_scanned","botId":"b1"}"#));
     assert_eq!(r.state(), UiState::Finishing);
-    let out = r.frame(&event(r#"{"type":"whatsapp_connected","botId":"b1","phone":"+15550001"}"#));
-    let disconnect = Command::Send { socket, text: "41".into() };
+    let out = r.frame(&event(
+        r#"{"type":"whatsapp_connected","botId":"b1","phone":"+15550001"}"#,
+    ));
+    let disconnect = Command::Send {
+        socket,
+        text: "41".into(),
+    };
     let close = Command::Close { socket, code: 1000 };
     let at_disconnect = out.iter().position(|c| *c == disconnect).expect("41 sent");
     let at_close = out.iter().position(|c| *c == close).expect("closed 1000");
@@ -276,7 +303,9 @@ fn whatsapp_connected_sends_namespace_disconnect_and_closes_1000_then_nothing_re
     assert_eq!(r.state(), UiState::Linked);
     assert_eq!(r.m.view().phone.as_deref(), Some("+15550001"));
     // More events, timers, clicks, retries: no socket.
-    r.frame(&event(r#"{"type":"qr_updated","botId":"b1","qr":"x","attempt":2,"attempts":6,"expiresInMs":1}"#));
+    r.frame(&event(
+        r#"{"type":"qr_updated","botId":"b1","qr":"x","attempt":2,"attempts":6,"expiresInMs":1}"#,
+    ));
     r.show();
     r.send(Input::Retry);
     r.send(Input::SocketClosed { socket, code: 1006 });
@@ -304,7 +333,10 @@ fn qr_updated_replaces_the_qr_in_place() {
     let mut r = Rig::new();
     r.open_display();
     r.frame(&event(r#"{"type":"qr_updated","botId":"b1","qr":"http://h/link/two","attempt":2,"attempts":6,"expiresInMs":20000}"#));
-    assert_eq!(r.m.view().qr.map(|q| (q.qr, q.attempt)), Some(("http://h/link/two".into(), 2)));
+    assert_eq!(
+        r.m.view().qr.map(|q| (q.qr, q.attempt)),
+        Some(("http://h/link/two".into(), 2))
+    );
     // Another bot's QR is not ours.
     r.frame(&event(r#"{"type":"qr_updated","botId":"other","qr":"nope","attempt":3,"attempts":6,"expiresInMs":20000}"#));
     assert_eq!(r.m.view().qr.map(|q| q.attempt), Some(2));
@@ -315,10 +347,19 @@ fn pings_are_answered_and_acks_sent() {
     let mut r = Rig::new();
     r.open_display();
     let socket = r.socket();
-    assert!(r.frame("2").contains(&Command::Send { socket, text: "3".into() }));
+    assert!(r.frame("2").contains(&Command::Send {
+        socket,
+        text: "3".into()
+    }));
     let out = r.frame(r#"427["message_sync",{"botId":"b1","messages":3}]"#);
-    assert!(out.contains(&Command::Send { socket, text: "437[]".into() }));
-    assert!(out.contains(&Command::Notify(Notice::Messages { bot: "b1".into(), messages: 3 })));
+    assert!(out.contains(&Command::Send {
+        socket,
+        text: "437[]".into()
+    }));
+    assert!(out.contains(&Command::Notify(Notice::Messages {
+        bot: "b1".into(),
+        messages: 3
+    })));
 }
 
 #[test]
@@ -326,7 +367,10 @@ fn a_malformed_frame_is_logged_and_dropped_without_killing_the_connection() {
     let mut r = Rig::new();
     r.open_display();
     let out = r.frame("42[not json");
-    assert!(out.iter().any(|c| matches!(c, Command::Log(l) if l.starts_with("dropped a frame"))));
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Command::Log(l) if l.starts_with("dropped a frame")))
+    );
     assert_eq!(r.state(), UiState::WaitingForScan);
     assert_eq!(r.count(|c| matches!(c, Command::Close { .. })), 0);
 }
@@ -344,8 +388,13 @@ fn token_expired_four_times_refreshes_retries_at_1_2_4_s_then_stops_with_a_5s_co
         r.accept_transport_then_refuse("token_expired");
         refused_at.push(r.now);
         if round < 3 {
-            let epoch = r.last_session_request().expect("a refresh before each retry");
-            assert!(matches!(r.log.last(), Some((_, Command::RefreshSession { .. }))) || r.count(|c| matches!(c, Command::RefreshSession { .. })) == round + 1);
+            let epoch = r
+                .last_session_request()
+                .expect("a refresh before each retry");
+            assert!(
+                matches!(r.log.last(), Some((_, Command::RefreshSession { .. })))
+                    || r.count(|c| matches!(c, Command::RefreshSession { .. })) == round + 1
+            );
             r.send(Input::SessionReady { epoch });
             assert_eq!(r.state(), UiState::Retrying);
             // The retry resyncs the QR over HTTP, then opens.
@@ -357,7 +406,11 @@ fn token_expired_four_times_refreshes_retries_at_1_2_4_s_then_stops_with_a_5s_co
     }
     assert_eq!(r.count(|c| matches!(c, Command::RefreshSession { .. })), 3);
     let opens = r.opens();
-    assert_eq!(opens.len(), 4, "the first attempt and three retries, never a fourth");
+    assert_eq!(
+        opens.len(),
+        4,
+        "the first attempt and three retries, never a fourth"
+    );
     for (i, delay) in [1_000, 2_000, 4_000].into_iter().enumerate() {
         assert_eq!(r.log.iter().filter(|(t, c)| *t == refused_at[i] + delay && matches!(c, Command::FetchQr { .. })).count(), 1, "retry {i} after {delay} ms");
     }
@@ -446,7 +499,10 @@ fn a_refresh_answered_401_ends_the_session() {
     let mut r = Rig::new();
     r.open_display_refused("token_expired");
     let epoch = r.last_session_request().unwrap();
-    r.send(Input::SessionFailed { epoch, failure: HttpFailure::Unauthorized });
+    r.send(Input::SessionFailed {
+        epoch,
+        failure: HttpFailure::Unauthorized,
+    });
     assert_eq!(r.failure().as_deref(), Some("unauthorized"));
     r.wait(60_000);
     assert_eq!(r.opens().len(), 1);
@@ -470,7 +526,13 @@ fn rate_limited_waits_10s_then_retries_once_then_stops() {
     r.wait(9_999);
     assert_eq!(r.count(|c| matches!(c, Command::FetchQr { .. })), 1);
     r.wait(1);
-    assert_eq!(r.log.iter().filter(|(t, c)| *t == refused + 10_000 && matches!(c, Command::FetchQr { .. })).count(), 1);
+    assert_eq!(
+        r.log
+            .iter()
+            .filter(|(t, c)| *t == refused + 10_000 && matches!(c, Command::FetchQr { .. }))
+            .count(),
+        1
+    );
     r.answer_qr();
     r.accept_transport_then_refuse("rate_limited");
     assert_eq!(r.failure().as_deref(), Some("rate_limited"));
@@ -483,7 +545,12 @@ fn a_429_on_the_qr_request_waits_retry_after() {
     let mut r = Rig::new();
     r.show();
     let epoch = r.last_fetch().unwrap();
-    r.send(Input::QrFetchFailed { epoch, failure: HttpFailure::RateLimited { retry_after: Some(3_000) } });
+    r.send(Input::QrFetchFailed {
+        epoch,
+        failure: HttpFailure::RateLimited {
+            retry_after: Some(3_000),
+        },
+    });
     r.wait(2_999);
     assert_eq!(r.count(|c| matches!(c, Command::FetchQr { .. })), 1);
     r.wait(1);
@@ -495,7 +562,10 @@ fn a_409_on_the_qr_request_means_already_linked() {
     let mut r = Rig::new();
     r.show();
     let epoch = r.last_fetch().unwrap();
-    r.send(Input::QrFetchFailed { epoch, failure: HttpFailure::AlreadyConnected });
+    r.send(Input::QrFetchFailed {
+        epoch,
+        failure: HttpFailure::AlreadyConnected,
+    });
     assert_eq!(r.state(), UiState::Linked);
     r.wait(10_000);
     assert!(r.opens().is_empty());
@@ -506,7 +576,13 @@ fn a_404_on_the_qr_request_fails_with_its_status() {
     let mut r = Rig::new();
     r.show();
     let epoch = r.last_fetch().unwrap();
-    r.send(Input::QrFetchFailed { epoch, failure: HttpFailure::Status { status: 404, message: "no such bot".into() } });
+    r.send(Input::QrFetchFailed {
+        epoch,
+        failure: HttpFailure::Status {
+            status: 404,
+            message: "no such bot".into(),
+        },
+    });
     assert_eq!(r.failure().as_deref(), Some("404"));
 }
 
@@ -520,7 +596,11 @@ fn error_then_close_for_the_same_socket_schedules_one_retry() {
     r.send(Input::SocketError { socket });
     r.send(Input::SocketClosed { socket, code: 1006 });
     r.wait(10_000);
-    assert_eq!(r.count(|c| matches!(c, Command::FetchQr { .. })), 2, "one resync");
+    assert_eq!(
+        r.count(|c| matches!(c, Command::FetchQr { .. })),
+        2,
+        "one resync"
+    );
     r.answer_qr();
     assert_eq!(r.opens().len(), 2);
 }
@@ -556,7 +636,10 @@ fn hiding_an_open_qr_disconnects_and_closes_the_socket() {
     r.open_display();
     let socket = r.socket();
     let out = r.send(Input::HideQr);
-    assert!(out.contains(&Command::Send { socket, text: "41".into() }));
+    assert!(out.contains(&Command::Send {
+        socket,
+        text: "41".into()
+    }));
     assert!(out.contains(&Command::Close { socket, code: 1000 }));
     assert!(out.contains(&Command::Notify(Notice::PairingEnded { bot: "b1".into() })));
 }
@@ -606,12 +689,22 @@ fn a_server_that_stays_down_gets_five_jittered_retries_at_least_1s_apart_then_ne
             r.wait(10);
         }
         let opens = r.opens();
-        assert_eq!(opens.len(), 6, "seed {seed}: the first attempt and 5 retries: {opens:?}");
-        assert!(opens.windows(2).all(|w| w[1] - w[0] >= 1_000), "seed {seed}: {opens:?}");
+        assert_eq!(
+            opens.len(),
+            6,
+            "seed {seed}: the first attempt and 5 retries: {opens:?}"
+        );
+        assert!(
+            opens.windows(2).all(|w| w[1] - w[0] >= 1_000),
+            "seed {seed}: {opens:?}"
+        );
         // Full jitter: the gaps are bounded by the doubling cap (1, 2, 4, 8, 8 s).
         for (i, w) in opens.windows(2).enumerate() {
             let cap = [1_000, 2_000, 4_000, 8_000, 8_000][i];
-            assert!(w[1] - w[0] <= cap.max(1_000), "seed {seed}: gap {i} {opens:?}");
+            assert!(
+                w[1] - w[0] <= cap.max(1_000),
+                "seed {seed}: gap {i} {opens:?}"
+            );
         }
         assert_eq!(r.failure().as_deref(), Some("network"));
     }
@@ -647,7 +740,13 @@ fn a_1006_during_the_handshake_is_a_network_error_not_auth() {
     r.wait(500);
     r.close_socket(1006);
     assert_eq!(r.state(), UiState::Retrying);
-    assert_eq!(r.count(|c| matches!(c, Command::RefreshSession { .. } | Command::NewSession { .. })), 0);
+    assert_eq!(
+        r.count(|c| matches!(
+            c,
+            Command::RefreshSession { .. } | Command::NewSession { .. }
+        )),
+        0
+    );
 }
 
 #[test]
@@ -697,8 +796,13 @@ fn terminal_codes_end_the_attempt_and_never_reopen() {
         let mut r = Rig::new();
         r.open_display();
         let socket = r.socket();
-        let out = r.frame(&event(&format!(r#"{{"type":"connection_failed","botId":"b1","code":{code},"reason":"x"}}"#)));
-        assert!(out.contains(&Command::Close { socket, code: 1000 }), "{code}");
+        let out = r.frame(&event(&format!(
+            r#"{{"type":"connection_failed","botId":"b1","code":{code},"reason":"x"}}"#
+        )));
+        assert!(
+            out.contains(&Command::Close { socket, code: 1000 }),
+            "{code}"
+        );
         assert_eq!(r.failure(), Some(code.to_string()));
         r.wait(120_000);
         assert_eq!(r.opens().len(), 1, "{code}: no reopen");
@@ -711,7 +815,9 @@ fn retryable_codes_retry_with_backoff_then_stop_with_the_code() {
         let mut r = Rig::new();
         r.open_display();
         for _ in 0..6 {
-            r.frame(&event(&format!(r#"{{"type":"connection_failed","botId":"b1","code":{code}}}"#)));
+            r.frame(&event(&format!(
+                r#"{{"type":"connection_failed","botId":"b1","code":{code}}}"#
+            )));
             r.wait(10_000);
             if r.state() != UiState::Failed {
                 r.answer_qr();
@@ -728,7 +834,9 @@ fn restart_required_515_keeps_waiting() {
     let mut r = Rig::new();
     r.open_display();
     r.frame(&event(r#"{"type":"qr_scanned","botId":"b1"}"#));
-    r.frame(&event(r#"{"type":"connection_failed","botId":"b1","code":515}"#));
+    r.frame(&event(
+        r#"{"type":"connection_failed","botId":"b1","code":515}"#,
+    ));
     assert_eq!(r.state(), UiState::Finishing);
 }
 
@@ -761,7 +869,14 @@ fn qr_expired_ends_the_display_and_generate_new_qr_starts_again() {
 fn every_transition_is_logged_once_without_a_token() {
     let mut r = Rig::new();
     r.open_display();
-    let lines: Vec<_> = r.log.iter().filter_map(|(_, c)| match c { Command::Log(l) => Some(l.clone()), _ => None }).collect();
+    let lines: Vec<_> = r
+        .log
+        .iter()
+        .filter_map(|(_, c)| match c {
+            Command::Log(l) => Some(l.clone()),
+            _ => None,
+        })
+        .collect();
     assert_eq!(
         lines,
         vec![

@@ -1,1 +1,2 @@
-pub mod machine; pub mod wire;
+pub mod machine;
+pub mod wire;

@@ -46,7 +46,10 @@ pub enum Packet {
     /// `44{"message"}` the namespace CONNECT was refused.
     ConnectError(String),
     /// `42[...]` / `42<id>[...]` an event, with an ack id when the server asks for one.
-    Event { ack: Option<u64>, event: ServerEvent },
+    Event {
+        ack: Option<u64>,
+        event: ServerEvent,
+    },
     /// A frame for another namespace, or an ack (`43`): nothing for us to do.
     Ignored,
 }
@@ -69,7 +72,10 @@ pub enum WireError {
 }
 
 fn malformed(what: &'static str, detail: impl ToString) -> WireError {
-    WireError::Malformed { what, detail: detail.to_string() }
+    WireError::Malformed {
+        what,
+        detail: detail.to_string(),
+    }
 }
 
 /// The client's answer to a ping.
@@ -99,7 +105,10 @@ pub fn encode_ack(id: u64) -> String {
 /// Decodes one text frame. `max_payload` is the server's announced limit.
 pub fn decode(frame: &str, max_payload: usize) -> Result<Packet, WireError> {
     if frame.len() > max_payload {
-        return Err(WireError::TooLarge { len: frame.len(), max: max_payload });
+        return Err(WireError::TooLarge {
+            len: frame.len(),
+            max: max_payload,
+        });
     }
     let mut chars = frame.chars();
     let kind = chars.next().ok_or(WireError::Empty)?;
@@ -168,7 +177,10 @@ fn decode_event(rest: &str) -> Result<Packet, WireError> {
         _ => return Err(malformed("event", "the first element is not an event name")),
     };
     let payload = args.next().unwrap_or(Value::Null);
-    Ok(Packet::Event { ack, event: ServerEvent::from_parts(&name, payload)? })
+    Ok(Packet::Event {
+        ack,
+        event: ServerEvent::from_parts(&name, payload)?,
+    })
 }
 
 /// The events of PROTOCOL.md §3. Unknown events and fields are kept out, never fatal.
@@ -184,7 +196,10 @@ pub enum ServerEvent {
 
 impl ServerEvent {
     fn from_parts(name: &str, payload: Value) -> Result<Self, WireError> {
-        fn typed<T: for<'de> Deserialize<'de>>(name: &'static str, v: Value) -> Result<T, WireError> {
+        fn typed<T: for<'de> Deserialize<'de>>(
+            name: &'static str,
+            v: Value,
+        ) -> Result<T, WireError> {
             serde_json::from_value(v).map_err(|e| malformed(name, e))
         }
         Ok(match name {
@@ -308,7 +323,12 @@ mod tests {
             ack: Some(12),
             event: ServerEvent::WhatsApp(WhatsAppEvent::QrUpdated {
                 bot_id: "b1".into(),
-                qr: QrCode { qr: "http://x/link/r".into(), attempt: 2, attempts: 6, expires_in_ms: 20000 },
+                qr: QrCode {
+                    qr: "http://x/link/r".into(),
+                    attempt: 2,
+                    attempts: 6,
+                    expires_in_ms: 20000,
+                },
             }),
         };
         assert_eq!(decode(frame, MAX), Ok(expected));
@@ -317,23 +337,42 @@ mod tests {
     #[test]
     fn decodes_each_whatsapp_event_type() {
         let cases = [
-            (r#"{"type":"qr_scanned","botId":"b"}"#, WhatsAppEvent::QrScanned { bot_id: "b".into() }),
+            (
+                r#"{"type":"qr_scanned","botId":"b"}"#,
+                WhatsAppEvent::QrScanned { bot_id: "b".into() },
+            ),
             (
                 r#"{"type":"whatsapp_connected","botId":"b","phone":"+1"}"#,
-                WhatsAppEvent::WhatsappConnected { bot_id: "b".into(), phone: Some("+1".into()) },
+                WhatsAppEvent::WhatsappConnected {
+                    bot_id: "b".into(),
+                    phone: Some("+1".into()),
+                },
             ),
-            (r#"{"type":"qr_expired","botId":"b"}"#, WhatsAppEvent::QrExpired { bot_id: "b".into() }),
+            (
+                r#"{"type":"qr_expired","botId":"b"}"#,
+                WhatsAppEvent::QrExpired { bot_id: "b".into() },
+            ),
             (
                 r#"{"type":"connection_failed","botId":"b","code":440,"reason":"conflict"}"#,
-                WhatsAppEvent::ConnectionFailed { bot_id: "b".into(), code: 440, reason: Some("conflict".into()) },
+                WhatsAppEvent::ConnectionFailed {
+                    bot_id: "b".into(),
+                    code: 440,
+                    reason: Some("conflict".into()),
+                },
             ),
-            (r#"{"type":"something_new","botId":"b"}"#, WhatsAppEvent::Other),
+            (
+                r#"{"type":"something_new","botId":"b"}"#,
+                WhatsAppEvent::Other,
+            ),
         ];
         for (payload, want) in cases {
             let frame = format!(r#"42["whatsapp_connection_event",{payload}]"#);
             assert_eq!(
                 decode(&frame, MAX),
-                Ok(Packet::Event { ack: None, event: ServerEvent::WhatsApp(want) }),
+                Ok(Packet::Event {
+                    ack: None,
+                    event: ServerEvent::WhatsApp(want)
+                }),
                 "{frame}"
             );
         }
@@ -342,7 +381,10 @@ mod tests {
     #[test]
     fn decodes_status_sync_and_connection_updates() {
         assert_eq!(
-            decode(r#"42["bot_status_update",{"botId":"b","status":"connected","at":"t"}]"#, MAX),
+            decode(
+                r#"42["bot_status_update",{"botId":"b","status":"connected","at":"t"}]"#,
+                MAX
+            ),
             Ok(Packet::Event {
                 ack: None,
                 event: ServerEvent::BotStatus(BotStatusUpdate {
@@ -356,11 +398,17 @@ mod tests {
             decode(r#"42["message_sync",{"botId":"b","messages":7}]"#, MAX),
             Ok(Packet::Event {
                 ack: None,
-                event: ServerEvent::MessageSync(MessageSync { bot_id: "b".into(), messages: 7 })
+                event: ServerEvent::MessageSync(MessageSync {
+                    bot_id: "b".into(),
+                    messages: 7
+                })
             })
         );
         assert_eq!(
-            decode(r#"42["connection_update",{"botId":"b","state":"close","code":428}]"#, MAX),
+            decode(
+                r#"42["connection_update",{"botId":"b","state":"close","code":428}]"#,
+                MAX
+            ),
             Ok(Packet::Event {
                 ack: None,
                 event: ServerEvent::ConnectionUpdate(ConnectionUpdate {
@@ -376,7 +424,10 @@ mod tests {
     fn unknown_events_and_other_namespaces_are_ignored_not_errors() {
         assert_eq!(
             decode(r#"42["party",{"x":1}]"#, MAX),
-            Ok(Packet::Event { ack: None, event: ServerEvent::Unknown("party".into()) })
+            Ok(Packet::Event {
+                ack: None,
+                event: ServerEvent::Unknown("party".into())
+            })
         );
         assert_eq!(decode(r#"42/admin,["x",{}]"#, MAX), Ok(Packet::Ignored));
         assert_eq!(decode(r#"40/,{"sid":"x"}"#, MAX), Ok(Packet::Connected));
@@ -385,8 +436,15 @@ mod tests {
 
     #[test]
     fn encodes_the_client_frames() {
-        let auth = ConnectAuth { token: "t", user_id: "u", bot_id: "b" };
-        assert_eq!(encode_connect(&auth), r#"40{"token":"t","userId":"u","botId":"b"}"#);
+        let auth = ConnectAuth {
+            token: "t",
+            user_id: "u",
+            bot_id: "b",
+        };
+        assert_eq!(
+            encode_connect(&auth),
+            r#"40{"token":"t","userId":"u","botId":"b"}"#
+        );
         assert_eq!(encode_ack(7), "437[]");
         assert_eq!(PONG, "3");
         assert_eq!(DISCONNECT, "41");
@@ -426,7 +484,13 @@ mod tests {
     #[test]
     fn frames_above_max_payload_are_refused() {
         let big = format!("42[\"x\",\"{}\"]", "a".repeat(200));
-        assert_eq!(decode(&big, 100), Err(WireError::TooLarge { len: big.len(), max: 100 }));
+        assert_eq!(
+            decode(&big, 100),
+            Err(WireError::TooLarge {
+                len: big.len(),
+                max: 100
+            })
+        );
     }
 
     proptest::proptest! {

@@ -1,0 +1,275 @@
+//! The HTTP API of PROTOCOL.md §1. Every error is `{"error": "..."}` with a 4xx/5xx status.
+
+use crate::{
+    pairing::{self, PairingView},
+    socket::valid_id,
+    state::Shared,
+    store::{BotRow, StoreError, TokenCheck},
+};
+use axum::{
+    Json, Router,
+    extract::{FromRequest, FromRequestParts, Path, State, rejection::JsonRejection},
+    http::{StatusCode, request::Parts},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("request body too large")]
+    TooLarge,
+    #[error("internal error")]
+    Internal(#[from] StoreError),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Internal(e) => {
+                tracing::error!("{e}");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        (status, Json(json!({"error": self.to_string()}))).into_response()
+    }
+}
+
+/// `Json` whose rejections are contract errors (`{"error"}`), not axum's plain text.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::BytesRejection(_)) => Err(ApiError::TooLarge),
+            Err(e) => Err(ApiError::BadRequest(e.body_text())),
+        }
+    }
+}
+
+/// The caller, from `Authorization: Bearer <token>`.
+pub struct User(pub String);
+
+impl FromRequestParts<Shared> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &Shared) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or(ApiError::Unauthorized("unauthorized"))?;
+        match st.store.check_token(token)? {
+            TokenCheck::Valid { user_id } => Ok(User(user_id)),
+            TokenCheck::Expired { .. } => Err(ApiError::Unauthorized("token_expired")),
+            TokenCheck::Unknown => Err(ApiError::Unauthorized("unauthorized")),
+        }
+    }
+}
+
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub token: String,
+    pub user_id: String,
+    pub expires_at: String,
+}
+
+fn rfc3339_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Bot {
+    #[serde(flatten)]
+    row: BotRow,
+    pairing: Option<PairingView>,
+}
+
+fn bot(st: &Shared, row: BotRow) -> Bot {
+    let pairing = st.pairings.view(st, &row.id);
+    Bot { row, pairing }
+}
+
+pub fn routes(st: &Shared) -> Router<Shared> {
+    let mut r = Router::new()
+        .route("/api/health", get(health))
+        .route("/api/auth/refresh", post(refresh))
+        .route("/api/bots", get(list_bots).post(create_bot))
+        .route("/api/bots/{id}", get(get_bot).delete(delete_bot))
+        .route("/api/bots/{id}/qr", post(start_qr))
+        .route("/api/bots/{id}/logout", post(logout));
+    if !st.cfg.production {
+        r = r.route("/api/auth/session", post(create_session));
+    }
+    r
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct NewSession {
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+async fn create_session(
+    State(st): State<Shared>,
+    body: axum::body::Bytes,
+) -> Result<Json<Session>, ApiError> {
+    // The body is optional: no body, or `{}`, makes a new dev user.
+    let req: NewSession = if body.iter().all(u8::is_ascii_whitespace) {
+        NewSession::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))?
+    };
+    let user_id = match req.user_id {
+        Some(u) if valid_id(&u) => u,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "userId must be 1–64 letters, digits, '_' or '-'".into(),
+            ));
+        }
+        None => format!("dev_{}", crate::store::random_id(6)),
+    };
+    let (token, expires_at) = st.store.create_session(&user_id, st.cfg.token_ttl_ms)?;
+    tracing::info!(user = %user_id, "session created");
+    Ok(Json(Session {
+        token,
+        user_id,
+        expires_at: rfc3339_ms(expires_at),
+    }))
+}
+
+async fn refresh(State(st): State<Shared>, parts: Parts) -> Result<Json<Session>, ApiError> {
+    let token = bearer(&parts).ok_or(ApiError::Unauthorized("unauthorized"))?;
+    match st.store.refresh(token, st.cfg.token_ttl_ms)? {
+        Some((token, user_id, expires_at)) => {
+            tracing::info!(user = %user_id, "session refreshed");
+            Ok(Json(Session {
+                token,
+                user_id,
+                expires_at: rfc3339_ms(expires_at),
+            }))
+        }
+        None => Err(ApiError::Unauthorized("unauthorized")),
+    }
+}
+
+async fn list_bots(State(st): State<Shared>, User(user): User) -> Result<Json<Vec<Bot>>, ApiError> {
+    let rows = st.store.list_bots(&user)?;
+    Ok(Json(rows.into_iter().map(|r| bot(&st, r)).collect()))
+}
+
+#[derive(Deserialize)]
+struct NewBot {
+    name: String,
+}
+
+async fn create_bot(
+    State(st): State<Shared>,
+    User(user): User,
+    ApiJson(req): ApiJson<NewBot>,
+) -> Result<(StatusCode, Json<Bot>), ApiError> {
+    let name = req.name.trim();
+    let len = name.chars().count();
+    if len == 0 {
+        return Err(ApiError::BadRequest("name must not be empty".into()));
+    }
+    if len > 64 {
+        return Err(ApiError::BadRequest(format!(
+            "name must be at most 64 characters (it has {len})"
+        )));
+    }
+    let row = st.store.create_bot(&user, name)?;
+    Ok((StatusCode::CREATED, Json(bot(&st, row))))
+}
+
+fn owned_bot(st: &Shared, user: &str, id: &str) -> Result<BotRow, ApiError> {
+    if !valid_id(id) {
+        return Err(ApiError::NotFound);
+    }
+    st.store.get_bot(user, id)?.ok_or(ApiError::NotFound)
+}
+
+async fn get_bot(
+    State(st): State<Shared>,
+    User(user): User,
+    Path(id): Path<String>,
+) -> Result<Json<Bot>, ApiError> {
+    Ok(Json(bot(&st, owned_bot(&st, &user, &id)?)))
+}
+
+async fn delete_bot(
+    State(st): State<Shared>,
+    User(user): User,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    owned_bot(&st, &user, &id)?;
+    st.pairings.end(&id);
+    st.store.delete_bot(&user, &id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn start_qr(
+    State(st): State<Shared>,
+    User(user): User,
+    Path(id): Path<String>,
+) -> Result<Json<PairingView>, ApiError> {
+    let row = owned_bot(&st, &user, &id)?;
+    if row.status == "connected" {
+        return Err(ApiError::Conflict("the bot is already connected"));
+    }
+    Ok(Json(pairing::start_or_join(&st, &user, &id)))
+}
+
+async fn logout(
+    State(st): State<Shared>,
+    User(user): User,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    owned_bot(&st, &user, &id)?;
+    st.pairings.end(&id);
+    pairing::set_status(&st, &user, &id, "logged_out", None);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Axum's own fallback for unknown `/api` paths, in the contract's shape.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}

@@ -1,0 +1,86 @@
+//! Command line and environment settings of `botlink-server`.
+
+use clap::{Args, Parser, Subcommand};
+use std::{net::SocketAddr, path::PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "botlink-server",
+    version,
+    about = "Reference bot backend for botlink (PROTOCOL.md)"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Session tokens, for `--production` where they are not handed out over HTTP.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenAction {
+    /// Mints a session for a user and prints its token.
+    Create {
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BOTLINK_ADDR", default_value = "127.0.0.1:8000")]
+    pub addr: SocketAddr,
+    /// SQLite database file, or `:memory:`.
+    #[arg(long, default_value = "botlink.db")]
+    pub db: String,
+    /// The origin phones reach this server at; QR codes encode `<public-url>/link/<ref>`.
+    /// Defaults to `http://<addr>`.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Serve a built app (`dist/`) at `/`.
+    #[arg(long = "static")]
+    pub static_dir: Option<PathBuf>,
+    /// Production mode: no `/api/dev/*`, no sessions over HTTP, CORS only for `--allow-origin`.
+    #[arg(long)]
+    pub production: bool,
+    /// An origin allowed by CORS in production (repeatable).
+    #[arg(long = "allow-origin")]
+    pub allow_origins: Vec<String>,
+    #[arg(long, default_value_t = 25_000)]
+    pub ping_interval_ms: u64,
+    #[arg(long, default_value_t = 20_000)]
+    pub ping_timeout_ms: u64,
+    /// Lifetime of the first QR of a pairing.
+    #[arg(long, default_value_t = 60_000)]
+    pub qr_first_ms: u64,
+    /// Lifetime of every later QR.
+    #[arg(long, default_value_t = 20_000)]
+    pub qr_next_ms: u64,
+    /// QR codes per pairing before `qr_expired`.
+    #[arg(long, default_value_t = 6)]
+    pub qr_count: u32,
+    /// The simulated WhatsApp restart (code 515) between `qr_scanned` and `whatsapp_connected`.
+    #[arg(long, default_value_t = 1_500)]
+    pub restart_ms: u64,
+    /// Lifetime of a session token.
+    #[arg(long, default_value_t = 3_600_000)]
+    pub token_ttl_ms: u64,
+}
+
+impl ServeArgs {
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.addr),
+        }
+    }
+}

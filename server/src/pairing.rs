@@ -1,0 +1,310 @@
+//! The simulated WhatsApp link: one pairing per bot, QR refs that rotate and expire as
+//! WhatsApp's do (first 60 s, then 20 s, 6 in all), a "scan" through `/link/<ref>`, and the
+//! restart (code 515) before `whatsapp_connected`.
+
+use crate::{
+    state::{Shared, lock},
+    store::{self, random_id},
+};
+use serde_json::json;
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+use tokio::task::AbortHandle;
+
+#[derive(Default)]
+pub struct Pairings {
+    running: Mutex<HashMap<String, Pairing>>,
+    /// Refs that were shown and are gone: "expired" or "used", so the link page can say which.
+    spent: Mutex<HashMap<String, &'static str>>,
+}
+
+struct Pairing {
+    user_id: String,
+    qr_ref: String,
+    attempt: u32,
+    expires_in_ms: u64,
+    /// The rotation task, or after the scan the restart task.
+    task: Option<AbortHandle>,
+    scanned: bool,
+}
+
+/// `Pairing` of PROTOCOL.md §1.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingView {
+    pub qr: String,
+    pub attempt: u32,
+    pub attempts: u32,
+    pub expires_in_ms: u64,
+}
+
+/// What a `/link/<ref>` lookup found.
+pub enum RefLookup {
+    Live { bot_id: String },
+    Spent(&'static str),
+    Unknown,
+}
+
+const SPENT_LIMIT: usize = 100_000;
+
+impl Pairings {
+    pub fn view(&self, st: &Shared, bot_id: &str) -> Option<PairingView> {
+        lock(&self.running).get(bot_id).map(|p| view_of(st, p))
+    }
+
+    pub fn lookup(&self, qr_ref: &str) -> RefLookup {
+        if let Some((bot, _)) = lock(&self.running)
+            .iter()
+            .find(|(_, p)| p.qr_ref == qr_ref && !p.scanned)
+        {
+            return RefLookup::Live {
+                bot_id: bot.clone(),
+            };
+        }
+        match lock(&self.spent).get(qr_ref) {
+            Some(why) => RefLookup::Spent(why),
+            None => RefLookup::Unknown,
+        }
+    }
+
+    fn spend(&self, qr_ref: String, why: &'static str) {
+        let mut spent = lock(&self.spent);
+        if spent.len() >= SPENT_LIMIT {
+            spent.clear();
+        }
+        spent.insert(qr_ref, why);
+    }
+
+    /// Ends a bot's pairing, if one runs (delete, logout, a final failure).
+    pub fn end(&self, bot_id: &str) {
+        if let Some(p) = lock(&self.running).remove(bot_id) {
+            if let Some(task) = p.task {
+                task.abort();
+            }
+            self.spend(p.qr_ref, "expired");
+        }
+    }
+}
+
+fn view_of(st: &Shared, p: &Pairing) -> PairingView {
+    PairingView {
+        qr: format!("{}/link/{}", st.cfg.public_url(), p.qr_ref),
+        attempt: p.attempt,
+        attempts: st.cfg.qr_count,
+        expires_in_ms: p.expires_in_ms,
+    }
+}
+
+fn qr_event(st: &Shared, bot_id: &str, v: &PairingView) -> serde_json::Value {
+    let _ = st;
+    json!({"type": "qr_updated", "botId": bot_id, "qr": v.qr, "attempt": v.attempt,
+           "attempts": v.attempts, "expiresInMs": v.expires_in_ms})
+}
+
+/// Starts the bot's pairing, or joins the one already running (never two for one bot).
+pub fn start_or_join(st: &Shared, user_id: &str, bot_id: &str) -> PairingView {
+    let mut running = lock(&st.pairings.running);
+    if let Some(p) = running.get(bot_id) {
+        return view_of(st, p);
+    }
+    let p = Pairing {
+        user_id: user_id.to_owned(),
+        qr_ref: random_id(16),
+        attempt: 1,
+        expires_in_ms: st.cfg.qr_first_ms,
+        task: None,
+        scanned: false,
+    };
+    let view = view_of(st, &p);
+    running.insert(bot_id.to_owned(), p);
+    let task = tokio::spawn(rotate(st.clone(), bot_id.to_owned()));
+    if let Some(p) = running.get_mut(bot_id) {
+        p.task = Some(task.abort_handle());
+    }
+    drop(running);
+    st.stats.update(|c| c.pairings_started += 1);
+    set_status(st, user_id, bot_id, "pairing", None);
+    view
+}
+
+/// Rotates the QR when it expires; after the last one, `qr_expired`.
+async fn rotate(st: Shared, bot_id: String) {
+    loop {
+        let wait = match lock(&st.pairings.running).get(&bot_id) {
+            Some(p) => p.expires_in_ms,
+            None => return,
+        };
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let mut running = lock(&st.pairings.running);
+        let Some(p) = running.get_mut(&bot_id) else {
+            return;
+        };
+        if p.scanned {
+            return;
+        }
+        let old = std::mem::replace(&mut p.qr_ref, random_id(16));
+        if p.attempt >= st.cfg.qr_count {
+            let user = p.user_id.clone();
+            let p = running.remove(&bot_id);
+            drop(running);
+            st.pairings.spend(old, "expired");
+            if let Some(p) = p {
+                st.pairings.spend(p.qr_ref, "expired");
+            }
+            st.emit_to_user(
+                &user,
+                "whatsapp_connection_event",
+                &json!({"type": "qr_expired", "botId": bot_id}),
+            );
+            let back = previous_status(&st, &bot_id);
+            set_status(&st, &user, &bot_id, back, None);
+            return;
+        }
+        p.attempt += 1;
+        p.expires_in_ms = st.cfg.qr_next_ms;
+        let view = view_of(&st, p);
+        let user = p.user_id.clone();
+        drop(running);
+        st.pairings.spend(old, "expired");
+        st.emit_to_user(
+            &user,
+            "whatsapp_connection_event",
+            &qr_event(&st, &bot_id, &view),
+        );
+    }
+}
+
+/// A pairing that ends unlinked leaves the bot `created` if it never had a phone, else `disconnected`.
+fn previous_status(st: &Shared, bot_id: &str) -> &'static str {
+    match st.store.get_bot_any(bot_id) {
+        Ok(Some((_, bot))) if bot.phone.is_some() => "disconnected",
+        _ => "created",
+    }
+}
+
+/// The "scan": `qr_scanned`, then after the simulated restart `whatsapp_connected`.
+/// Returns the bot's name, or why nothing was linked.
+pub fn scan(st: &Shared, qr_ref: &str) -> Result<String, &'static str> {
+    let bot_id = match st.pairings.lookup(qr_ref) {
+        RefLookup::Live { bot_id } => bot_id,
+        RefLookup::Spent(why) => return Err(why),
+        RefLookup::Unknown => return Err("unknown"),
+    };
+    let mut running = lock(&st.pairings.running);
+    let Some(p) = running
+        .get_mut(&bot_id)
+        .filter(|p| p.qr_ref == qr_ref && !p.scanned)
+    else {
+        return Err("used");
+    };
+    p.scanned = true;
+    if let Some(task) = p.task.take() {
+        task.abort();
+    }
+    let user = p.user_id.clone();
+    let restart = tokio::spawn(finish_link(st.clone(), user.clone(), bot_id.clone()));
+    p.task = Some(restart.abort_handle());
+    drop(running);
+    st.pairings.spend(qr_ref.to_owned(), "used");
+    st.emit_to_user(
+        &user,
+        "whatsapp_connection_event",
+        &json!({"type": "qr_scanned", "botId": bot_id}),
+    );
+    Ok(st
+        .store
+        .get_bot_any(&bot_id)
+        .ok()
+        .flatten()
+        .map(|(_, b)| b.name)
+        .unwrap_or_default())
+}
+
+async fn finish_link(st: Shared, user: String, bot_id: String) {
+    tokio::time::sleep(Duration::from_millis(st.cfg.restart_ms)).await;
+    if lock(&st.pairings.running).remove(&bot_id).is_none() {
+        return;
+    }
+    let phone = format!("+1555{:07}", rand::random::<u32>() % 10_000_000);
+    set_status(&st, &user, &bot_id, "connected", Some(&phone));
+    st.emit_to_user(
+        &user,
+        "whatsapp_connection_event",
+        &json!({"type": "whatsapp_connected", "botId": bot_id, "phone": phone}),
+    );
+}
+
+/// Stores a status and tells the user's socket.
+pub fn set_status(st: &Shared, user_id: &str, bot_id: &str, status: &str, phone: Option<&str>) {
+    let keep_phone = match (status, phone) {
+        (_, Some(p)) => Some(p.to_owned()),
+        ("logged_out", None) => None,
+        _ => st
+            .store
+            .get_bot_any(bot_id)
+            .ok()
+            .flatten()
+            .and_then(|(_, b)| b.phone),
+    };
+    if let Err(e) = st.store.set_status(bot_id, status, keep_phone.as_deref()) {
+        tracing::error!("could not store the status of {bot_id}: {e}");
+    }
+    st.emit_to_user(
+        user_id,
+        "bot_status_update",
+        &json!({"botId": bot_id, "status": status, "at": store::now_rfc3339()}),
+    );
+}
+
+/// The state a socket gets at once on CONNECT with a `botId` (PROTOCOL.md §5).
+pub fn replay(
+    st: &Shared,
+    user_id: &str,
+    bot_id: &str,
+) -> Option<(&'static str, serde_json::Value)> {
+    let bot = st.store.get_bot(user_id, bot_id).ok().flatten()?;
+    if let Some(view) = st.pairings.view(st, bot_id) {
+        return Some(("whatsapp_connection_event", qr_event(st, bot_id, &view)));
+    }
+    Some((
+        "bot_status_update",
+        json!({"botId": bot.id, "status": bot.status, "at": store::now_rfc3339()}),
+    ))
+}
+
+/// `POST /api/dev/bots/{id}/fail`: a `connection_failed` with `code`, and its consequence.
+pub fn fail(st: &Shared, user_id: &str, bot_id: &str, code: u16) {
+    let reason = match code {
+        401 => "logged out on the phone",
+        403 => "forbidden",
+        405 => "connection failure",
+        408 => "timed out",
+        411 => "multi-device mismatch",
+        428 => "connection closed",
+        440 => "conflict: another session replaced this one",
+        500 => "bad session",
+        503 => "unavailable",
+        515 => "restart required",
+        _ => "failure",
+    };
+    st.emit_to_user(
+        user_id,
+        "whatsapp_connection_event",
+        &json!({"type": "connection_failed", "botId": bot_id, "code": code, "reason": reason}),
+    );
+    match code {
+        401 => {
+            st.pairings.end(bot_id);
+            set_status(st, user_id, bot_id, "logged_out", None);
+        }
+        440 => {
+            st.pairings.end(bot_id);
+            set_status(st, user_id, bot_id, "conflict", None);
+        }
+        403 | 411 => {
+            st.pairings.end(bot_id);
+            set_status(st, user_id, bot_id, "disconnected", None);
+        }
+        // Retryable codes and 515: the simulated backend restarts itself; the pairing goes on.
+        _ => {}
+    }
+}

@@ -1,0 +1,117 @@
+//! The server's shared state and its counters (the witnesses of "one socket per QR display").
+
+use crate::{config::ServeArgs, pairing::Pairings, store::Store};
+use serde::Serialize;
+use socketioxide::{SocketIo, socket::Sid};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, MutexGuard, OnceLock},
+};
+
+pub type Shared = Arc<AppState>;
+
+pub struct AppState {
+    pub cfg: ServeArgs,
+    pub store: Store,
+    /// Set once, right after the Socket.IO layer is built (its handlers need this state).
+    pub io: OnceLock<SocketIo>,
+    pub stats: Stats,
+    /// The one live socket of each user (PROTOCOL.md §5).
+    pub sockets: Mutex<HashMap<String, Sid>>,
+    pub pairings: Pairings,
+}
+
+impl AppState {
+    pub fn new(cfg: ServeArgs, store: Store) -> Shared {
+        Arc::new(AppState {
+            cfg,
+            store,
+            io: OnceLock::new(),
+            stats: Stats::default(),
+            sockets: Mutex::new(HashMap::new()),
+            pairings: Pairings::default(),
+        })
+    }
+
+    /// Sends an event to the user's socket, if it has one.
+    pub fn emit_to_user(&self, user_id: &str, event: &str, payload: &serde_json::Value) {
+        let Some(io) = self.io.get() else { return };
+        let sid = lock(&self.sockets).get(user_id).copied();
+        if let Some(socket) = sid.and_then(|sid| io.get_socket(sid)) {
+            if let Err(e) = socket.emit(event, payload) {
+                tracing::warn!(user = user_id, "could not emit {event}: {e}");
+            }
+        }
+    }
+}
+
+/// Locks a mutex, also after a panic elsewhere: the data are counters and maps, never half-done.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Default)]
+pub struct Stats(Mutex<Counters>);
+
+#[derive(Default, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counters {
+    /// Namespace connections accepted.
+    pub sockets_opened: u64,
+    /// Namespace connections live now.
+    pub sockets_open: u64,
+    /// Live sockets closed because the same user connected again.
+    pub sockets_replaced: u64,
+    /// CONNECTs refused (`token_expired`, `unauthorized`, `rate_limited`).
+    pub connect_errors: u64,
+    pub pairings_started: u64,
+    /// WebSocket upgrade requests on `/socket.io/` — every socket a client opened, accepted or not.
+    pub ws_upgrades: u64,
+    pub per_user: BTreeMap<String, UserCounters>,
+}
+
+#[derive(Default, Clone, Serialize)]
+pub struct UserCounters {
+    pub opened: u64,
+    pub open: u64,
+    pub replaced: u64,
+}
+
+impl Stats {
+    pub fn update(&self, f: impl FnOnce(&mut Counters)) {
+        f(&mut lock(&self.0));
+    }
+
+    pub fn user(&self, user: &str, f: impl FnOnce(&mut UserCounters)) {
+        f(lock(&self.0).per_user.entry(user.to_owned()).or_default());
+    }
+
+    pub fn snapshot(&self) -> Counters {
+        lock(&self.0).clone()
+    }
+
+    /// Zeroes the cumulative counters; what is open now stays counted as open.
+    pub fn reset(&self) {
+        let mut c = lock(&self.0);
+        let open = c.sockets_open;
+        let per_user: BTreeMap<_, _> = c
+            .per_user
+            .iter()
+            .filter(|(_, u)| u.open > 0)
+            .map(|(k, u)| {
+                (
+                    k.clone(),
+                    UserCounters {
+                        open: u.open,
+                        ..UserCounters::default()
+                    },
+                )
+            })
+            .collect();
+        *c = Counters {
+            sockets_open: open,
+            per_user,
+            ..Counters::default()
+        };
+    }
+}
