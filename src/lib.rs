@@ -1,1 +1,20 @@
+//! botlink: link WhatsApp bots to a phone by QR code.
+//!
+//! The pure core ([`connection::machine`], [`connection::wire`]) builds on any target and is
+//! tested natively; everything that touches the browser is wasm32-only.
+
 pub mod connection;
+
+#[cfg(target_arch = "wasm32")]
+pub mod api;
+#[cfg(target_arch = "wasm32")]
+mod app;
+#[cfg(target_arch = "wasm32")]
+pub mod components;
+#[cfg(target_arch = "wasm32")]
+mod pages;
+#[cfg(target_arch = "wasm32")]
+pub mod session;
+
+#[cfg(target_arch = "wasm32")]
+pub use app::App;

@@ -32,6 +32,7 @@ const BODY_LIMIT: usize = 16 * 1024;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
                 "botlink_server=info,socketioxide=warn,engineioxide=warn".into()
@@ -61,9 +62,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         println!("{token}");
         return Ok(());
     }
-    let cfg = cli.serve;
+    let mut cfg = cli.serve;
     let listener = tokio::net::TcpListener::bind(cfg.addr).await?;
     let addr = listener.local_addr()?;
+    // With `--addr ...:0` the port is known only now; QR links must carry the real one.
+    cfg.addr = addr;
     let app = app(cfg.clone(), store);
     tracing::info!(
         "botlink-server listening on http://{addr} ({} mode)",

@@ -225,12 +225,17 @@ async fn finish_link(st: Shared, user: String, bot_id: String) {
         return;
     }
     let phone = format!("+1555{:07}", rand::random::<u32>() % 10_000_000);
-    set_status(&st, &user, &bot_id, "connected", Some(&phone));
+    // Stored first (a client that reloads now sees it), announced in the contract's order:
+    // whatsapp_connected, then bot_status_update.
+    if let Err(e) = st.store.set_status(&bot_id, "connected", Some(&phone)) {
+        tracing::error!("could not store the link of {bot_id}: {e}");
+    }
     st.emit_to_user(
         &user,
         "whatsapp_connection_event",
         &json!({"type": "whatsapp_connected", "botId": bot_id, "phone": phone}),
     );
+    set_status(&st, &user, &bot_id, "connected", Some(&phone));
 }
 
 /// Stores a status and tells the user's socket.

@@ -81,13 +81,13 @@ async fn on_connect(s: SocketRef, State(st): State<Shared>, Extension(who): Exte
     let user = who.user_id.clone();
     // One live socket per user: the older one is disconnected before the new one counts.
     let previous = lock(&st.sockets).insert(user.clone(), s.id);
-    if let Some(old) = previous.filter(|old| *old != s.id) {
-        if let Some(old_socket) = st.io.get().and_then(|io| io.get_socket(old)) {
-            tracing::info!(%user, old = %old, new = %s.id, "socket replaced by a newer one of the same user");
-            let _ = old_socket.disconnect();
-            st.stats.update(|c| c.sockets_replaced += 1);
-            st.stats.user(&user, |u| u.replaced += 1);
-        }
+    if let Some(old) = previous.filter(|old| *old != s.id)
+        && let Some(old_socket) = st.io.get().and_then(|io| io.get_socket(old))
+    {
+        tracing::info!(%user, old = %old, new = %s.id, "socket replaced by a newer one of the same user");
+        let _ = old_socket.disconnect();
+        st.stats.update(|c| c.sockets_replaced += 1);
+        st.stats.user(&user, |u| u.replaced += 1);
     }
     st.stats.update(|c| {
         c.sockets_opened += 1;
@@ -104,10 +104,10 @@ async fn on_connect(s: SocketRef, State(st): State<Shared>, Extension(who): Exte
         tracing::info!(sid = %s.id, "dropped a client event the contract does not have: {event:?}");
     });
 
-    if let Some(bot) = &who.bot_id {
-        if let Some((event, payload)) = pairing::replay(&st, &user, bot) {
-            let _ = s.emit(event, &payload);
-        }
+    if let Some(bot) = &who.bot_id
+        && let Some((event, payload)) = pairing::replay(&st, &user, bot)
+    {
+        let _ = s.emit(event, &payload);
     }
 }
 

@@ -37,10 +37,10 @@ impl AppState {
     pub fn emit_to_user(&self, user_id: &str, event: &str, payload: &serde_json::Value) {
         let Some(io) = self.io.get() else { return };
         let sid = lock(&self.sockets).get(user_id).copied();
-        if let Some(socket) = sid.and_then(|sid| io.get_socket(sid)) {
-            if let Err(e) = socket.emit(event, payload) {
-                tracing::warn!(user = user_id, "could not emit {event}: {e}");
-            }
+        if let Some(socket) = sid.and_then(|sid| io.get_socket(sid))
+            && let Err(e) = socket.emit(event, payload)
+        {
+            tracing::warn!(user = user_id, "could not emit {event}: {e}");
         }
     }
 }

@@ -854,13 +854,12 @@ impl Machine {
     /// Ends a running display: closes its socket and tells the pages the pairing is over.
     fn end_display(&self, phase: &Phase, out: &mut Vec<Command>) {
         self.close_current(phase, out);
-        if !matches!(
+        let running = !matches!(
             phase,
             Phase::Idle | Phase::Linked { .. } | Phase::Failed { .. }
-        ) {
-            if let Some(bot) = phase_bot(phase) {
-                out.push(Command::Notify(Notice::PairingEnded { bot }));
-            }
+        );
+        if let Some(bot) = phase_bot(phase).filter(|_| running) {
+            out.push(Command::Notify(Notice::PairingEnded { bot }));
         }
     }
 
@@ -1354,6 +1353,6 @@ fn describe(input: &Input) -> String {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 #[path = "machine_tests.rs"]
 mod tests;

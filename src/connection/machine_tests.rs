@@ -985,7 +985,7 @@ mod invariants {
                 if intent && r.state() != before {
                     ended = false;
                 }
-                for (at, c) in r.log[n..].to_vec() {
+                for (at, c) in r.log[n..].iter().cloned() {
                     match &c {
                         Command::Open { socket } => {
                             prop_assert!(live.is_empty(), "two sockets: {live:?} + {socket:?}");

@@ -282,7 +282,7 @@ pub struct MessageSync {
     pub messages: u64,
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
 

@@ -1,0 +1,105 @@
+// Shared fixtures for the end-to-end suite: a reference server on a free loopback port serving
+// the release build (dist/), headless Debian Chromium driven by playwright-core, and the
+// server's /api/dev counters as the witness.
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+/** Starts botlink-server with `flags`; resolves to { url, stop, api, stats, resetStats }. */
+export async function startServer(flags = []) {
+  const args = ['--addr', '127.0.0.1:0', '--db', ':memory:', '--static', `${ROOT}dist`, ...flags];
+  const proc = spawn(`${ROOT}target/debug/botlink-server`, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 10_000);
+    const onData = (chunk) => {
+      log += chunk;
+      const m = log.match(/listening on (http:\/\/[0-9.:]+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.on('exit', (code) => reject(new Error(`server exited ${code}:\n${log}`)));
+  });
+  proc.stdout.on('data', (c) => { log += c; });
+  const api = async (path, { method = 'GET', token, body } = {}) => {
+    const headers = {};
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : null, text };
+  };
+  return {
+    url,
+    log: () => log,
+    api,
+    stats: async () => (await api('/api/dev/stats')).json,
+    resetStats: async () => { await api('/api/dev/stats/reset', { method: 'POST' }); },
+    stop: async () => { proc.kill('SIGTERM'); await new Promise((r) => proc.once('exit', r)); },
+  };
+}
+
+/** Headless Debian Chromium. */
+export async function launch() {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+      '--disable-component-update', '--no-first-run', '--disable-quic', '--disable-sync'],
+  });
+}
+
+/** A page that fails the test on any uncaught page error; collects console lines. */
+export async function openPage(browser, { width = 1024, height = 800 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height } });
+  const page = await context.newPage();
+  const consoleLines = [];
+  const errors = [];
+  page.on('console', (m) => consoleLines.push(m.text()));
+  page.on('pageerror', (e) => errors.push(e));
+  page.consoleLines = consoleLines;
+  page.pageErrors = errors;
+  return page;
+}
+
+/** The session the app stored. */
+export async function sessionOf(page) {
+  return page.evaluate(() => JSON.parse(localStorage.getItem('botlink.session')));
+}
+
+export const byTestId = (page, id) => page.locator(`[data-testid="${id}"]`);
+
+/** Waits for the connection status to read `state`. */
+export async function waitForState(page, state, timeout = 10_000) {
+  await page.locator(`[data-testid="connection-status"][data-state="${state}"]`).waitFor({ timeout });
+}
+
+/** Polls `fn` until it returns a truthy value. Real time: a real server and browser answer. */
+export async function eventually(what, fn, timeout = 10_000) {
+  const start = Date.now();
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() - start > timeout) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** Creates a bot through the wizard and lands on its QR step; returns the bot id. */
+export async function createBotThroughWizard(page, baseUrl, name) {
+  await page.goto(`${baseUrl}/bots/new`);
+  await byTestId(page, 'bot-name-input').fill(name);
+  await byTestId(page, 'create-bot').click();
+  await page.waitForURL(/\/bots\/[^/]+\/link$/);
+  return page.url().split('/').at(-2);
+}
+
+/** "Scans" a QR: posts its link, as the /link page's button does. */
+export async function scan(link) {
+  const res = await fetch(link, { method: 'POST' });
+  if (res.status !== 200) throw new Error(`scan answered ${res.status}`);
+}
+
+export { sleep };

@@ -1,0 +1,137 @@
+// The pairing journey as a person takes it, with the server's counters as the witness.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startServer, launch, openPage, sessionOf, byTestId, waitForState, eventually,
+  createBotThroughWizard, scan, sleep,
+} from './helpers.mjs';
+
+let server, browser;
+before(async () => {
+  server = await startServer(['--restart-ms', '300']);
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('happy path: wizard, QR, scan, success — one socket, closed afterwards', async () => {
+  const page = await openPage(browser);
+  await page.goto(server.url);
+  await page.getByText('No bots yet').waitFor();
+  const botId = await createBotThroughWizard(page, server.url, 'Support bot');
+  await server.resetStats();
+
+  await byTestId(page, 'generate-qr').click();
+  await waitForState(page, 'waiting_for_scan');
+  const link = await byTestId(page, 'qr-code').getAttribute('data-qr');
+  const { token, userId } = await sessionOf(page);
+  const bot = (await server.api(`/api/bots/${botId}`, { token })).json;
+  assert.equal(link, bot.pairing.qr, "the QR is the server's current link");
+  assert.match(await byTestId(page, 'qr-attempt').innerText(), /Code 1 of 6/);
+  assert.match(await page.locator('[data-testid="qr-code"] svg').innerHTML(), /path|rect/);
+
+  await scan(link);
+  await byTestId(page, 'pairing-success').waitFor();
+  assert.match(await byTestId(page, 'pairing-success').innerText(), /\+1555/);
+  const stats = await eventually('the socket to close', async () => {
+    const s = await server.stats();
+    return s.perUser[userId]?.open === 0 && s;
+  });
+  assert.equal(stats.perUser[userId].opened, 1, 'exactly one socket for the QR display');
+  assert.equal(stats.socketsReplaced, 0);
+  assert.equal(stats.wsUpgrades, 1, 'one WebSocket upgrade in all');
+
+  await page.getByRole('link', { name: 'Go to dashboard' }).click();
+  await page.locator(`[data-testid="bot-row"][data-bot-id="${botId}"][data-status="connected"]`).waitFor();
+  await sleep(600);
+  assert.equal((await server.stats()).wsUpgrades, 1, 'the dashboard opens no socket');
+  assert.deepEqual(page.pageErrors, []);
+  await page.context().close();
+});
+
+test('debounce: the socket opens no sooner than 500 ms after the QR appears', async () => {
+  const page = await openPage(browser);
+  await createBotThroughWizard(page, server.url, 'Debounce bot');
+  await server.resetStats();
+  await byTestId(page, 'generate-qr').click();
+  await byTestId(page, 'qr-code').waitFor();
+  const shownAt = Date.now();
+  await eventually('a socket', async () => (await server.stats()).wsUpgrades === 1, 5_000);
+  const openedAfter = Date.now() - shownAt;
+  assert.ok(openedAfter >= 450, `opened ${openedAfter} ms after the QR appeared`);
+  await page.context().close();
+});
+
+test('storm: 50 clicks, 10 route switches, 20 hide/show — at most one socket per display, none replaced', async () => {
+  const page = await openPage(browser);
+  const botId = await createBotThroughWizard(page, server.url, 'Storm bot');
+  await server.resetStats();
+  // 50 clicks in about a second (the button is disabled while the QR shows: clicks go through JS).
+  await page.evaluate(async () => {
+    for (let i = 0; i < 50; i++) {
+      document.querySelector('[data-testid="generate-qr"]')?.click();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+  await waitForState(page, 'waiting_for_scan');
+  let displays = 1;
+  // 10 route switches: dashboard and back (a pairing bot's page shows its QR again at once).
+  for (let i = 0; i < 10; i++) {
+    await page.getByRole('link', { name: 'Dashboard' }).click();
+    await page.locator('[data-testid="bot-row"]').first().waitFor();
+    await page.goBack();
+    await byTestId(page, 'qr-code').waitFor();
+    displays++;
+  }
+  // 20 hide/show toggles.
+  for (let i = 0; i < 20; i++) {
+    await byTestId(page, 'hide-qr').click();
+    await byTestId(page, 'generate-qr').click();
+    await byTestId(page, 'qr-code').waitFor();
+    displays++;
+  }
+  await waitForState(page, 'waiting_for_scan');
+  const { userId } = await sessionOf(page);
+  const s = await server.stats();
+  assert.equal(s.socketsReplaced, 0, 'no socket ever replaced another');
+  assert.ok(s.wsUpgrades <= displays, `${s.wsUpgrades} sockets for ${displays} displays`);
+  assert.equal(s.perUser[userId].open, 1, 'one socket open at the end');
+  assert.equal(s.wsUpgrades, s.perUser[userId].opened, 'every socket opened was accepted');
+  console.log(`storm: ${s.wsUpgrades} sockets for ${displays} QR displays`);
+  void botId;
+  await page.context().close();
+});
+
+test('440 conflict: the error says so and no socket opens for 10 s', async () => {
+  const page = await openPage(browser);
+  const botId = await createBotThroughWizard(page, server.url, 'Conflict bot');
+  await byTestId(page, 'generate-qr').click();
+  await waitForState(page, 'waiting_for_scan');
+  const { token } = await sessionOf(page);
+  await server.resetStats();
+  await server.api(`/api/dev/bots/${botId}/fail`, { method: 'POST', token, body: { code: 440 } });
+  await page.locator('[data-testid="pairing-error"][data-code="440"]').waitFor();
+  assert.match(await byTestId(page, 'pairing-error').innerText(), /WhatsApp Web elsewhere/);
+  await sleep(10_000);
+  const s = await server.stats();
+  const { userId } = await sessionOf(page);
+  assert.equal(s.wsUpgrades, 0, 'no socket after a 440');
+  assert.equal(s.perUser[userId]?.open ?? 0, 0, `this user's socket is closed: ${JSON.stringify(s)}`);
+  await page.context().close();
+});
+
+test('reload with the QR displayed: still one socket for the user', async () => {
+  const page = await openPage(browser);
+  await createBotThroughWizard(page, server.url, 'Reload bot');
+  await byTestId(page, 'generate-qr').click();
+  await waitForState(page, 'waiting_for_scan');
+  const first = await byTestId(page, 'qr-code').getAttribute('data-qr');
+  await page.reload();
+  await waitForState(page, 'waiting_for_scan');
+  assert.equal(await byTestId(page, 'qr-code').getAttribute('data-qr'), first, 'the same pairing, the same QR');
+  const { userId } = await sessionOf(page);
+  await eventually('one open socket', async () => (await server.stats()).perUser[userId]?.open === 1);
+  await page.context().close();
+});

@@ -1,0 +1,219 @@
+//! HTTP calls and DTOs of PROTOCOL.md §1.
+//!
+//! Every call carries the session's bearer token. An answer of `401 token_expired` refreshes the
+//! session once (single-flight, see [`crate::session`]) and repeats the call once; any other 401
+//! means the session ended. No token ever goes into a URL or a log line.
+
+use crate::connection::machine::{HttpFailure, Millis};
+use crate::connection::wire::QrCode;
+use crate::session::SessionStore;
+use gloo_net::http::{Request, RequestBuilder, Response};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// The backend's origin: `BOTLINK_BACKEND_URL` at build time, or empty for the app's own origin.
+pub fn backend_url() -> &'static str {
+    option_env!("BOTLINK_BACKEND_URL")
+        .unwrap_or("")
+        .trim_end_matches('/')
+}
+
+/// `ws(s)://<backend>/socket.io/?EIO=4&transport=websocket` — no token in it.
+pub fn socket_url() -> String {
+    let base = match backend_url() {
+        "" => web_sys::window()
+            .and_then(|w| w.location().origin().ok())
+            .unwrap_or_default(),
+        url => url.to_owned(),
+    };
+    let ws = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        base
+    };
+    format!("{ws}/socket.io/?EIO=4&transport=websocket")
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub token: String,
+    pub user_id: String,
+    pub expires_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bot {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub created_at: String,
+    #[serde(default)]
+    pub messages: u64,
+    #[serde(default)]
+    pub pairing: Option<QrCode>,
+}
+
+/// Why a call failed, in words a page can show.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("Your session ended. Sign in again.")]
+    Unauthorized,
+    #[error("Too many requests; try again in a moment.")]
+    RateLimited { retry_after: Option<Millis> },
+    #[error("{message}")]
+    Status { status: u16, message: String },
+    #[error("The server cannot be reached. Check that botlink-server is running.")]
+    Network,
+}
+
+impl ApiError {
+    pub fn to_http_failure(&self) -> HttpFailure {
+        match self {
+            ApiError::Unauthorized => HttpFailure::Unauthorized,
+            ApiError::RateLimited { retry_after } => HttpFailure::RateLimited {
+                retry_after: *retry_after,
+            },
+            ApiError::Status { status: 409, .. } => HttpFailure::AlreadyConnected,
+            ApiError::Status { status, message } => HttpFailure::Status {
+                status: *status,
+                message: message.clone(),
+            },
+            ApiError::Network => HttpFailure::Network,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: String,
+}
+
+pub(crate) async fn error_of(resp: Response) -> ApiError {
+    let status = resp.status();
+    if status == 429 {
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| s * 1000);
+        return ApiError::RateLimited { retry_after };
+    }
+    let message = match resp.json::<ErrorBody>().await {
+        Ok(body) => body.error,
+        Err(_) => format!("The server answered {status}."),
+    };
+    if status == 401 {
+        return ApiError::Unauthorized;
+    }
+    ApiError::Status { status, message }
+}
+
+/// Whether a 401 says the token only expired (refreshable), from its `{"error"}` body.
+async fn is_expired(resp: Response) -> bool {
+    matches!(resp.json::<ErrorBody>().await, Ok(b) if b.error == "token_expired")
+}
+
+pub(crate) fn url(path: &str) -> String {
+    format!("{}{path}", backend_url())
+}
+
+/// One authorized call: `build` makes the request for a token; a `token_expired` answer
+/// refreshes once and repeats it.
+async fn authorized(
+    session: &SessionStore,
+    build: impl Fn(&str) -> Result<Request, ApiError>,
+) -> Result<Response, ApiError> {
+    let token = session.token().await?;
+    let resp = build(&token)?.send().await.map_err(|_| ApiError::Network)?;
+    if resp.status() != 401 {
+        return Ok(resp);
+    }
+    if !is_expired(resp).await {
+        return Err(ApiError::Unauthorized);
+    }
+    let token = session.refresh(&token).await?;
+    build(&token)?.send().await.map_err(|_| ApiError::Network)
+}
+
+fn bearer(builder: RequestBuilder, token: &str) -> RequestBuilder {
+    builder.header("Authorization", &format!("Bearer {token}"))
+}
+
+async fn json_of<T: DeserializeOwned>(resp: Response, ok: u16) -> Result<T, ApiError> {
+    if resp.status() != ok {
+        return Err(error_of(resp).await);
+    }
+    resp.json::<T>().await.map_err(|e| ApiError::Status {
+        status: ok,
+        message: format!("The server's answer could not be read: {e}"),
+    })
+}
+
+fn no_body(builder: RequestBuilder) -> Result<Request, ApiError> {
+    builder.build().map_err(|_| ApiError::Network)
+}
+
+pub async fn list_bots(session: &SessionStore) -> Result<Vec<Bot>, ApiError> {
+    let resp = authorized(session, |t| {
+        no_body(bearer(Request::get(&url("/api/bots")), t))
+    })
+    .await?;
+    json_of(resp, 200).await
+}
+
+pub async fn get_bot(session: &SessionStore, id: &str) -> Result<Bot, ApiError> {
+    let path = url(&format!("/api/bots/{}", encode(id)));
+    let resp = authorized(session, |t| no_body(bearer(Request::get(&path), t))).await?;
+    json_of(resp, 200).await
+}
+
+pub async fn create_bot(session: &SessionStore, name: &str) -> Result<Bot, ApiError> {
+    #[derive(Serialize)]
+    struct NewBot<'a> {
+        name: &'a str,
+    }
+    let resp = authorized(session, |t| {
+        bearer(Request::post(&url("/api/bots")), t)
+            .json(&NewBot { name })
+            .map_err(|_| ApiError::Network)
+    })
+    .await?;
+    json_of(resp, 201).await
+}
+
+pub async fn delete_bot(session: &SessionStore, id: &str) -> Result<(), ApiError> {
+    let path = url(&format!("/api/bots/{}", encode(id)));
+    let resp = authorized(session, |t| no_body(bearer(Request::delete(&path), t))).await?;
+    expect_no_content(resp).await
+}
+
+pub async fn logout_bot(session: &SessionStore, id: &str) -> Result<(), ApiError> {
+    let path = url(&format!("/api/bots/{}/logout", encode(id)));
+    let resp = authorized(session, |t| no_body(bearer(Request::post(&path), t))).await?;
+    expect_no_content(resp).await
+}
+
+/// `POST /api/bots/{id}/qr`: starts or joins the bot's pairing.
+pub async fn start_qr(session: &SessionStore, id: &str) -> Result<QrCode, ApiError> {
+    let path = url(&format!("/api/bots/{}/qr", encode(id)));
+    let resp = authorized(session, |t| no_body(bearer(Request::post(&path), t))).await?;
+    json_of(resp, 200).await
+}
+
+async fn expect_no_content(resp: Response) -> Result<(), ApiError> {
+    match resp.status() {
+        200 | 204 => Ok(()),
+        _ => Err(error_of(resp).await),
+    }
+}
+
+/// Percent-encodes a path segment (ids come from the server, but a URL is no place to trust them).
+fn encode(segment: &str) -> String {
+    js_sys::encode_uri_component(segment).into()
+}

@@ -1,0 +1,53 @@
+//! The router and the app-wide providers: the session and the one connection owner.
+
+use crate::connection::provide_connection;
+use crate::pages::{Dashboard, LinkBot, NewBotWizard, NotFound};
+use crate::session::SessionStore;
+use leptos::prelude::*;
+use leptos_router::{
+    components::{A, Route, Router, Routes},
+    path,
+};
+
+/// The session store, shared by every page. A newtype so the context is unambiguous.
+#[derive(Clone, Copy)]
+pub struct SessionContext(StoredValue<SessionStore, LocalStorage>);
+
+impl SessionContext {
+    pub fn get(&self) -> SessionStore {
+        self.0.get_value()
+    }
+}
+
+/// The app's session. Panics only if the app forgot to provide it, a programming error.
+pub fn expect_session() -> SessionContext {
+    expect_context::<SessionContext>()
+}
+
+/// The whole app: header, routes, and the providers every page relies on.
+#[component]
+pub fn App() -> impl IntoView {
+    let session = SessionStore::default();
+    provide_context(SessionContext(StoredValue::new_local(session.clone())));
+    provide_connection(session);
+
+    view! {
+        <Router>
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <header class="top-bar">
+                <A href="/" attr:class="brand">"botlink"</A>
+                <nav aria-label="Main">
+                    <A href="/">"Dashboard"</A>
+                    <A href="/bots/new">"New bot"</A>
+                </nav>
+            </header>
+            <main id="main" class="page">
+                <Routes fallback=|| view! { <NotFound/> }>
+                    <Route path=path!("/") view=Dashboard/>
+                    <Route path=path!("/bots/new") view=NewBotWizard/>
+                    <Route path=path!("/bots/:id/link") view=LinkBot/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}

@@ -1,0 +1,112 @@
+//! One bot in the dashboard list, with its actions. Destructive actions ask first, inline.
+
+use super::{QrPanel, StatusBadge};
+use crate::{
+    api::{self, Bot},
+    app::expect_session,
+    connection::{LiveBot, expect_connection},
+};
+use leptos::{prelude::*, task::spawn_local};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Confirm {
+    Unlink,
+    Delete,
+}
+
+/// A bot row: name, status, phone, messages; Reconnect, Unlink, Delete.
+#[component]
+pub fn BotRow(
+    bot: Bot,
+    /// Called after an action changed the bot, so the list reloads.
+    #[prop(into)]
+    on_changed: Callback<()>,
+) -> impl IntoView {
+    let conn = expect_connection();
+    let session = expect_session();
+    let id = StoredValue::new(bot.id.clone());
+    let live = Memo::new(move |_| {
+        id.with_value(|id| conn.live().with(|m| m.get(id).cloned().unwrap_or_default()))
+    });
+    let base_status = bot.status.clone();
+    let status = Signal::derive(move || {
+        live.with(|l: &LiveBot| l.status.clone())
+            .unwrap_or_else(|| base_status.clone())
+    });
+    let messages = bot.messages;
+    let message_count = move || live.with(|l| l.messages).unwrap_or(messages);
+    let showing_qr = Memo::new(move |_| {
+        id.with_value(|id| conn.wanted().with(|w| w.as_deref() == Some(id.as_str())))
+    });
+    let confirm = RwSignal::new(None::<Confirm>);
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+
+    let run = move |what: Confirm| {
+        busy.set(true);
+        error.set(None);
+        let session = session.get();
+        let bot = id.get_value();
+        spawn_local(async move {
+            let result = match what {
+                Confirm::Unlink => api::logout_bot(&session, &bot).await,
+                Confirm::Delete => api::delete_bot(&session, &bot).await,
+            };
+            busy.set(false);
+            confirm.set(None);
+            match result {
+                Ok(()) => on_changed.run(()),
+                Err(e) => error.set(Some(e.to_string())),
+            }
+        });
+    };
+
+    let name = bot.name.clone();
+    let phone = bot.phone.clone();
+    view! {
+        <li class="bot-row" data-testid="bot-row" data-bot-id=bot.id.clone() data-status=move || status.get()>
+            <div class="bot-main">
+                <h2 class="bot-title">{name.clone()}</h2>
+                <StatusBadge status=status/>
+                <dl class="bot-facts">
+                    <dt>"Phone"</dt><dd>{phone.unwrap_or_else(|| "—".into())}</dd>
+                    <dt>"Messages"</dt><dd>{message_count}</dd>
+                </dl>
+            </div>
+            <div class="bot-actions">
+                <Show when=move || status.get() != "connected" && !showing_qr.get()>
+                    <button type="button" class="primary" data-testid="generate-qr"
+                        on:click=move |_| id.with_value(|id| conn.show_qr(id))>"Reconnect"</button>
+                </Show>
+                <Show when=move || status.get() == "connected">
+                    <button type="button" class="secondary" data-testid="unlink-bot"
+                        on:click=move |_| confirm.set(Some(Confirm::Unlink))>"Unlink"</button>
+                </Show>
+                <button type="button" class="danger" data-testid="delete-bot"
+                    on:click=move |_| confirm.set(Some(Confirm::Delete))>"Delete"</button>
+            </div>
+            {move || confirm.get().map(|what| {
+                let question = match what {
+                    Confirm::Unlink => "Unlink the phone from this bot? It stops answering until linked again.",
+                    Confirm::Delete => "Delete this bot? This cannot be undone.",
+                };
+                view! {
+                    <div class="confirm" role="alertdialog" aria-label="Confirm">
+                        <p>{question}</p>
+                        <button type="button" class="danger" data-testid="confirm-action" disabled=move || busy.get()
+                            on:click=move |_| run(what)>
+                            {if what == Confirm::Delete { "Delete" } else { "Unlink" }}
+                        </button>
+                        <button type="button" class="secondary" on:click=move |_| confirm.set(None)>"Keep"</button>
+                    </div>
+                }
+            })}
+            <Show when=move || error.get().is_some()>
+                <p class="form-error" role="alert">{move || error.get()}</p>
+            </Show>
+            <Show when=move || showing_qr.get()>
+                <QrPanel bot_id=id.get_value() show_generate=false/>
+            </Show>
+        </li>
+    }
+}

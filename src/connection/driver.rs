@@ -1,0 +1,252 @@
+//! The driver: the only code that touches the browser for the connection owner. It runs the
+//! machine's commands (one WebSocket, one timer, the HTTP calls) and feeds what happens back
+//! as inputs. Dropping it (or [`Driver::shut_down`]) closes the socket and cancels the timer.
+//!
+//! Each socket's closures live beside it in [`LiveSocket`] and are detached before it closes, so
+//! no event of a closed socket ever reaches the machine and nothing is `forget()`-ed.
+
+use super::machine::{Command, Input, Machine, Notice, SocketId, View};
+use super::wire::{self, ConnectAuth};
+use crate::{api, session::SessionStore};
+use gloo_timers::callback::Timeout;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::{Rc, Weak};
+use wasm_bindgen::{JsCast, closure::Closure};
+use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
+
+/// What the driver tells its owner.
+pub struct Outputs {
+    pub on_view: Box<dyn Fn(View)>,
+    pub on_notice: Box<dyn Fn(Notice)>,
+}
+
+pub struct Driver {
+    machine: RefCell<Machine>,
+    socket: RefCell<Option<LiveSocket>>,
+    timer: RefCell<Option<Timeout>>,
+    /// Inputs raised while a command runs wait here: the machine is never re-entered.
+    queue: RefCell<VecDeque<Input>>,
+    busy: Cell<bool>,
+    session: SessionStore,
+    outputs: Outputs,
+    me: Weak<Driver>,
+}
+
+struct LiveSocket {
+    id: SocketId,
+    ws: WebSocket,
+    _on_open: Closure<dyn FnMut(Event)>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(Event)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl LiveSocket {
+    fn close(self, code: u16) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onerror(None);
+        self.ws.set_onclose(None);
+        // Closing an already-closed socket is harmless; a bad code is impossible here.
+        let _ = self.ws.close_with_code(code);
+    }
+}
+
+/// Milliseconds on the page's monotonic clock.
+pub fn now() -> u64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now() as u64)
+        .unwrap_or(0)
+}
+
+impl Driver {
+    pub fn new(machine: Machine, session: SessionStore, outputs: Outputs) -> Rc<Driver> {
+        Rc::new_cyclic(|me| Driver {
+            machine: RefCell::new(machine),
+            socket: RefCell::new(None),
+            timer: RefCell::new(None),
+            queue: RefCell::new(VecDeque::new()),
+            busy: Cell::new(false),
+            session,
+            outputs,
+            me: me.clone(),
+        })
+    }
+
+    /// Feeds an input to the machine and runs its commands.
+    pub fn dispatch(&self, input: Input) {
+        self.queue.borrow_mut().push_back(input);
+        if self.busy.replace(true) {
+            return;
+        }
+        loop {
+            let next = self.queue.borrow_mut().pop_front();
+            let Some(input) = next else { break };
+            let commands = self.machine.borrow_mut().handle(input, now());
+            for command in commands {
+                self.run(command);
+            }
+            (self.outputs.on_view)(self.machine.borrow().view());
+        }
+        self.busy.set(false);
+    }
+
+    /// Closes the socket and cancels the timer (unmount, page leave).
+    pub fn shut_down(&self) {
+        self.dispatch(Input::HideQr);
+        if let Some(socket) = self.socket.borrow_mut().take() {
+            socket.close(1000);
+        }
+        self.timer.borrow_mut().take();
+    }
+
+    /// A callback that dispatches into this driver while it lives.
+    fn feed<T: 'static>(
+        &self,
+        to_input: impl Fn(T) -> Option<Input> + 'static,
+    ) -> impl Fn(T) + 'static {
+        let me = self.me.clone();
+        move |value| {
+            if let (Some(driver), Some(input)) = (me.upgrade(), to_input(value)) {
+                driver.dispatch(input);
+            }
+        }
+    }
+
+    fn run(&self, command: Command) {
+        match command {
+            Command::ArmTimer { at } => {
+                let delay = at.saturating_sub(now()).min(u32::MAX as u64) as u32;
+                let fire = self.feed(|()| Some(Input::TimerFired));
+                *self.timer.borrow_mut() = Some(Timeout::new(delay, move || fire(())));
+            }
+            Command::CancelTimer => {
+                self.timer.borrow_mut().take();
+            }
+            Command::FetchQr { bot, epoch } => {
+                let done = self.feed(move |r: Result<_, api::ApiError>| {
+                    Some(match r {
+                        Ok(qr) => Input::QrFetched { epoch, qr },
+                        Err(e) => Input::QrFetchFailed {
+                            epoch,
+                            failure: e.to_http_failure(),
+                        },
+                    })
+                });
+                let session = self.session.clone();
+                leptos::task::spawn_local(async move { done(api::start_qr(&session, &bot).await) });
+            }
+            Command::RefreshSession { epoch } => {
+                let done = self.feed(move |r: Result<String, api::ApiError>| {
+                    Some(session_answer(epoch, r.map(drop)))
+                });
+                let session = self.session.clone();
+                leptos::task::spawn_local(async move { done(session.refresh_current().await) });
+            }
+            Command::NewSession { epoch } => {
+                let done = self.feed(move |r: Result<api::Session, api::ApiError>| {
+                    Some(session_answer(epoch, r.map(drop)))
+                });
+                let session = self.session.clone();
+                leptos::task::spawn_local(async move { done(session.sign_in().await) });
+            }
+            Command::Open { socket } => self.open(socket),
+            Command::SendConnect { socket, bot } => {
+                let frame = self.session.current().map(|s| {
+                    wire::encode_connect(&ConnectAuth {
+                        token: &s.token,
+                        user_id: &s.user_id,
+                        bot_id: &bot,
+                    })
+                });
+                // No session stored: send an empty auth and let the server refuse it as unauthorized.
+                self.send(socket, &frame.unwrap_or_else(|| "40{}".into()));
+            }
+            Command::Send { socket, text } => self.send(socket, &text),
+            Command::Close { socket, code } => {
+                let live = self.socket.borrow_mut().take_if(|s| s.id == socket);
+                if let Some(live) = live {
+                    live.close(code);
+                }
+            }
+            Command::Notify(notice) => (self.outputs.on_notice)(notice),
+            Command::Log(line) => web_sys::console::log_1(&format!("[botlink] {line}").into()),
+        }
+    }
+
+    fn send(&self, socket: SocketId, text: &str) {
+        if let Some(live) = self.socket.borrow().as_ref().filter(|s| s.id == socket) {
+            // A send on a closing socket fails; its close event follows and is handled there.
+            let _ = live.ws.send_with_str(text);
+        }
+    }
+
+    /// The one place in the app that constructs a WebSocket.
+    fn open(&self, id: SocketId) {
+        if let Some(old) = self.socket.borrow_mut().take() {
+            // The machine closes before it opens; this only guards the invariant.
+            old.close(1000);
+        }
+        let ws = match WebSocket::new(&api::socket_url()) {
+            Ok(ws) => ws,
+            Err(_) => {
+                self.queue.borrow_mut().push_back(Input::SocketClosed {
+                    socket: id,
+                    code: 1006,
+                });
+                return;
+            }
+        };
+        let on_open = Closure::<dyn FnMut(Event)>::new(
+            self.feed(move |_: Event| Some(Input::SocketOpened { socket: id })),
+        );
+        let on_message =
+            Closure::<dyn FnMut(MessageEvent)>::new(self.feed(move |e: MessageEvent| {
+                // Binary frames are not part of the contract: ignored.
+                e.data()
+                    .as_string()
+                    .map(|text| Input::SocketMessage { socket: id, text })
+            }));
+        let on_error = Closure::<dyn FnMut(Event)>::new(
+            self.feed(move |_: Event| Some(Input::SocketError { socket: id })),
+        );
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(self.feed(move |e: CloseEvent| {
+            Some(Input::SocketClosed {
+                socket: id,
+                code: e.code(),
+            })
+        }));
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        *self.socket.borrow_mut() = Some(LiveSocket {
+            id,
+            ws,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_error: on_error,
+            _on_close: on_close,
+        });
+    }
+}
+
+fn session_answer(epoch: super::machine::Epoch, r: Result<(), api::ApiError>) -> Input {
+    match r {
+        Ok(()) => Input::SessionReady { epoch },
+        Err(e) => Input::SessionFailed {
+            epoch,
+            failure: e.to_http_failure(),
+        },
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(socket) = self.socket.get_mut().take() {
+            socket.close(1000);
+        }
+    }
+}

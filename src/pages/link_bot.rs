@@ -1,0 +1,44 @@
+//! `/bots/{id}/link`: the QR step of one bot. A reload comes back here; if the bot's pairing is
+//! still running, its QR is shown again at once (joining the same pairing).
+
+use crate::{api, app::expect_session, components::QrPanel};
+use leptos::prelude::*;
+use leptos_router::{components::A, hooks::use_params_map};
+
+/// Step 2 of 2: link the bot by scanning its QR code.
+#[component]
+pub fn LinkBot() -> impl IntoView {
+    let session = expect_session();
+    let params = use_params_map();
+    let bot_id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
+    let bot = LocalResource::new(move || {
+        let id = bot_id.get();
+        let session = session.get();
+        async move { api::get_bot(&session, &id).await }
+    });
+
+    view! {
+        <section class="card wizard">
+            <p class="step">"Step 2 of 2"</p>
+            <Suspense fallback=|| view! { <p class="muted">"Loading the bot…"</p> }>
+                {move || bot.get().map(|result| match result {
+                    Ok(bot) => {
+                        let auto = bot.status == "pairing";
+                        view! {
+                            <h1>"Link " <span class="bot-name">{bot.name.clone()}</span></h1>
+                            <p class="muted">
+                                "Open WhatsApp on the phone, go to Linked devices, and scan the code."
+                            </p>
+                            <QrPanel bot_id=bot.id.clone() auto=auto already_linked=bot.status == "connected"/>
+                        }.into_any()
+                    }
+                    Err(e) => view! {
+                        <h1>"This bot cannot be linked"</h1>
+                        <p class="form-error" role="alert">{e.to_string()}</p>
+                        <A href="/">"Go to the dashboard"</A>
+                    }.into_any(),
+                })}
+            </Suspense>
+        </section>
+    }
+}

@@ -1,0 +1,136 @@
+//! The session (PROTOCOL.md §1 `Session`), kept in `localStorage["botlink.session"]` so tabs
+//! share one user and a reload keeps it.
+//!
+//! Refreshing is single-flight: concurrent callers share one `POST /api/auth/refresh`, and a
+//! token that another tab already replaced is adopted instead of refreshed again (the old one
+//! would answer 401 and end a perfectly good session). This is the auth-refresh race DESIGN.md
+//! warns about, closed here.
+
+use crate::api::{self, ApiError, Session};
+use futures::future::{FutureExt, LocalBoxFuture, Shared};
+use gloo_net::http::Request;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+const KEY: &str = "botlink.session";
+
+type Pending = Shared<LocalBoxFuture<'static, Result<Session, ApiError>>>;
+
+#[derive(Clone, Default)]
+pub struct SessionStore {
+    inner: Rc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    pending: RefCell<Option<Pending>>,
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+fn load() -> Option<Session> {
+    let raw = storage()?.get_item(KEY).ok()??;
+    serde_json::from_str(&raw).ok()
+}
+
+fn save(session: &Session) {
+    if let (Some(s), Ok(raw)) = (storage(), serde_json::to_string(session)) {
+        // A full or disabled storage only costs the next reload a new session.
+        let _ = s.set_item(KEY, &raw);
+    }
+}
+
+fn forget() {
+    if let Some(s) = storage() {
+        let _ = s.remove_item(KEY);
+    }
+}
+
+impl SessionStore {
+    pub fn current(&self) -> Option<Session> {
+        load()
+    }
+
+    /// The current token, signing in first if there is none.
+    pub async fn token(&self) -> Result<String, ApiError> {
+        match load() {
+            Some(s) => Ok(s.token),
+            None => Ok(self.sign_in().await?.token),
+        }
+    }
+
+    /// A new session (`POST /api/auth/session`), replacing whatever was stored.
+    pub async fn sign_in(&self) -> Result<Session, ApiError> {
+        let fut = async {
+            let resp = Request::post(&api::url("/api/auth/session"))
+                .send()
+                .await
+                .map_err(|_| ApiError::Network)?;
+            if resp.status() != 200 {
+                return Err(api::error_of(resp).await);
+            }
+            let session: Session = resp.json().await.map_err(|_| ApiError::Network)?;
+            save(&session);
+            Ok(session)
+        };
+        self.single_flight(fut.boxed_local()).await
+    }
+
+    /// Trades `stale` for a new token, unless another caller or tab already did.
+    pub async fn refresh(&self, stale: &str) -> Result<String, ApiError> {
+        if let Some(s) = load().filter(|s| s.token != stale) {
+            return Ok(s.token);
+        }
+        let stale = stale.to_owned();
+        let fut = async move {
+            let resp = Request::post(&api::url("/api/auth/refresh"))
+                .header("Authorization", &format!("Bearer {stale}"))
+                .send()
+                .await
+                .map_err(|_| ApiError::Network)?;
+            match resp.status() {
+                200 => {
+                    let session: Session = resp.json().await.map_err(|_| ApiError::Network)?;
+                    save(&session);
+                    Ok(session)
+                }
+                401 => {
+                    forget();
+                    Err(ApiError::Unauthorized)
+                }
+                _ => Err(api::error_of(resp).await),
+            }
+        };
+        Ok(self.single_flight(fut.boxed_local()).await?.token)
+    }
+
+    /// Refreshes whatever token is current (the connection owner's `RefreshSession`).
+    pub async fn refresh_current(&self) -> Result<String, ApiError> {
+        match load() {
+            Some(s) => self.refresh(&s.token).await,
+            None => Ok(self.sign_in().await?.token),
+        }
+    }
+
+    async fn single_flight(
+        &self,
+        fut: LocalBoxFuture<'static, Result<Session, ApiError>>,
+    ) -> Result<Session, ApiError> {
+        let shared = {
+            let mut pending = self.inner.pending.borrow_mut();
+            match pending.as_ref() {
+                Some(p) => p.clone(),
+                None => {
+                    let p = fut.shared();
+                    *pending = Some(p.clone());
+                    p
+                }
+            }
+        };
+        let result = shared.await;
+        self.inner.pending.borrow_mut().take();
+        result
+    }
+}
