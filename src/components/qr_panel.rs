@@ -122,9 +122,9 @@ pub fn QrPanel(
     });
     let seconds_left = move || {
         qr_since.get().map(|(_, ttl, since)| {
-            (((since + ttl as f64) - now.get()) / 1000.0)
-                .ceil()
-                .max(0.0) as u64
+            // The tick may predate the QR's arrival: never show more than the code's lifetime.
+            let left = (since + ttl as f64 - now.get()).min(ttl as f64);
+            (left / 1000.0).ceil().max(0.0) as u64
         })
     };
 
