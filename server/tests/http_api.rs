@@ -1,0 +1,397 @@
+//! PROTOCOL.md §1 and §8 over HTTP, against the real binary.
+
+mod common;
+use common::Server;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_refresh_replaces_the_token_and_the_old_one_stops_working() {
+    let s = Server::start(&[]);
+    let (t1, user) = s.session().await;
+    let (status, fresh) = s.call("POST", "/api/auth/refresh", Some(&t1), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(fresh["userId"], user.as_str());
+    let t2 = fresh["token"].as_str().unwrap();
+    assert_ne!(t1, t2);
+    assert!(fresh["expiresAt"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(s.call("GET", "/api/bots", Some(&t1), None).await.0, 401);
+    assert_eq!(s.call("GET", "/api/bots", Some(t2), None).await.0, 200);
+    let (status, body) = s.call("POST", "/api/auth/refresh", Some(&t1), None).await;
+    assert_eq!((status, body["error"].is_string()), (401, true));
+}
+
+#[tokio::test]
+async fn a_session_can_name_its_user_and_bad_names_are_refused() {
+    let s = Server::start(&[]);
+    let (status, body) = s
+        .call(
+            "POST",
+            "/api/auth/session",
+            None,
+            Some(json!({"userId": "u1"})),
+        )
+        .await;
+    assert_eq!((status, body["userId"].as_str()), (200, Some("u1")));
+    let (status, body) = s
+        .call(
+            "POST",
+            "/api/auth/session",
+            None,
+            Some(json!({"userId": "../../etc"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = s
+        .call(
+            "POST",
+            "/api/auth/session",
+            None,
+            Some(json!({"userId": 5})),
+        )
+        .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn bots_are_created_listed_read_and_deleted() {
+    let s = Server::start(&[]);
+    let (t, _) = s.session().await;
+    let (status, bot) = s
+        .call(
+            "POST",
+            "/api/bots",
+            Some(&t),
+            Some(json!({"name": "  Support bot  "})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(bot["name"], "Support bot", "trimmed");
+    assert_eq!(bot["status"], "created");
+    assert_eq!(bot["phone"], serde_json::Value::Null);
+    assert_eq!(bot["messages"], 0);
+    assert_eq!(bot["pairing"], serde_json::Value::Null);
+    let id = bot["id"].as_str().unwrap();
+    let (status, list) = s.call("GET", "/api/bots", Some(&t), None).await;
+    assert_eq!((status, list.as_array().unwrap().len()), (200, 1));
+    assert_eq!(
+        s.call("GET", &format!("/api/bots/{id}"), Some(&t), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        s.call("DELETE", &format!("/api/bots/{id}"), Some(&t), None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        s.call("GET", &format!("/api/bots/{id}"), Some(&t), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        s.call("DELETE", &format!("/api/bots/{id}"), Some(&t), None)
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn names_must_be_1_to_64_characters_after_trimming() {
+    let s = Server::start(&[]);
+    let (t, _) = s.session().await;
+    for bad in ["", "   ", &"é".repeat(65)] {
+        let (status, body) = s
+            .call("POST", "/api/bots", Some(&t), Some(json!({"name": bad})))
+            .await;
+        assert_eq!(status, 400, "{bad:?}");
+        assert!(body["error"].is_string());
+    }
+    assert_eq!(
+        s.call(
+            "POST",
+            "/api/bots",
+            Some(&t),
+            Some(json!({"name": "é".repeat(64)}))
+        )
+        .await
+        .0,
+        201
+    );
+}
+
+#[tokio::test]
+async fn another_users_bot_does_not_exist_for_you() {
+    let s = Server::start(&[]);
+    let (alice, _) = s.session().await;
+    let (bob, _) = s.session().await;
+    let id = s.bot(&alice, "Alice's bot").await;
+    for (method, path) in [
+        ("GET", format!("/api/bots/{id}")),
+        ("DELETE", format!("/api/bots/{id}")),
+        ("POST", format!("/api/bots/{id}/qr")),
+        ("POST", format!("/api/bots/{id}/logout")),
+        ("POST", format!("/api/dev/bots/{id}/fail")),
+    ] {
+        let body = (path.ends_with("fail")).then(|| json!({"code": 440}));
+        assert_eq!(
+            s.call(method, &path, Some(&bob), body).await.0,
+            404,
+            "{method} {path}"
+        );
+    }
+    assert_eq!(
+        s.call("GET", "/api/bots", Some(&bob), None).await.1,
+        json!([])
+    );
+    assert_eq!(
+        s.call("GET", &format!("/api/bots/{id}"), Some(&alice), None)
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn qr_starts_or_joins_the_one_pairing_and_409_once_connected() {
+    let s = Server::start(&["--restart-ms", "20"]);
+    let (t, _) = s.session().await;
+    let id = s.bot(&t, "Pair").await;
+    let (status, first) = s
+        .call("POST", &format!("/api/bots/{id}/qr"), Some(&t), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (first["attempt"].as_u64(), first["attempts"].as_u64()),
+        (Some(1), Some(6))
+    );
+    assert_eq!(first["expiresInMs"], 60_000);
+    let (_, again) = s
+        .call("POST", &format!("/api/bots/{id}/qr"), Some(&t), None)
+        .await;
+    assert_eq!(first, again, "joined, not restarted");
+    assert_eq!(s.stats().await["pairingsStarted"], 1);
+    let (_, bot) = s
+        .call("GET", &format!("/api/bots/{id}"), Some(&t), None)
+        .await;
+    assert_eq!(bot["status"], "pairing");
+    assert_eq!(bot["pairing"]["qr"], first["qr"]);
+
+    let resp = reqwest::Client::new()
+        .post(first["qr"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (_, bot) = s
+        .call("GET", &format!("/api/bots/{id}"), Some(&t), None)
+        .await;
+    assert_eq!(bot["status"], "connected");
+    assert!(bot["phone"].as_str().unwrap().starts_with("+1555"));
+    let (status, body) = s
+        .call("POST", &format!("/api/bots/{id}/qr"), Some(&t), None)
+        .await;
+    assert_eq!(status, 409, "{body}");
+
+    assert_eq!(
+        s.call("POST", &format!("/api/bots/{id}/logout"), Some(&t), None)
+            .await
+            .0,
+        204
+    );
+    let (_, bot) = s
+        .call("GET", &format!("/api/bots/{id}"), Some(&t), None)
+        .await;
+    assert_eq!(
+        (bot["status"].as_str(), &bot["phone"]),
+        (Some("logged_out"), &serde_json::Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_contract_errors_not_crashes() {
+    let s = Server::start(&[]);
+    let (t, _) = s.session().await;
+    let client = reqwest::Client::new();
+    let post = |body: String, ct: &'static str| {
+        client
+            .post(format!("{}/api/bots", s.url))
+            .bearer_auth(&t)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+    for (body, ct, want) in [
+        ("{not json".to_string(), "application/json", 400),
+        (r#"{"name": 5}"#.to_string(), "application/json", 400),
+        ("null".to_string(), "application/json", 400),
+        (r#""a string""#.to_string(), "application/json", 400),
+        (r#"{"name": "ok"}"#.to_string(), "text/plain", 400),
+        (
+            format!(r#"{{"name": "{}"}}"#, "x".repeat(20_000)),
+            "application/json",
+            413,
+        ),
+    ] {
+        let resp = post(body, ct).await.unwrap();
+        assert_eq!(resp.status().as_u16(), want);
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert!(v["error"].is_string(), "{v}");
+    }
+    assert_eq!(s.call("GET", "/api/bots", None, None).await.0, 401);
+    assert_eq!(
+        s.call("GET", "/api/bots", Some("garbage"), None).await.0,
+        401
+    );
+    assert_eq!(
+        s.call("GET", "/api/bots/..%2F..%2Fetc", Some(&t), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        s.call(
+            "GET",
+            &format!("/api/bots/{}", "a".repeat(500)),
+            Some(&t),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    let (status, body) = s.call("GET", "/api/nothing-here", Some(&t), None).await;
+    assert_eq!((status, body["error"].is_string()), (404, true));
+    // Still alive.
+    assert_eq!(s.call("GET", "/api/health", None, None).await.0, 200);
+}
+
+#[tokio::test]
+async fn dev_mode_admits_loopback_origins_only() {
+    let s = Server::start(&[]);
+    let client = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        client
+            .request(reqwest::Method::OPTIONS, format!("{}/api/bots", s.url))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let ok = preflight("http://127.0.0.1:5555").await.unwrap();
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "http://127.0.0.1:5555"
+    );
+    assert!(
+        ok.headers()
+            .get("access-control-allow-credentials")
+            .is_none(),
+        "no cookies"
+    );
+    let evil = preflight("http://evil.example").await.unwrap();
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn production_has_no_dev_extras_and_mints_sessions_by_command() {
+    let dir = std::env::temp_dir().join(format!("botlink-prod-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("prod.db");
+    let db = db.to_str().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_botlink-server"))
+        .args(["--db", db, "token", "create", "--user", "ops"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(token.len(), 32, "128 bits in hex");
+
+    let s = Server::start_with_db(
+        db,
+        &["--production", "--allow-origin", "https://app.example"],
+    );
+    assert_eq!(s.call("POST", "/api/auth/session", None, None).await.0, 404);
+    assert_eq!(s.call("GET", "/api/dev/stats", None, None).await.0, 404);
+    assert_eq!(
+        s.call("POST", "/api/dev/tokens/expire", Some(&token), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(s.call("GET", "/api/bots", Some(&token), None).await.0, 200);
+    let client = reqwest::Client::new();
+    let origin = |o: &'static str| {
+        client
+            .get(format!("{}/api/health", s.url))
+            .header("origin", o)
+            .send()
+    };
+    let allowed = origin("https://app.example").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let loopback = origin("http://127.0.0.1:8080").await.unwrap();
+    assert!(
+        loopback
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_restart_on_the_same_database_keeps_bots_and_sessions() {
+    let dir = std::env::temp_dir().join(format!("botlink-restart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("restart.db");
+    let db = db.to_str().unwrap();
+    let s = Server::start_with_db(db, &[]);
+    let (t, _) = s.session().await;
+    let id = s.bot(&t, "Durable").await;
+    s.kill();
+    let s = Server::start_with_db(db, &[]);
+    let (status, bot) = s
+        .call("GET", &format!("/api/bots/{id}"), Some(&t), None)
+        .await;
+    assert_eq!(status, 200, "the session survived");
+    assert_eq!(bot["name"], "Durable");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_link_page_links_once_and_says_why_it_will_not_again() {
+    let s = Server::start(&["--restart-ms", "20"]);
+    let (t, _) = s.session().await;
+    let id = s.bot(&t, "<img src=x onerror=alert(1)>").await;
+    let (_, pairing) = s
+        .call("POST", &format!("/api/bots/{id}/qr"), Some(&t), None)
+        .await;
+    let link = pairing["qr"].as_str().unwrap();
+    let page = reqwest::get(link).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Link this device to &lt;img src=x onerror=alert(1)&gt;?"),
+        "escaped: {html}"
+    );
+    assert!(html.contains(r#"<form method="post">"#));
+    let client = reqwest::Client::new();
+    assert_eq!(client.post(link).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client.post(link).send().await.unwrap().status(),
+        410,
+        "used"
+    );
+    assert_eq!(reqwest::get(link).await.unwrap().status(), 410);
+    let unknown = format!("{}/link/{}", s.url, "0".repeat(32));
+    assert_eq!(client.post(&unknown).send().await.unwrap().status(), 404);
+}

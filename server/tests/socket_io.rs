@@ -1,0 +1,294 @@
+//! PROTOCOL.md §2, §3, §5 over raw Engine.IO/Socket.IO frames, against the real binary.
+
+mod common;
+use common::{Server, Sio, auth};
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn the_open_packet_carries_the_configured_ping_settings() {
+    let s = Server::start(&["--ping-interval-ms", "300", "--ping-timeout-ms", "200"]);
+    let (_sio, open) = Sio::open(&s).await;
+    assert_eq!(open["pingInterval"], 300);
+    assert_eq!(open["pingTimeout"], 200);
+    assert!(open["sid"].is_string());
+    assert_eq!(open["upgrades"], json!([]), "WebSocket only");
+}
+
+#[tokio::test]
+async fn connect_is_accepted_and_replays_the_current_qr_at_once() {
+    let s = Server::start(&[]);
+    let (t, user) = s.session().await;
+    let bot = s.bot(&t, "Replay").await;
+    let (_, pairing) = s
+        .call("POST", &format!("/api/bots/{bot}/qr"), Some(&t), None)
+        .await;
+    let (mut sio, answer) = Sio::connect(&s, auth(&t, &user, &bot)).await;
+    assert!(answer.starts_with("40{"), "{answer}");
+    let qr = sio.next_whatsapp().await.expect("the current QR");
+    assert_eq!(qr["type"], "qr_updated");
+    assert_eq!(qr["botId"], bot.as_str());
+    assert_eq!(qr["qr"], pairing["qr"]);
+    assert_eq!(qr["attempt"], 1);
+}
+
+#[tokio::test]
+async fn connect_for_a_bot_that_is_not_pairing_replays_its_status() {
+    let s = Server::start(&[]);
+    let (t, user) = s.session().await;
+    let bot = s.bot(&t, "Idle").await;
+    let (mut sio, _) = Sio::connect(&s, auth(&t, &user, &bot)).await;
+    let (name, payload) = sio.next_event().await.unwrap();
+    assert_eq!(name, "bot_status_update");
+    assert_eq!(payload["status"], "created");
+}
+
+#[tokio::test]
+async fn connect_is_refused_with_the_contracts_messages() {
+    let s = Server::start(&[]);
+    let (t, user) = s.session().await;
+    let cases = [
+        (
+            json!({"token": "nope", "userId": user, "botId": "b"}),
+            "unauthorized",
+        ),
+        (json!({"userId": user}), "unauthorized"),
+        (json!("a string"), "unauthorized"),
+        (json!({"token": 5}), "unauthorized"),
+    ];
+    for (payload, want) in cases {
+        let (_, answer) = Sio::connect(&s, payload.clone()).await;
+        assert_eq!(answer, format!(r#"44{{"message":"{want}"}}"#), "{payload}");
+    }
+    // No auth payload at all.
+    let (mut sio, _) = Sio::open(&s).await;
+    sio.send("40").await;
+    assert_eq!(
+        sio.next_socket_packet().await.unwrap(),
+        r#"44{"message":"unauthorized"}"#
+    );
+
+    assert_eq!(
+        s.call("POST", "/api/dev/tokens/expire", Some(&t), None)
+            .await
+            .0,
+        204
+    );
+    let (_, answer) = Sio::connect(&s, auth(&t, &user, "b")).await;
+    assert_eq!(answer, r#"44{"message":"token_expired"}"#);
+    // Refresh still works after a forced expiry; the new token connects.
+    let (status, fresh) = s.call("POST", "/api/auth/refresh", Some(&t), None).await;
+    assert_eq!(status, 200);
+    let t2 = fresh["token"].as_str().unwrap();
+    let (_, answer) = Sio::connect(&s, auth(t2, &user, "b")).await;
+    assert!(answer.starts_with("40{"), "{answer}");
+
+    assert_eq!(
+        s.call("POST", "/api/dev/tokens/revoke", Some(t2), None)
+            .await
+            .0,
+        204
+    );
+    let (_, answer) = Sio::connect(&s, auth(t2, &user, "b")).await;
+    assert_eq!(answer, r#"44{"message":"unauthorized"}"#);
+    assert_eq!(
+        s.call("POST", "/api/auth/refresh", Some(t2), None).await.0,
+        401
+    );
+    assert!(s.stats().await["connectErrors"].as_u64().unwrap() >= 7);
+}
+
+#[tokio::test]
+async fn a_second_socket_of_the_same_user_replaces_the_first() {
+    let s = Server::start(&[]);
+    let (t, user) = s.session().await;
+    let bot = s.bot(&t, "Twice").await;
+    let (mut first, _) = Sio::connect(&s, auth(&t, &user, &bot)).await;
+    first.next_event().await; // the status replay
+    let (mut second, answer) = Sio::connect(&s, auth(&t, &user, &bot)).await;
+    assert!(answer.starts_with("40{"));
+    // The first is disconnected from the namespace by the server.
+    let mut got_disconnect = false;
+    while let Some(p) = first.next_socket_packet().await {
+        if p == "41" {
+            got_disconnect = true;
+            break;
+        }
+    }
+    assert!(
+        got_disconnect,
+        "the older socket got a server namespace disconnect"
+    );
+    second.next_event().await;
+    let stats = s.stats().await;
+    assert_eq!(stats["socketsReplaced"], 1);
+    assert_eq!(stats["perUser"][&user]["replaced"], 1);
+    assert_eq!(stats["perUser"][&user]["opened"], 2);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(s.stats().await["perUser"][&user]["open"], 1);
+}
+
+#[tokio::test]
+async fn qr_codes_rotate_then_expire_and_the_bot_goes_back() {
+    let s = Server::start(&[
+        "--qr-first-ms",
+        "150",
+        "--qr-next-ms",
+        "80",
+        "--qr-count",
+        "3",
+    ]);
+    let (t, user) = s.session().await;
+    let bot = s.bot(&t, "Rotating").await;
+    let (_, first) = s
+        .call("POST", &format!("/api/bots/{bot}/qr"), Some(&t), None)
+        .await;
+    let (mut sio, _) = Sio::connect(&s, auth(&t, &user, &bot)).await;
+    let replay = sio.next_whatsapp().await.unwrap();
+    assert_eq!(replay["qr"], first["qr"]);
+    let second = sio.next_whatsapp().await.unwrap();
+    assert_eq!(
+        (second["type"].as_str(), second["attempt"].as_u64()),
+        (Some("qr_updated"), Some(2))
+    );
+    assert_eq!(second["expiresInMs"], 80);
+    assert_ne!(second["qr"], first["qr"]);
+    let third = sio.next_whatsapp().await.unwrap();
+    assert_eq!(third["attempt"], 3);
+    let end = sio.next_whatsapp().await.unwrap();
+    assert_eq!(end, json!({"type": "qr_expired", "botId": bot}));
+    let (_, b) = s
+        .call("GET", &format!("/api/bots/{bot}"), Some(&t), None)
+        .await;
+    assert_eq!(
+        (b["status"].as_str(), &b["pairing"]),
+        (Some("created"), &serde_json::Value::Null)
+    );
+    // Every shown ref is spent: the link page says so and links nothing.
+    let client = reqwest::Client::new();
+    for qr in [&first["qr"], &second["qr"], &third["qr"]] {
+        assert_eq!(
+            client
+                .post(qr.as_str().unwrap())
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            410
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_scan_sends_qr_scanned_then_whatsapp_connected_then_the_status() {
+    let s = Server::start(&["--restart-ms", "50"]);
+    let (t, user) = s.session().await;
+    let bot = s.bot(&t, "Scan").await;
+    let (_, pairing) = s
+        .call("POST", &format!("/api/bots/{bot}/qr"), Some(&t), None)
+        .await;
+    let (mut sio, _) = Sio::connect(&s, auth(&t, &user, &bot)).await;
+    sio.next_whatsapp().await.unwrap();
+    reqwest::Client::new()
+        .post(pairing["qr"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sio.next_whatsapp().await.unwrap(),
+        json!({"type": "qr_scanned", "botId": bot})
+    );
+    let linked = sio.next_whatsapp().await.unwrap();
+    assert_eq!(linked["type"], "whatsapp_connected");
+    let phone = linked["phone"].as_str().unwrap().to_owned();
+    let (name, status) = sio.next_event().await.unwrap();
+    assert_eq!(
+        (name.as_str(), status["status"].as_str()),
+        ("bot_status_update", Some("connected"))
+    );
+    let (_, b) = s
+        .call("GET", &format!("/api/bots/{bot}"), Some(&t), None)
+        .await;
+    assert_eq!(b["phone"], phone.as_str());
+}
+
+#[tokio::test]
+async fn dev_failures_emit_connection_failed_and_their_consequence() {
+    let s = Server::start(&[]);
+    let (t, user) = s.session().await;
+    for (code, status_after) in [(440, "conflict"), (401, "logged_out"), (408, "pairing")] {
+        let bot = s.bot(&t, &format!("Fail {code}")).await;
+        s.call("POST", &format!("/api/bots/{bot}/qr"), Some(&t), None)
+            .await;
+        let (mut sio, _) = Sio::connect(&s, auth(&t, &user, &bot)).await;
+        sio.next_whatsapp().await.unwrap();
+        let (st, _) = s
+            .call(
+                "POST",
+                &format!("/api/dev/bots/{bot}/fail"),
+                Some(&t),
+                Some(json!({"code": code})),
+            )
+            .await;
+        assert_eq!(st, 204);
+        let failed = sio.next_whatsapp().await.unwrap();
+        assert_eq!(failed["type"], "connection_failed");
+        assert_eq!(failed["code"], code);
+        assert!(failed["reason"].is_string());
+        let (_, b) = s
+            .call("GET", &format!("/api/bots/{bot}"), Some(&t), None)
+            .await;
+        assert_eq!(b["status"], status_after, "{code}");
+    }
+    let (st, _) = s.call("POST", "/api/dev/stats/reset", None, None).await;
+    assert_eq!(st, 204);
+    let stats = s.stats().await;
+    assert_eq!(
+        (
+            stats["socketsOpened"].as_u64(),
+            stats["pairingsStarted"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+}
+
+#[tokio::test]
+async fn hostile_frames_are_dropped_and_the_connection_keeps_working() {
+    let s = Server::start(&["--restart-ms", "30"]);
+    let (t, user) = s.session().await;
+    let bot = s.bot(&t, "Hostile").await;
+    let (_, pairing) = s
+        .call("POST", &format!("/api/bots/{bot}/qr"), Some(&t), None)
+        .await;
+    let (mut sio, _) = Sio::connect(&s, auth(&t, &user, &bot)).await;
+    sio.next_whatsapp().await.unwrap();
+    for frame in [
+        "42[\"unknown_event\",{\"x\":1}]",
+        "42[\"whatsapp_connection_event\",5]",
+        "6",
+        "3",
+    ] {
+        sio.send(frame).await;
+    }
+    // The same connection still receives what happens next.
+    reqwest::Client::new()
+        .post(pairing["qr"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sio.next_whatsapp().await.unwrap()["type"], "qr_scanned");
+
+    // Garbage that breaks the framing may close that one socket — never the server.
+    for garbage in ["42[not json", "4zz", "\u{0}", "9"] {
+        let (mut other, _) = Sio::connect(&s, auth(&t, &user, &bot)).await;
+        other.send(garbage).await;
+        other.send_binary(vec![0, 1, 2, 255]).await;
+    }
+    let (st, _) = s.call("GET", "/api/health", None, None).await;
+    assert_eq!(st, 200);
+    let (_, answer) = Sio::connect(&s, auth(&t, &user, &bot)).await;
+    assert!(
+        answer.starts_with("40{"),
+        "the server still accepts sockets: {answer}"
+    );
+}
