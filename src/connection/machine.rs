@@ -25,6 +25,9 @@ pub struct Config {
     pub min_gap: Millis,
     /// Longest wait for the Engine.IO open and the namespace CONNECT answer. Defaults to 10 s.
     pub connect_timeout: Millis,
+    /// Longest wait for an HTTP answer (QR, session): a black-holed request must not hold the
+    /// lock forever. Defaults to 10 s.
+    pub request_timeout: Millis,
     /// Network backoff: base, cap and number of retries. Defaults to 1 s, 8 s, 5.
     pub backoff_base: Millis,
     pub backoff_cap: Millis,
@@ -47,6 +50,7 @@ impl Default for Config {
             debounce: 500,
             min_gap: 1_000,
             connect_timeout: 10_000,
+            request_timeout: 10_000,
             backoff_base: 1_000,
             backoff_cap: 8_000,
             max_network_retries: 5,
@@ -309,6 +313,7 @@ enum Phase {
         display: Display,
         epoch: Epoch,
         resync: bool,
+        give_up_at: Millis,
     },
     /// A QR is on screen; the socket opens at `open_at`.
     Debouncing { display: Display, open_at: Millis },
@@ -326,6 +331,7 @@ enum Phase {
         epoch: Epoch,
         retry_delay: Millis,
         fresh_session: bool,
+        give_up_at: Millis,
     },
     /// Connected to the namespace; the QR is live.
     Open {
@@ -408,6 +414,10 @@ impl Machine {
         let before = self.view().state;
         let mut out = Vec::new();
         let why = describe(&input);
+        if input == Input::TimerFired {
+            // The driver's timer is spent once it fires: any deadline, even an equal one, re-arms.
+            self.armed = None;
+        }
         self.step(input, now, &mut out);
         let after = self.view().state;
         if before != after {
@@ -507,10 +517,10 @@ impl Machine {
     /// The earliest time the machine wants to be woken at.
     fn deadline(&self) -> Option<Millis> {
         match &self.phase {
-            Phase::Idle
-            | Phase::Linked { .. }
-            | Phase::Fetching { .. }
-            | Phase::Refreshing { .. } => None,
+            Phase::Idle | Phase::Linked { .. } => None,
+            Phase::Fetching { give_up_at, .. } | Phase::Refreshing { give_up_at, .. } => {
+                Some(*give_up_at)
+            }
             Phase::Debouncing { open_at, .. } => Some(*open_at),
             Phase::Connecting { give_up_at, .. } => Some(*give_up_at),
             Phase::Backoff { retry_at, .. } => Some(*retry_at),
@@ -557,7 +567,7 @@ impl Machine {
         let phase = std::mem::replace(&mut self.phase, Phase::Idle);
         self.phase = match (phase, input) {
             // ---- user intents -------------------------------------------------------------
-            (phase, Input::ShowQr { bot }) => self.show(phase, bot, out),
+            (phase, Input::ShowQr { bot }) => self.show(phase, bot, now, out),
             (phase, Input::HideQr) => {
                 self.end_display(&phase, out);
                 Phase::Idle
@@ -589,6 +599,7 @@ impl Machine {
                         epoch,
                         retry_delay: 0,
                         fresh_session: true,
+                        give_up_at: now + self.config.request_timeout,
                     }
                 } else {
                     self.fetch(
@@ -598,6 +609,7 @@ impl Machine {
                             ..display
                         },
                         false,
+                        now,
                         out,
                     )
                 }
@@ -610,6 +622,7 @@ impl Machine {
                     display,
                     epoch,
                     resync,
+                    ..
                 },
                 Input::QrFetched { epoch: e, qr },
             ) if e == epoch => {
@@ -636,11 +649,12 @@ impl Machine {
                     epoch,
                     retry_delay,
                     fresh_session,
+                    ..
                 },
                 Input::SessionReady { epoch: e },
             ) if e == epoch => {
                 if fresh_session {
-                    self.fetch(display, false, out)
+                    self.fetch(display, false, now, out)
                 } else {
                     let retry_at = self.not_before(now + retry_delay);
                     Phase::Backoff {
@@ -656,6 +670,23 @@ impl Machine {
             ) if e == epoch => self.http_failed(display, failure, now, out),
 
             // ---- timers ----------------------------------------------------------------------
+            // An HTTP request that never answers (a black-holed link) is a network failure.
+            (
+                Phase::Fetching {
+                    display,
+                    give_up_at,
+                    ..
+                }
+                | Phase::Refreshing {
+                    display,
+                    give_up_at,
+                    ..
+                },
+                Input::TimerFired,
+            ) if now >= give_up_at => {
+                out.push(Command::Log("the request timed out".into()));
+                self.http_failed(display, HttpFailure::Network, now, out)
+            }
             (Phase::Debouncing { display, open_at }, Input::TimerFired) => {
                 if now >= open_at {
                     self.open(display, now, out)
@@ -673,7 +704,7 @@ impl Machine {
             ) => {
                 if now >= retry_at {
                     // Resync over HTTP before trusting a new socket: the pairing may have moved on.
-                    self.fetch(display, true, out)
+                    self.fetch(display, true, now, out)
                 } else {
                     Phase::Backoff {
                         display,
@@ -835,7 +866,7 @@ impl Machine {
 
     /// `ShowQr`: single-flight. A display of the same bot, running or ended, absorbs it (a failed
     /// one restarts through `Retry`); another bot's display is closed and replaced.
-    fn show(&mut self, phase: Phase, bot: String, out: &mut Vec<Command>) -> Phase {
+    fn show(&mut self, phase: Phase, bot: String, now: Millis, out: &mut Vec<Command>) -> Phase {
         if phase_bot(&phase).as_deref() == Some(bot.as_str()) {
             return phase;
         }
@@ -847,6 +878,7 @@ impl Machine {
                 budget: Budget::default(),
             },
             false,
+            now,
             out,
         )
     }
@@ -863,7 +895,13 @@ impl Machine {
         }
     }
 
-    fn fetch(&mut self, display: Display, resync: bool, out: &mut Vec<Command>) -> Phase {
+    fn fetch(
+        &mut self,
+        display: Display,
+        resync: bool,
+        now: Millis,
+        out: &mut Vec<Command>,
+    ) -> Phase {
         let epoch = self.epoch();
         out.push(Command::FetchQr {
             bot: display.bot.clone(),
@@ -873,6 +911,7 @@ impl Machine {
             display,
             epoch,
             resync,
+            give_up_at: now + self.config.request_timeout,
         }
     }
 
@@ -1283,6 +1322,7 @@ impl Machine {
                     epoch,
                     retry_delay: delay,
                     fresh_session: false,
+                    give_up_at: now + self.config.request_timeout,
                 }
             }
             RetryCause::RateLimited => {

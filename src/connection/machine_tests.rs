@@ -788,6 +788,48 @@ fn a_stable_open_of_10s_forgives_earlier_failures() {
     assert_eq!(r.state(), UiState::WaitingForScan);
 }
 
+#[test]
+fn a_qr_request_that_never_answers_times_out_and_is_retried() {
+    let mut r = Rig::new();
+    r.show();
+    r.run_until(9_999);
+    assert!(r.m.view().is_locked);
+    r.run_until(10_000);
+    assert_eq!(r.state(), UiState::Retrying);
+    assert!(
+        !r.m.view().is_locked,
+        "the lock is released while waiting to retry"
+    );
+    r.wait(10_000);
+    assert_eq!(r.count(|c| matches!(c, Command::FetchQr { .. })), 2);
+}
+
+#[test]
+fn a_refresh_that_never_answers_does_not_hold_the_lock_forever() {
+    let mut r = Rig::new();
+    r.open_display_refused("token_expired");
+    let stale = r.last_session_request().unwrap();
+    r.wait(10_000);
+    assert_eq!(r.state(), UiState::Retrying);
+    // Its answer, arriving late, is stale.
+    r.send(Input::SessionReady { epoch: stale });
+    assert!(r.m.view().is_locked || r.state() == UiState::Retrying);
+    assert_eq!(r.count(|c| matches!(c, Command::RefreshSession { .. })), 1);
+}
+
+#[test]
+fn a_world_that_never_answers_ends_in_a_network_failure_not_a_loop() {
+    let mut r = Rig::new();
+    r.show();
+    r.wait(600_000);
+    assert_eq!(r.failure().as_deref(), Some("network"));
+    assert_eq!(
+        r.count(|c| matches!(c, Command::FetchQr { .. })),
+        6,
+        "the first request and 5 retries"
+    );
+}
+
 // ---- final outcomes ------------------------------------------------------------------------
 
 #[test]
@@ -1008,6 +1050,34 @@ mod invariants {
                     prop_assert!(live.is_empty(), "a socket left open while idle");
                 }
             }
+            // Five minutes of silence from the outside world: the machine has settled. It never
+            // hangs in a locked phase and never loops.
+            r.wait(300_000);
+            prop_assert!(
+                matches!(r.state(), UiState::Idle | UiState::Linked | UiState::Failed),
+                "still {:?} after 5 minutes of silence", r.state()
+            );
         }
     }
+}
+
+#[test]
+fn a_retry_due_exactly_when_the_timer_fired_is_still_armed() {
+    // Regression (found by the invariant test): the request timed out at T and zero jitter put
+    // the retry at T too; the spent timer was taken for armed, and the machine hung in retrying.
+    let mut r = Rig::new();
+    r.m = Machine::new(
+        Config {
+            backoff_cap: 0,
+            ..Config::default()
+        },
+        42,
+    );
+    r.show(); // the request's deadline: 10 000
+    let out = r.m.handle(Input::TimerFired, 10_000); // timed out; zero jitter: retry at 10 000
+    assert_eq!(r.m.view().state, UiState::Retrying);
+    assert!(
+        out.iter().any(|c| matches!(c, Command::ArmTimer { .. })),
+        "{out:?}"
+    );
 }
