@@ -9,7 +9,10 @@ const ROOT = new URL('..', import.meta.url).pathname;
 
 /** Starts botlink-server with `flags`; resolves to { url, stop, api, stats, resetStats }. */
 export async function startServer(flags = []) {
-  const args = ['--addr', '127.0.0.1:0', '--db', ':memory:', '--static', `${ROOT}dist`, ...flags];
+  // A test may choose its own --addr and --db; otherwise a free port and a database in memory.
+  const defaults = [['--addr', '127.0.0.1:0'], ['--db', ':memory:'], ['--static', `${ROOT}dist`]]
+    .filter(([flag]) => !flags.includes(flag)).flat();
+  const args = [...defaults, ...flags];
   const proc = spawn(`${ROOT}target/debug/botlink-server`, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const url = await new Promise((resolve, reject) => {
@@ -38,7 +41,12 @@ export async function startServer(flags = []) {
     api,
     stats: async () => (await api('/api/dev/stats')).json,
     resetStats: async () => { await api('/api/dev/stats/reset', { method: 'POST' }); },
-    stop: async () => { proc.kill('SIGTERM'); await new Promise((r) => proc.once('exit', r)); },
+    stop: async () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM'); await new Promise((r) => proc.once('exit', r));
+    },
+    /** kill -9: no goodbye to any client. */
+    kill: async () => { proc.kill('SIGKILL'); await new Promise((r) => proc.once('exit', r)); },
   };
 }
 

@@ -1,12 +1,21 @@
 // The pairing journey as a person takes it, with the server's counters as the witness.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import {
   startServer, launch, openPage, sessionOf, byTestId, waitForState, eventually,
   createBotThroughWizard, scan, sleep,
 } from './helpers.mjs';
 
 let server, browser;
+const DOCS = new URL('../docs/', import.meta.url).pathname;
+
+/** A screenshot for the README: written to docs/ with BOTLINK_SCREENSHOTS=1, checked always. */
+async function screenshot(page, name) {
+  const png = await page.screenshot({ fullPage: true });
+  assert.equal(png.subarray(1, 4).toString(), 'PNG');
+  if (process.env.BOTLINK_SCREENSHOTS === '1') fs.writeFileSync(`${DOCS}${name}.png`, png);
+}
 before(async () => {
   server = await startServer(['--restart-ms', '300']);
   browser = await launch();
@@ -17,7 +26,7 @@ after(async () => {
 });
 
 test('happy path: wizard, QR, scan, success — one socket, closed afterwards', async () => {
-  const page = await openPage(browser);
+  const page = await openPage(browser, { width: 390, height: 844 });
   await page.goto(server.url);
   await page.getByText('No bots yet').waitFor();
   const botId = await createBotThroughWizard(page, server.url, 'Support bot');
@@ -31,6 +40,7 @@ test('happy path: wizard, QR, scan, success — one socket, closed afterwards', 
   assert.equal(link, bot.pairing.qr, "the QR is the server's current link");
   assert.match(await byTestId(page, 'qr-attempt').innerText(), /Code 1 of 6/);
   assert.match(await page.locator('[data-testid="qr-code"] svg').innerHTML(), /path|rect/);
+  await screenshot(page, 'screenshot-wizard-qr');
 
   await scan(link);
   await byTestId(page, 'pairing-success').waitFor();
@@ -45,6 +55,8 @@ test('happy path: wizard, QR, scan, success — one socket, closed afterwards', 
 
   await page.getByRole('link', { name: 'Go to dashboard' }).click();
   await page.locator(`[data-testid="bot-row"][data-bot-id="${botId}"][data-status="connected"]`).waitFor();
+  await page.setViewportSize({ width: 1024, height: 640 });
+  await screenshot(page, 'screenshot-dashboard');
   await sleep(600);
   assert.equal((await server.stats()).wsUpgrades, 1, 'the dashboard opens no socket');
   assert.deepEqual(page.pageErrors, []);

@@ -13,6 +13,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 const KEY: &str = "botlink.session";
+/// Who was signed in last: "Sign in again" asks for the same user, so their bots are still theirs.
+const LAST_USER_KEY: &str = "botlink.lastUser";
 
 type Pending = Shared<LocalBoxFuture<'static, Result<Session, ApiError>>>;
 
@@ -39,7 +41,12 @@ fn save(session: &Session) {
     if let (Some(s), Ok(raw)) = (storage(), serde_json::to_string(session)) {
         // A full or disabled storage only costs the next reload a new session.
         let _ = s.set_item(KEY, &raw);
+        let _ = s.set_item(LAST_USER_KEY, &session.user_id);
     }
+}
+
+fn last_user() -> Option<String> {
+    storage()?.get_item(LAST_USER_KEY).ok()?
 }
 
 fn forget() {
@@ -61,10 +68,22 @@ impl SessionStore {
         }
     }
 
-    /// A new session (`POST /api/auth/session`), replacing whatever was stored.
+    /// A new session (`POST /api/auth/session`) for the last user, if there was one, replacing
+    /// whatever was stored.
     pub async fn sign_in(&self) -> Result<Session, ApiError> {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct NewSession {
+            user_id: String,
+        }
         let fut = async {
-            let resp = Request::post(&api::url("/api/auth/session"))
+            let request = Request::post(&api::url("/api/auth/session"));
+            let request = match load().map(|s| s.user_id).or_else(last_user) {
+                Some(user_id) => request.json(&NewSession { user_id }),
+                None => request.build(),
+            };
+            let resp = request
+                .map_err(|_| ApiError::Network)?
                 .send()
                 .await
                 .map_err(|_| ApiError::Network)?;

@@ -1,0 +1,99 @@
+// Token expiry and revocation while a QR shows; QR rotation and expiry; names shown as text.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startServer, launch, openPage, sessionOf, byTestId, waitForState, eventually, createBotThroughWizard, sleep,
+} from './helpers.mjs';
+
+let server, browser;
+before(async () => {
+  server = await startServer(['--qr-first-ms', '1500', '--qr-next-ms', '700', '--qr-count', '3']);
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** A second session of the same user, to drive the dev calls while the app's token is spoilt. */
+async function operator(userId) {
+  return (await server.api('/api/auth/session', { method: 'POST', body: { userId } })).json.token;
+}
+
+/** A bot on its QR step, with the QR shown and the socket open. */
+async function showingQr(name) {
+  const page = await openPage(browser);
+  const botId = await createBotThroughWizard(page, server.url, name);
+  await byTestId(page, 'generate-qr').click();
+  await waitForState(page, 'waiting_for_scan');
+  return { page, botId, session: await sessionOf(page) };
+}
+
+test('token expiry while the QR shows: refresh and reconnect', async () => {
+  const { page, botId, session } = await showingQr('Expiry bot');
+  await server.api('/api/dev/tokens/expire', { method: 'POST', token: session.token });
+  // A retryable failure makes the app reconnect; its resync meets the expired token.
+  const op = await operator(session.userId);
+  await server.api(`/api/dev/bots/${botId}/fail`, { method: 'POST', token: op, body: { code: 408 } });
+  await waitForState(page, 'retrying');
+  // The QR may rotate meanwhile (1.5 s codes); what matters is the link is back.
+  await waitForState(page, 'waiting_for_scan', 15_000);
+  const fresh = await sessionOf(page);
+  assert.notEqual(fresh.token, session.token, 'the token was refreshed');
+  assert.equal(fresh.userId, session.userId);
+  assert.equal(await byTestId(page, 'pairing-error').count(), 0);
+  await page.context().close();
+});
+
+test('tokens revoked: "Your session ended", no attempt for 10 s, then Sign in again pairs again', async () => {
+  const { page, botId, session } = await showingQr('Revoked bot');
+  await server.api('/api/dev/tokens/revoke', { method: 'POST', token: session.token });
+  // A retryable failure makes the app reconnect; its resync meets the revoked token.
+  const op = await operator(session.userId);
+  await server.api(`/api/dev/bots/${botId}/fail`, { method: 'POST', token: op, body: { code: 408 } });
+  await server.api('/api/dev/tokens/revoke', { method: 'POST', token: op });
+
+  await page.locator('[data-testid="pairing-error"][data-code="unauthorized"]').waitFor({ timeout: 15_000 });
+  assert.match(await byTestId(page, 'pairing-error').innerText(), /Your session ended/);
+  assert.equal(await byTestId(page, 'retry').innerText(), 'Sign in again');
+  const upgrades = (await server.stats()).wsUpgrades;
+  await sleep(10_000);
+  assert.equal((await server.stats()).wsUpgrades, upgrades, 'no attempt during the next 10 s');
+
+  await byTestId(page, 'retry').click();
+  await waitForState(page, 'waiting_for_scan', 10_000);
+  const signedIn = await sessionOf(page);
+  assert.equal(signedIn.userId, session.userId, 'signed in again as the same user');
+  await page.context().close();
+});
+
+test('QR codes rotate in place, then "QR expired" and a button to start again; no socket open', async () => {
+  const { page, session } = await showingQr('Rotation bot');
+  const seen = new Set([await byTestId(page, 'qr-code').getAttribute('data-qr')]);
+  await eventually('the second code', async () => (await byTestId(page, 'qr-attempt').innerText()).includes('Code 2 of 3'), 5_000);
+  seen.add(await byTestId(page, 'qr-code').getAttribute('data-qr'));
+  await eventually('the third code', async () => (await byTestId(page, 'qr-attempt').innerText()).includes('Code 3 of 3'), 5_000);
+  seen.add(await byTestId(page, 'qr-code').getAttribute('data-qr'));
+  assert.equal(seen.size, 3, 'each qr_updated replaced the code');
+  await page.locator('[data-testid="pairing-error"][data-code="qr_expired"]').waitFor({ timeout: 5_000 });
+  assert.match(await byTestId(page, 'pairing-error').innerText(), /QR expired/);
+  assert.equal(await byTestId(page, 'retry').innerText(), 'Generate new QR');
+  assert.equal(await byTestId(page, 'qr-code').count(), 0, 'no stale QR left on screen');
+  await eventually('the socket to close', async () => (await server.stats()).perUser[session.userId]?.open === 0);
+  await byTestId(page, 'retry').click();
+  await waitForState(page, 'waiting_for_scan');
+  assert.match(await byTestId(page, 'qr-attempt').innerText(), /Code 1 of 3/);
+  await page.context().close();
+});
+
+test('bot names are shown as text, never as markup', async () => {
+  const page = await openPage(browser);
+  const name = '<img src=x onerror=alert(1)>';
+  await createBotThroughWizard(page, server.url, name);
+  await page.goto(server.url);
+  const title = page.locator('.bot-title', { hasText: name });
+  await title.first().waitFor();
+  assert.equal(await page.locator('.bot-list img').count(), 0);
+  assert.deepEqual(page.pageErrors, []);
+  await page.context().close();
+});
