@@ -14,30 +14,45 @@ enum Confirm {
     Delete,
 }
 
-/// A bot row: name, status, phone, messages; Reconnect, Unlink, Delete.
+/// A bot row: name, status, phone, messages; Reconnect, Unlink, Delete. It lives as long as the
+/// bot is in the list; `bot` brings each refresh's data in place.
 #[component]
 pub fn BotRow(
-    bot: Bot,
+    /// The bot's id (the row's key).
+    id: String,
+    /// The bot as the last list refresh saw it.
+    bot: Signal<Option<Bot>>,
     /// Called after an action changed the bot, so the list reloads.
     #[prop(into)]
     on_changed: Callback<()>,
 ) -> impl IntoView {
     let conn = expect_connection();
     let session = expect_session();
-    let id = StoredValue::new(bot.id.clone());
+    let id = StoredValue::new(id);
     let live = Memo::new(move |_| {
         id.with_value(|id| conn.live().with(|m| m.get(id).cloned().unwrap_or_default()))
     });
-    let base_status = bot.status.clone();
-    let status = Signal::derive(move || {
-        live.with(|l: &LiveBot| l.status.clone())
-            .unwrap_or_else(|| base_status.clone())
-    });
-    let messages = bot.messages;
-    let message_count = move || live.with(|l| l.messages).unwrap_or(messages);
+    let field = move |f: fn(&Bot) -> String| bot.with(|b| b.as_ref().map(f).unwrap_or_default());
     let showing_qr = Memo::new(move |_| {
         id.with_value(|id| conn.wanted().with(|w| w.as_deref() == Some(id.as_str())))
     });
+    // The socket's live status wins over the list while this bot's QR is shown; the list (which
+    // refreshes when the pairing ends) wins after.
+    let status = Signal::derive(move || {
+        let live_status = live
+            .with(|l: &LiveBot| l.status.clone())
+            .filter(|_| showing_qr.get());
+        live_status.unwrap_or_else(|| field(|b| b.status.clone()))
+    });
+    let message_count = move || {
+        live.with(|l| l.messages)
+            .unwrap_or_else(|| bot.with(|b| b.as_ref().map_or(0, |b| b.messages)))
+    };
+    let name = move || field(|b| b.name.clone());
+    let phone = move || {
+        bot.with(|b| b.as_ref().and_then(|b| b.phone.clone()))
+            .unwrap_or_else(|| "—".into())
+    };
     let confirm = RwSignal::new(None::<Confirm>);
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
@@ -61,15 +76,13 @@ pub fn BotRow(
         });
     };
 
-    let name = bot.name.clone();
-    let phone = bot.phone.clone();
     view! {
-        <li class="bot-row" data-testid="bot-row" data-bot-id=bot.id.clone() data-status=move || status.get()>
+        <li class="bot-row" data-testid="bot-row" data-bot-id=id.get_value() data-status=move || status.get()>
             <div class="bot-main">
-                <h2 class="bot-title">{name.clone()}</h2>
+                <h2 class="bot-title">{name}</h2>
                 <StatusBadge status=status/>
                 <dl class="bot-facts">
-                    <dt>"Phone"</dt><dd>{phone.unwrap_or_else(|| "—".into())}</dd>
+                    <dt>"Phone"</dt><dd>{phone}</dd>
                     <dt>"Messages"</dt><dd>{message_count}</dd>
                 </dl>
             </div>

@@ -22,8 +22,19 @@ pub fn qr_svg(data: &str) -> Result<String, String> {
 
 /// A QR code for `data`, with the string itself as its text alternative.
 #[component]
-pub fn QrCode(#[prop(into)] data: Signal<String>) -> impl IntoView {
+pub fn QrCode(
+    #[prop(into)] data: Signal<String>,
+    /// Called with `data` once its code is on screen (and again for each new code).
+    #[prop(optional, into)]
+    on_shown: Option<Callback<String>>,
+) -> impl IntoView {
     let svg = Memo::new(move |_| data.with(|d| qr_svg(d)));
+    // Effects run after the view is in the DOM: this says "it is on screen", not "it was asked for".
+    Effect::new(move |_| {
+        if let (Some(on_shown), Ok(_)) = (on_shown, svg.get()) {
+            on_shown.run(data.get_untracked());
+        }
+    });
     view! {
         <figure class="qr" data-testid="qr-code" data-qr=move || data.get()>
             {move || match svg.get() {

@@ -158,7 +158,7 @@ pub fn QrPanel(
                         {state_text(&v)}
                     </div>
                     <Show when=move || qr_on_screen>
-                        <QrCode data=Signal::derive(move || view.with(|v| v.as_ref().and_then(|v| v.qr.as_ref().map(|q| q.qr.clone())).unwrap_or_default()))/>
+                        <QrCode on_shown=move |qr: String| conn.qr_shown(&qr) data=Signal::derive(move || view.with(|v| v.as_ref().and_then(|v| v.qr.as_ref().map(|q| q.qr.clone())).unwrap_or_default()))/>
                         <p class="qr-meta">
                             <span data-testid="qr-attempt">{move || view.with(|v| v.as_ref().and_then(|v| v.qr.as_ref().map(|q| format!("Code {} of {}", q.attempt, q.attempts))))}</span>
                             " · "

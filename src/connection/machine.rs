@@ -97,6 +97,11 @@ pub enum Input {
     HideQr,
     /// "Try again" / "Generate new QR" / "Sign in again".
     Retry,
+    /// The page has put the QR `qr` on screen: the debounce counts from here, not from its
+    /// arrival (rendering takes a moment), and a QR nobody shows opens no socket.
+    QrShown {
+        qr: String,
+    },
     /// `POST /api/bots/{id}/qr` answered.
     QrFetched {
         epoch: Epoch,
@@ -315,8 +320,12 @@ enum Phase {
         resync: bool,
         give_up_at: Millis,
     },
-    /// A QR is on screen; the socket opens at `open_at`.
-    Debouncing { display: Display, open_at: Millis },
+    /// The QR is handed to the page; once it is shown, the socket opens at `open_at`
+    /// (`None` until the page says it is on screen).
+    Debouncing {
+        display: Display,
+        open_at: Option<Millis>,
+    },
     /// A socket is being opened (lock held).
     Connecting {
         display: Display,
@@ -521,7 +530,7 @@ impl Machine {
             Phase::Fetching { give_up_at, .. } | Phase::Refreshing { give_up_at, .. } => {
                 Some(*give_up_at)
             }
-            Phase::Debouncing { open_at, .. } => Some(*open_at),
+            Phase::Debouncing { open_at, .. } => *open_at,
             Phase::Connecting { give_up_at, .. } => Some(*give_up_at),
             Phase::Backoff { retry_at, .. } => Some(*retry_at),
             // The cooldown needs no timer of the machine's: the page redraws the button.
@@ -631,10 +640,13 @@ impl Machine {
                     ..display
                 };
                 if resync {
+                    // A retry: the QR is on screen already.
                     self.open(display, now, out)
                 } else {
-                    let open_at = self.not_before(now + self.config.debounce);
-                    Phase::Debouncing { display, open_at }
+                    Phase::Debouncing {
+                        display,
+                        open_at: None,
+                    }
                 }
             }
             (
@@ -687,11 +699,30 @@ impl Machine {
                 out.push(Command::Log("the request timed out".into()));
                 self.http_failed(display, HttpFailure::Network, now, out)
             }
-            (Phase::Debouncing { display, open_at }, Input::TimerFired) => {
+            (
+                Phase::Debouncing {
+                    display,
+                    open_at: None,
+                },
+                Input::QrShown { qr },
+            ) if display.qr.as_ref().is_some_and(|q| q.qr == qr) => {
+                let open_at = Some(self.not_before(now + self.config.debounce));
+                Phase::Debouncing { display, open_at }
+            }
+            (
+                Phase::Debouncing {
+                    display,
+                    open_at: Some(open_at),
+                },
+                Input::TimerFired,
+            ) => {
                 if now >= open_at {
                     self.open(display, now, out)
                 } else {
-                    Phase::Debouncing { display, open_at }
+                    Phase::Debouncing {
+                        display,
+                        open_at: Some(open_at),
+                    }
                 }
             }
             (
@@ -921,7 +952,7 @@ impl Machine {
             // The 1 s rule: wait, and come back through the timer.
             return Phase::Debouncing {
                 display,
-                open_at: at,
+                open_at: Some(at),
             };
         }
         self.next_socket += 1;
@@ -1378,6 +1409,7 @@ fn describe(input: &Input) -> String {
         Input::ShowQr { bot } => format!("show QR for {bot}"),
         Input::HideQr => "QR hidden".into(),
         Input::Retry => "user retry".into(),
+        Input::QrShown { .. } => "QR on screen".into(),
         Input::QrFetched { .. } => "QR received".into(),
         Input::QrFetchFailed { failure, .. } => format!("QR request failed: {failure:?}"),
         Input::SessionReady { .. } => "session ready".into(),

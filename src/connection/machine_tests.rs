@@ -70,9 +70,11 @@ impl Rig {
         })
     }
 
+    /// The server answers the QR request, and the page shows the QR at once.
     fn answer_qr(&mut self) {
         let epoch = self.last_fetch().expect("a QR was requested");
         self.send(Input::QrFetched { epoch, qr: qr(1) });
+        self.send(Input::QrShown { qr: qr(1).qr });
     }
 
     fn socket(&self) -> SocketId {
@@ -235,6 +237,35 @@ fn the_socket_opens_exactly_500ms_after_the_qr_appears() {
     r.run_until(1_700);
     assert_eq!(r.opens(), vec![1_700]);
     assert_eq!(r.state(), UiState::Connecting);
+}
+
+#[test]
+fn the_debounce_counts_from_when_the_qr_is_shown_not_when_it_arrived() {
+    let mut r = Rig::new();
+    r.show();
+    let epoch = r.last_fetch().unwrap();
+    r.send(Input::QrFetched { epoch, qr: qr(1) });
+    r.run_until(40); // rendering takes a moment
+    r.send(Input::QrShown { qr: qr(1).qr });
+    r.send(Input::QrShown { qr: qr(1).qr }); // a repaint does not restart it
+    r.run_until(539);
+    assert!(r.opens().is_empty());
+    r.run_until(540);
+    assert_eq!(r.opens(), vec![540]);
+}
+
+#[test]
+fn a_qr_that_no_page_shows_opens_no_socket() {
+    let mut r = Rig::new();
+    r.show();
+    let epoch = r.last_fetch().unwrap();
+    r.send(Input::QrFetched { epoch, qr: qr(1) });
+    r.send(Input::QrShown {
+        qr: "some other, stale QR".into(),
+    });
+    r.wait(60_000);
+    assert!(r.opens().is_empty());
+    assert_eq!(r.state(), UiState::Debouncing);
 }
 
 #[test]
@@ -1006,7 +1037,7 @@ mod invariants {
                     Step::Show(b) => r.send(Input::ShowQr { bot: format!("b{b}") }),
                     Step::Hide => r.send(Input::HideQr),
                     Step::Retry => r.send(Input::Retry),
-                    Step::AnswerQr => match r.last_fetch() { Some(epoch) => r.send(Input::QrFetched { epoch, qr: qr(1) }), None => vec![] },
+                    Step::AnswerQr => match r.last_fetch() { Some(epoch) => { r.send(Input::QrFetched { epoch, qr: qr(1) }); r.send(Input::QrShown { qr: qr(1).qr }) } None => vec![] },
                     Step::FailQr => match r.last_fetch() { Some(epoch) => r.send(Input::QrFetchFailed { epoch, failure: HttpFailure::Network }), None => vec![] },
                     Step::AnswerSession => match r.last_session_request() { Some(epoch) => r.send(Input::SessionReady { epoch }), None => vec![] },
                     Step::FailSession => match r.last_session_request() { Some(epoch) => r.send(Input::SessionFailed { epoch, failure: HttpFailure::Unauthorized }), None => vec![] },

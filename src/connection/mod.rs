@@ -138,6 +138,11 @@ mod context {
             }
         }
 
+        /// Event: the QR `qr` is on screen now (the debounce counts from here).
+        pub fn qr_shown(&self, qr: &str) {
+            self.dispatch(Input::QrShown { qr: qr.to_owned() });
+        }
+
         /// Intent: "Try again" / "Generate new QR" / "Sign in again".
         pub fn retry(&self) {
             self.dispatch(Input::Retry);

@@ -1,7 +1,15 @@
 //! `/`: the bots and their status. The list comes over HTTP only: after a pairing ends, when
 //! the page regains focus, and every 30 s while visible. It never opens a socket by itself.
+//!
+//! The rows live in one keyed `<For>` that survives refreshes: a refresh updates a row in place,
+//! so a QR shown in a row ("Reconnect") is not unmounted — and its socket not closed — by it.
 
-use crate::{api, app::expect_session, components::BotRow, connection::expect_connection};
+use crate::{
+    api::{self, Bot},
+    app::expect_session,
+    components::BotRow,
+    connection::expect_connection,
+};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use std::time::Duration;
@@ -12,19 +20,32 @@ pub fn Dashboard() -> impl IntoView {
     let session = expect_session();
     let conn = expect_connection();
     let reload = RwSignal::new(0u64);
-    let bots = LocalResource::new(move || {
+    let fetched = LocalResource::new(move || {
         reload.track();
         conn.pairing_ended().track();
         let session = session.get();
         async move { api::list_bots(&session).await }
     });
+    // The last list that arrived: a failed refresh keeps showing it, with the error above.
+    let bots = Memo::new(move |last: Option<&Option<Vec<Bot>>>| match fetched.get() {
+        Some(Ok(list)) => Some(list),
+        _ => last.cloned().flatten(),
+    });
+    let error = Memo::new(move |_| match fetched.get() {
+        Some(Err(e)) => Some(e.to_string()),
+        _ => None,
+    });
+    let ids = Memo::new(move |_| {
+        bots.with(|b| b.iter().flatten().map(|b| b.id.clone()).collect::<Vec<_>>())
+    });
+    let is_empty = move || bots.with(|b| b.as_ref().is_some_and(Vec::is_empty));
+    let is_loading = move || bots.with(Option::is_none) && error.with(Option::is_none);
 
     let bump = move || reload.update(|n| *n += 1);
     let focus = window_event_listener(leptos::ev::focus, move |_| bump());
     let every_30s = set_interval_with_handle(
         move || {
-            let visible = document().visibility_state() == web_sys::VisibilityState::Visible;
-            if visible {
+            if document().visibility_state() == web_sys::VisibilityState::Visible {
                 bump();
             }
         },
@@ -44,30 +65,34 @@ pub fn Dashboard() -> impl IntoView {
                 <h1>"Your bots"</h1>
                 <A href="/bots/new" attr:class="button primary">"New bot"</A>
             </div>
-            <Transition fallback=|| view! { <p class="muted">"Loading bots…"</p> }>
-                {move || bots.get().map(|result| match result {
-                    Ok(list) if list.is_empty() => view! {
-                        <div class="card empty">
-                            <h2>"No bots yet"</h2>
-                            <p>"Create a bot, then link it to a phone by scanning a QR code."</p>
-                            <A href="/bots/new" attr:class="button primary">"Create your first bot"</A>
-                        </div>
-                    }.into_any(),
-                    Ok(list) => view! {
-                        <ul class="bot-list">
-                            <For each=move || list.clone() key=|b| (b.id.clone(), b.status.clone(), b.messages) let:bot>
-                                <BotRow bot=bot on_changed=move |_| bump()/>
-                            </For>
-                        </ul>
-                    }.into_any(),
-                    Err(e) => view! {
-                        <div class="card error" role="alert">
-                            <p>{e.to_string()}</p>
-                            <button type="button" class="primary" on:click=move |_| bump()>"Try again"</button>
-                        </div>
-                    }.into_any(),
-                })}
-            </Transition>
+            <Show when=move || error.get().is_some()>
+                <div class="card error" role="alert">
+                    <p>{move || error.get()}</p>
+                    <button type="button" class="primary" on:click=move |_| bump()>"Try again"</button>
+                </div>
+            </Show>
+            <Show when=is_loading>
+                <p class="muted">"Loading bots…"</p>
+            </Show>
+            <Show when=is_empty>
+                <div class="card empty">
+                    <h2>"No bots yet"</h2>
+                    <p>"Create a bot, then link it to a phone by scanning a QR code."</p>
+                    <A href="/bots/new" attr:class="button primary">"Create your first bot"</A>
+                </div>
+            </Show>
+            <ul class="bot-list">
+                <For each=move || ids.get() key=|id| id.clone() let:id>
+                    <BotRow
+                        id=id.clone()
+                        bot=Signal::derive({
+                            let id = id.clone();
+                            move || bots.with(|b| b.iter().flatten().find(|b| b.id == id).cloned())
+                        })
+                        on_changed=move |_| bump()
+                    />
+                </For>
+            </ul>
         </section>
     }
 }
