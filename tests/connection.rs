@@ -56,6 +56,19 @@ async fn stats() -> serde_json::Value {
         .expect("stats are JSON")
 }
 
+/// The user's open sockets once the count stops changing (a close takes a moment to arrive).
+async fn open_sockets_settled(user: &str) -> u64 {
+    let mut open = u64::MAX;
+    for _ in 0..40 {
+        open = stats().await["perUser"][user]["open"].as_u64().unwrap_or(0);
+        if open == 0 {
+            break;
+        }
+        TimeoutFuture::new(50).await;
+    }
+    open
+}
+
 async fn scan(link: &str) {
     let resp = gloo_net::http::Request::post(link)
         .send()
@@ -131,19 +144,12 @@ async fn a_qr_display_opens_one_socket_and_success_closes_it() {
         after["socketsReplaced"], before["socketsReplaced"],
         "no socket replaced another"
     );
-    eventually("the socket closed", 2_000, || true).await;
     let user = session.current().unwrap().user_id;
-    let mut open = 1;
-    for _ in 0..40 {
-        open = stats().await["perUser"][&user]["open"]
-            .as_u64()
-            .unwrap_or(0);
-        if open == 0 {
-            break;
-        }
-        TimeoutFuture::new(50).await;
-    }
-    assert_eq!(open, 0, "success closed the socket");
+    assert_eq!(
+        open_sockets_settled(&user).await,
+        0,
+        "success closed the socket"
+    );
     drop(handle);
 }
 
@@ -165,17 +171,11 @@ async fn unmounting_the_qr_panel_closes_the_socket() {
     assert_eq!(stats().await["perUser"][&user]["open"], 1);
 
     panel_mounted.set(false);
-    let mut open = 1;
-    for _ in 0..40 {
-        open = stats().await["perUser"][&user]["open"]
-            .as_u64()
-            .unwrap_or(0);
-        if open == 0 {
-            break;
-        }
-        TimeoutFuture::new(50).await;
-    }
-    assert_eq!(open, 0, "unmount closed the socket");
+    assert_eq!(
+        open_sockets_settled(&user).await,
+        0,
+        "unmount closed the socket"
+    );
     assert_eq!(stats().await["perUser"][&user]["opened"], 1);
     drop(handle);
 }

@@ -972,14 +972,7 @@ impl Machine {
     fn close_current(&self, phase: &Phase, out: &mut Vec<Command>) {
         match phase {
             Phase::Open { socket, .. } => {
-                out.push(Command::Send {
-                    socket: *socket,
-                    text: wire::DISCONNECT.into(),
-                });
-                out.push(Command::Close {
-                    socket: *socket,
-                    code: 1000,
-                });
+                hang_up(*socket, out);
             }
             Phase::Connecting { socket, .. } => out.push(Command::Close {
                 socket: *socket,
@@ -1156,11 +1149,7 @@ impl Machine {
             ServerEvent::WhatsApp(WhatsAppEvent::WhatsappConnected { bot_id, phone })
                 if ours(&bot_id) =>
             {
-                out.push(Command::Send {
-                    socket,
-                    text: wire::DISCONNECT.into(),
-                });
-                out.push(Command::Close { socket, code: 1000 });
+                hang_up(socket, out);
                 out.push(Command::Notify(Notice::PairingEnded {
                     bot: display.bot.clone(),
                 }));
@@ -1170,11 +1159,7 @@ impl Machine {
                 };
             }
             ServerEvent::WhatsApp(WhatsAppEvent::QrExpired { bot_id }) if ours(&bot_id) => {
-                out.push(Command::Send {
-                    socket,
-                    text: wire::DISCONNECT.into(),
-                });
-                out.push(Command::Close { socket, code: 1000 });
+                hang_up(socket, out);
                 return self.fail(display, Failure::QrExpired, now, out);
             }
             ServerEvent::WhatsApp(WhatsAppEvent::ConnectionFailed { bot_id, code, .. })
@@ -1184,20 +1169,12 @@ impl Machine {
                     // Restart required: the backend restarts the session itself; keep waiting.
                     515 => {}
                     405 | 408 | 428 | 500 | 503 => {
-                        out.push(Command::Send {
-                            socket,
-                            text: wire::DISCONNECT.into(),
-                        });
-                        out.push(Command::Close { socket, code: 1000 });
+                        hang_up(socket, out);
                         return self.retry(display, RetryCause::Code(code), now, out);
                     }
                     // 401, 403, 411, 440 and anything unknown: final, never a loop.
                     _ => {
-                        out.push(Command::Send {
-                            socket,
-                            text: wire::DISCONNECT.into(),
-                        });
-                        out.push(Command::Close { socket, code: 1000 });
+                        hang_up(socket, out);
                         return self.fail(display, Failure::Code(code), now, out);
                     }
                 }
@@ -1205,11 +1182,7 @@ impl Machine {
             ServerEvent::BotStatus(update) => {
                 if ours(&update.bot_id) && update.status == "connected" {
                     // Some backends only say it this way; it is as good as whatsapp_connected.
-                    out.push(Command::Send {
-                        socket,
-                        text: wire::DISCONNECT.into(),
-                    });
-                    out.push(Command::Close { socket, code: 1000 });
+                    hang_up(socket, out);
                     out.push(Command::Notify(Notice::BotStatus {
                         bot: update.bot_id,
                         status: update.status,
@@ -1387,6 +1360,15 @@ impl Machine {
             retry_at: now,
         }
     }
+}
+
+/// Leaves the namespace (`41`) and closes the socket with 1000: the polite end of a link.
+fn hang_up(socket: SocketId, out: &mut Vec<Command>) {
+    out.push(Command::Send {
+        socket,
+        text: wire::DISCONNECT.into(),
+    });
+    out.push(Command::Close { socket, code: 1000 });
 }
 
 fn phase_bot(phase: &Phase) -> Option<String> {

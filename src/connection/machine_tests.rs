@@ -861,6 +861,27 @@ fn a_world_that_never_answers_ends_in_a_network_failure_not_a_loop() {
     );
 }
 
+#[test]
+fn a_reload_while_open_hangs_up_and_the_new_page_opens_once() {
+    // Unloading the page unmounts the QR: the old owner hangs up politely.
+    let mut old_page = Rig::new();
+    old_page.open_display();
+    let socket = old_page.socket();
+    let out = old_page.send(Input::HideQr);
+    assert!(out.contains(&Command::Send {
+        socket,
+        text: "41".into()
+    }));
+    assert!(out.contains(&Command::Close { socket, code: 1000 }));
+    // The reloaded page has a new owner; it joins the same pairing and opens one socket.
+    let mut new_page = Rig::new();
+    new_page.open_display();
+    new_page.wait(40_000);
+    new_page.frame("2");
+    assert_eq!(new_page.opens().len(), 1);
+    assert_eq!(new_page.state(), UiState::WaitingForScan);
+}
+
 // ---- final outcomes ------------------------------------------------------------------------
 
 #[test]
