@@ -27,6 +27,9 @@ after(async () => {
 
 test('happy path: wizard, QR, scan, success — one socket, closed afterwards', async () => {
   const page = await openPage(browser, { width: 390, height: 844 });
+  const urls = [];
+  page.on('request', (r) => urls.push(r.url()));
+  page.on('websocket', (ws) => urls.push(ws.url()));
   await page.goto(server.url);
   await page.getByText('No bots yet').waitFor();
   const botId = await createBotThroughWizard(page, server.url, 'Support bot');
@@ -59,6 +62,11 @@ test('happy path: wizard, QR, scan, success — one socket, closed afterwards', 
   await screenshot(page, 'screenshot-dashboard');
   await sleep(600);
   assert.equal((await server.stats()).wsUpgrades, 1, 'the dashboard opens no socket');
+  // The token travels in headers and the CONNECT payload only: never a URL, a console line or a log line.
+  assert.ok(urls.some((u) => u.includes('/socket.io/')), 'the socket URL was seen');
+  for (const u of urls) assert.ok(!u.includes(token), `token in a URL: ${u}`);
+  for (const line of page.consoleLines) assert.ok(!line.includes(token), `token in the console: ${line}`);
+  assert.ok(!server.log().includes(token), 'token in the server log');
   assert.deepEqual(page.pageErrors, []);
   await page.context().close();
 });

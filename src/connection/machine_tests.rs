@@ -374,6 +374,14 @@ fn qr_updated_replaces_the_qr_in_place() {
 }
 
 #[test]
+fn an_empty_qr_update_is_ignored() {
+    let mut r = Rig::new();
+    r.open_display();
+    r.frame(&event(r#"{"type":"qr_updated","botId":"b1","qr":"","attempt":2,"attempts":6,"expiresInMs":20000}"#));
+    assert_eq!(r.m.view().qr, Some(qr(1)));
+}
+
+#[test]
 fn pings_are_answered_and_acks_sent() {
     let mut r = Rig::new();
     r.open_display();
