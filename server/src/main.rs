@@ -2,6 +2,7 @@
 
 mod api;
 mod config;
+mod csp;
 mod dev;
 mod link;
 mod pairing;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     services::{ServeDir, ServeFile},
+    set_header::SetResponseHeaderLayer,
 };
 
 /// JSON bodies larger than this are refused with 413.
@@ -114,7 +116,20 @@ fn app(cfg: ServeArgs, store: store::Store) -> Router {
     if let Some(dir) = &cfg.static_dir {
         // A single-page app: unknown paths get index.html, so /bots/{id}/link survives a reload.
         let index = ServeFile::new(dir.join("index.html"));
-        router = router.fallback_service(ServeDir::new(dir).fallback(index));
+        let html = std::fs::read_to_string(dir.join("index.html")).unwrap_or_default();
+        let policy = HeaderValue::from_str(&csp::policy_for(&html))
+            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
+        let app = tower::ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::overriding(
+                header::CONTENT_SECURITY_POLICY,
+                policy,
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .service(ServeDir::new(dir).fallback(index));
+        router = router.fallback_service(app);
     }
     router
         .layer(io_layer)
