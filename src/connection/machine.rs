@@ -1137,11 +1137,11 @@ impl Machine {
         };
         let ours = |bot_id: &str| bot_id == display.bot;
         match event {
-            ServerEvent::WhatsApp(WhatsAppEvent::QrUpdated { bot_id, qr }) if ours(&bot_id) => {
-                // An empty code is nothing to show: keep the one on screen.
-                if !qr.qr.is_empty() {
-                    display.qr = Some(qr);
-                }
+            // An empty code is nothing to show: the one on screen stays.
+            ServerEvent::WhatsApp(WhatsAppEvent::QrUpdated { bot_id, qr })
+                if ours(&bot_id) && !qr.qr.is_empty() =>
+            {
+                display.qr = Some(qr);
             }
             ServerEvent::WhatsApp(WhatsAppEvent::QrScanned { bot_id }) if ours(&bot_id) => {
                 scanned.get_or_insert(Scanned {
