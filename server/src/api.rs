@@ -28,6 +28,8 @@ pub enum ApiError {
     Conflict(&'static str),
     #[error("request body too large")]
     TooLarge,
+    #[error("too many requests; retry after {} s", .0.as_secs().max(1))]
+    RateLimited(std::time::Duration),
     #[error("internal error")]
     Internal(#[from] StoreError),
 }
@@ -40,6 +42,16 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited(wait) => {
+                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+                let body = Json(json!({"error": self.to_string()}));
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(axum::http::header::RETRY_AFTER, secs.to_string())],
+                    body,
+                )
+                    .into_response();
+            }
             ApiError::Internal(e) => {
                 tracing::error!("{e}");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -252,6 +264,7 @@ async fn start_qr(
     Path(id): Path<String>,
 ) -> Result<Json<PairingView>, ApiError> {
     let row = owned_bot(&st, &user, &id)?;
+    st.qr_limit.take(&user).map_err(ApiError::RateLimited)?;
     if row.status == "connected" {
         return Err(ApiError::Conflict("the bot is already connected"));
     }

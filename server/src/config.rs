@@ -71,6 +71,12 @@ pub struct ServeArgs {
     /// The simulated WhatsApp restart (code 515) between `qr_scanned` and `whatsapp_connected`.
     #[arg(long, default_value_t = 1_500)]
     pub restart_ms: u64,
+    /// Socket.IO CONNECTs a user may make a minute (0: no limit); beyond, `rate_limited`.
+    #[arg(long, default_value_t = 30)]
+    pub connect_limit_per_min: u32,
+    /// `POST /api/bots/{id}/qr` calls a user may make a minute (0: no limit); beyond, 429.
+    #[arg(long, default_value_t = 60)]
+    pub qr_limit_per_min: u32,
     /// Lifetime of a session token.
     #[arg(long, default_value_t = 3_600_000)]
     pub token_ttl_ms: u64,

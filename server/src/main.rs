@@ -4,6 +4,7 @@ mod api;
 mod config;
 mod csp;
 mod dev;
+mod limits;
 mod link;
 mod pairing;
 mod socket;

@@ -65,6 +65,9 @@ async fn authenticate(
             return refuse("unauthorized");
         }
     };
+    if st.connect_limit.take(&user_id).is_err() {
+        return refuse("rate_limited");
+    }
     let bot_id = auth.bot_id.filter(|b| valid_id(b));
     s.extensions.insert(Authed { user_id, bot_id });
     Ok(())

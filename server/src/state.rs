@@ -1,6 +1,6 @@
 //! The server's shared state and its counters (the witnesses of "one socket per QR display").
 
-use crate::{config::ServeArgs, pairing::Pairings, store::Store};
+use crate::{config::ServeArgs, limits::RateLimiter, pairing::Pairings, store::Store};
 use serde::Serialize;
 use socketioxide::{SocketIo, socket::Sid};
 use std::{
@@ -19,11 +19,15 @@ pub struct AppState {
     /// The one live socket of each user (PROTOCOL.md §5).
     pub sockets: Mutex<HashMap<String, Sid>>,
     pub pairings: Pairings,
+    pub connect_limit: RateLimiter,
+    pub qr_limit: RateLimiter,
 }
 
 impl AppState {
     pub fn new(cfg: ServeArgs, store: Store) -> Shared {
         Arc::new(AppState {
+            connect_limit: RateLimiter::new(cfg.connect_limit_per_min),
+            qr_limit: RateLimiter::new(cfg.qr_limit_per_min),
             cfg,
             store,
             io: OnceLock::new(),

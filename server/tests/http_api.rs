@@ -395,3 +395,113 @@ async fn the_link_page_links_once_and_says_why_it_will_not_again() {
     let unknown = format!("{}/link/{}", s.url, "0".repeat(32));
     assert_eq!(client.post(&unknown).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn qr_requests_beyond_the_limit_get_429_with_retry_after() {
+    let s = Server::start(&[]); // the default: 60 a minute
+    let (stormy, _) = s.session().await;
+    let (calm, _) = s.session().await;
+    let bot = s.bot(&stormy, "Stormy").await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/bots/{bot}/qr", s.url);
+    for i in 0..60 {
+        let resp = client.post(&url).bearer_auth(&stormy).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "request {i}");
+    }
+    let resp = client.post(&url).bearer_auth(&stormy).send().await.unwrap();
+    assert_eq!(resp.status(), 429);
+    let retry_after: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(body["error"].is_string());
+    let calm_bot = s.bot(&calm, "Calm").await;
+    assert_eq!(
+        s.call(
+            "POST",
+            &format!("/api/bots/{calm_bot}/qr"),
+            Some(&calm),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn kill_9_while_creating_bots_loses_none_that_were_acknowledged() {
+    let dir = std::env::temp_dir().join(format!("botlink-kill9-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("kill9.db");
+    let db = db.to_str().unwrap();
+    let s = Server::start_with_db(db, &[]);
+    let (t, _) = s.session().await;
+    let url = s.url.clone();
+    // Two clients create bots as fast as they can; the server is killed in the middle.
+    let mut loops = Vec::new();
+    for worker in 0..2 {
+        let (url, t) = (url.clone(), t.clone());
+        loops.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut acknowledged = Vec::new();
+            for i in 0..10_000 {
+                let resp = client
+                    .post(format!("{url}/api/bots"))
+                    .bearer_auth(&t)
+                    .json(&json!({"name": format!("bot {worker}-{i}")}))
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) if r.status() == 201 => {
+                        let bot: serde_json::Value = r.json().await.unwrap_or_default();
+                        if let Some(id) = bot["id"].as_str() {
+                            acknowledged.push(id.to_owned());
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    s.kill(); // SIGKILL: no shutdown, no checkpoint
+    let mut acknowledged = Vec::new();
+    for l in loops {
+        acknowledged.extend(l.await.unwrap());
+    }
+    assert!(
+        acknowledged.len() > 10,
+        "the loop ran: {}",
+        acknowledged.len()
+    );
+
+    let s = Server::start_with_db(db, &[]);
+    let (status, list) = s.call("GET", "/api/bots", Some(&t), None).await;
+    assert_eq!(
+        status, 200,
+        "the database opened cleanly and the session survived"
+    );
+    let stored: std::collections::HashSet<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap().to_owned())
+        .collect();
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged bots lost: {lost:?}",
+        lost.len(),
+        acknowledged.len()
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -292,3 +292,25 @@ async fn hostile_frames_are_dropped_and_the_connection_keeps_working() {
         "the server still accepts sockets: {answer}"
     );
 }
+
+#[tokio::test]
+async fn a_user_in_a_connection_storm_is_rate_limited_and_others_are_not() {
+    let s = Server::start(&[]); // the default: 30 CONNECTs a minute
+    let (stormy, stormy_user) = s.session().await;
+    let (calm, calm_user) = s.session().await;
+    let mut answers = Vec::new();
+    for _ in 0..31 {
+        let (_, answer) = Sio::connect(&s, auth(&stormy, &stormy_user, "b")).await;
+        answers.push(answer);
+    }
+    assert!(
+        answers[..30].iter().all(|a| a.starts_with("40{")),
+        "the first 30 pass"
+    );
+    assert_eq!(answers[30], r#"44{"message":"rate_limited"}"#);
+    let (_, answer) = Sio::connect(&s, auth(&calm, &calm_user, "b")).await;
+    assert!(
+        answer.starts_with("40{"),
+        "a well-behaved user is not affected: {answer}"
+    );
+}
