@@ -6,6 +6,6 @@ mod qr_panel;
 mod status_badge;
 
 pub use bot_row::BotRow;
-pub use qr_code::QrCode;
+pub use qr_code::{QrCode, qr_svg};
 pub use qr_panel::QrPanel;
 pub use status_badge::StatusBadge;

@@ -154,6 +154,30 @@ async fn a_qr_display_opens_one_socket_and_success_closes_it() {
 }
 
 #[wasm_bindgen_test]
+fn a_qr_too_long_to_draw_says_so_and_an_empty_one_draws_nothing() {
+    use botlink::components::QrCode;
+    let data = RwSignal::new("x".repeat(5_000));
+    let host = document().create_element("div").unwrap();
+    document().body().unwrap().append_child(&host).unwrap();
+    let handle = leptos::mount::mount_to(
+        host.clone().unchecked_into(),
+        move || view! { <QrCode data=data/> },
+    );
+    let text = host.text_content().unwrap_or_default();
+    assert!(text.contains("too long"), "{text}");
+    assert!(host.query_selector("svg").unwrap().is_none());
+    drop(handle);
+    assert_eq!(
+        botlink::components::qr_svg("").unwrap_err(),
+        "There is no code to show yet."
+    );
+    assert!(
+        botlink::components::qr_svg("http://127.0.0.1:8000/link/0123456789abcdef0123456789abcdef")
+            .is_ok()
+    );
+}
+
+#[wasm_bindgen_test]
 async fn unmounting_the_qr_panel_closes_the_socket() {
     let session = SessionStore::default();
     session.sign_in().await.expect("a session");

@@ -1,60 +1,34 @@
-//! Per-user rate limits: a token bucket per user, refilled continuously. Defaults are far above
-//! what a person clicking does, and far below a client caught in a connection storm.
+//! Per-user rate limits (governor's keyed GCRA limiter). Defaults are far above what a person
+//! clicking does, and far below a client caught in a connection storm.
 
-use crate::state::lock;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
+use std::num::NonZeroU32;
+use std::time::Duration;
 
-pub struct RateLimiter {
-    per_minute: u32,
-    buckets: Mutex<HashMap<String, Bucket>>,
-}
-
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-/// Beyond this many users the idle, full buckets are forgotten.
+/// Beyond this many tracked users, the ones back at a full allowance are forgotten.
 const MAX_TRACKED: usize = 100_000;
+
+pub struct RateLimiter(Option<DefaultKeyedRateLimiter<String>>);
 
 impl RateLimiter {
     /// `per_minute` requests a minute, in bursts of up to that many; 0 disables the limit.
     pub fn new(per_minute: u32) -> Self {
-        RateLimiter {
-            per_minute,
-            buckets: Mutex::new(HashMap::new()),
-        }
+        RateLimiter(
+            NonZeroU32::new(per_minute).map(|n| governor::RateLimiter::keyed(Quota::per_minute(n))),
+        )
     }
 
     /// Takes one request of `user`'s allowance, or says how long until one is free.
     pub fn take(&self, user: &str) -> Result<(), Duration> {
-        if self.per_minute == 0 {
+        let Some(limiter) = &self.0 else {
             return Ok(());
+        };
+        if limiter.len() >= MAX_TRACKED {
+            limiter.retain_recent();
         }
-        let capacity = f64::from(self.per_minute);
-        let per_sec = capacity / 60.0;
-        let now = Instant::now();
-        let mut buckets = lock(&self.buckets);
-        if buckets.len() >= MAX_TRACKED && !buckets.contains_key(user) {
-            buckets.retain(|_, b| {
-                b.tokens + now.duration_since(b.at).as_secs_f64() * per_sec < capacity
-            });
-        }
-        let bucket = buckets.entry(user.to_owned()).or_insert(Bucket {
-            tokens: capacity,
-            at: now,
-        });
-        bucket.tokens =
-            (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * per_sec).min(capacity);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_sec))
-        }
+        limiter.check_key(&user.to_owned()).map_err(|not_until| {
+            not_until.wait_time_from(governor::clock::DefaultClock::default().now())
+        })
     }
 }
 

@@ -376,6 +376,11 @@ async fn the_link_page_links_once_and_says_why_it_will_not_again() {
         .call("POST", &format!("/api/bots/{id}/qr"), Some(&t), None)
         .await;
     let link = pairing["qr"].as_str().unwrap();
+    let qr_ref = link.rsplit('/').next().unwrap();
+    assert!(
+        qr_ref.len() == 32 && qr_ref.bytes().all(|b| b.is_ascii_hexdigit()),
+        "a 128-bit random ref: {qr_ref}"
+    );
     let page = reqwest::get(link).await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();

@@ -279,11 +279,17 @@ async fn hostile_frames_are_dropped_and_the_connection_keeps_working() {
     assert_eq!(sio.next_whatsapp().await.unwrap()["type"], "qr_scanned");
 
     // Garbage that breaks the framing may close that one socket — never the server.
-    for garbage in ["42[not json", "4zz", "\u{0}", "9"] {
+    let oversize = format!("42[\"x\",\"{}\"]", "a".repeat(200_000));
+    for garbage in ["42[not json", "4zz", "\u{0}", "9", oversize.as_str()] {
         let (mut other, _) = Sio::connect(&s, auth(&t, &user, &bot)).await;
         other.send(garbage).await;
         other.send_binary(vec![0, 1, 2, 255]).await;
     }
+    // A CONNECT to a namespace the server does not have is refused, not fatal.
+    let (mut stranger, _) = Sio::open(&s).await;
+    stranger.send(r#"40/admin,{"token":"x"}"#).await;
+    let answer = stranger.next_socket_packet().await.unwrap_or_default();
+    assert!(answer.starts_with("44/admin,"), "{answer}");
     let (st, _) = s.call("GET", "/api/health", None, None).await;
     assert_eq!(st, 200);
     let (_, answer) = Sio::connect(&s, auth(&t, &user, &bot)).await;
