@@ -309,6 +309,27 @@ struct Display {
     budget: Budget,
 }
 
+/// A socket being opened: [`Phase::Connecting`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Connecting {
+    display: Display,
+    socket: SocketId,
+    stage: Handshake,
+    max_payload: usize,
+    give_up_at: Millis,
+}
+
+/// A socket connected to the namespace: [`Phase::Open`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Live {
+    display: Display,
+    socket: SocketId,
+    max_payload: usize,
+    liveness: Liveness,
+    /// When `qr_scanned` came, and whether the 60 s stall notice is due.
+    scanned: Option<Scanned>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Phase {
     /// No QR wanted.
@@ -327,13 +348,7 @@ enum Phase {
         open_at: Option<Millis>,
     },
     /// A socket is being opened (lock held).
-    Connecting {
-        display: Display,
-        socket: SocketId,
-        stage: Handshake,
-        max_payload: usize,
-        give_up_at: Millis,
-    },
+    Connecting(Connecting),
     /// A token refresh or new session in flight before a retry (lock held).
     Refreshing {
         display: Display,
@@ -343,14 +358,7 @@ enum Phase {
         give_up_at: Millis,
     },
     /// Connected to the namespace; the QR is live.
-    Open {
-        display: Display,
-        socket: SocketId,
-        max_payload: usize,
-        liveness: Liveness,
-        /// When `qr_scanned` came, and whether the 60 s stall notice is due.
-        scanned: Option<Scanned>,
-    },
+    Open(Live),
     /// Waiting to retry; then a resync fetch, then an open.
     Backoff {
         display: Display,
@@ -482,26 +490,24 @@ impl Machine {
                 view.state = UiState::Debouncing;
                 display
             }
-            Phase::Connecting { display, .. } => {
+            Phase::Connecting(c) => {
                 view.state = UiState::Connecting;
                 view.is_locked = true;
-                display
+                &c.display
             }
             Phase::Refreshing { display, .. } => {
                 view.state = UiState::Retrying;
                 view.is_locked = true;
                 display
             }
-            Phase::Open {
-                display, scanned, ..
-            } => {
-                view.state = if scanned.is_some() {
+            Phase::Open(live) => {
+                view.state = if live.scanned.is_some() {
                     UiState::Finishing
                 } else {
                     UiState::WaitingForScan
                 };
-                view.scan_stalled = scanned.is_some_and(|s| s.stalled);
-                display
+                view.scan_stalled = live.scanned.is_some_and(|s| s.stalled);
+                &live.display
             }
             Phase::Backoff { display, .. } => {
                 view.state = UiState::Retrying;
@@ -531,13 +537,13 @@ impl Machine {
                 Some(*give_up_at)
             }
             Phase::Debouncing { open_at, .. } => *open_at,
-            Phase::Connecting { give_up_at, .. } => Some(*give_up_at),
+            Phase::Connecting(c) => Some(c.give_up_at),
             Phase::Backoff { retry_at, .. } => Some(*retry_at),
             // The cooldown needs no timer of the machine's: the page redraws the button.
             Phase::Failed { .. } => None,
-            Phase::Open {
+            Phase::Open(Live {
                 liveness, scanned, ..
-            } => {
+            }) => {
                 let stall = scanned.filter(|s| !s.stalled).map(|s| s.stall_at);
                 [Some(liveness.dead_at), liveness.stable_at, stall]
                     .into_iter()
@@ -744,125 +750,51 @@ impl Machine {
                     }
                 }
             }
-            (
-                Phase::Connecting {
-                    display,
-                    socket,
-                    stage,
-                    max_payload,
-                    give_up_at,
-                },
-                Input::TimerFired,
-            ) => {
-                if now >= give_up_at {
-                    out.push(Command::Close { socket, code: 1000 });
-                    self.retry(display, RetryCause::Network, now, out)
-                } else {
-                    Phase::Connecting {
-                        display,
-                        socket,
-                        stage,
-                        max_payload,
-                        give_up_at,
-                    }
-                }
+            (Phase::Connecting(c), Input::TimerFired) if now >= c.give_up_at => {
+                out.push(Command::Close {
+                    socket: c.socket,
+                    code: 1000,
+                });
+                self.retry(c.display, RetryCause::Network, now, out)
             }
-            (
-                Phase::Open {
-                    display,
-                    socket,
-                    liveness,
-                    ..
-                },
-                Input::TimerFired,
-            ) if now >= liveness.dead_at => {
+            (Phase::Open(live), Input::TimerFired) if now >= live.liveness.dead_at => {
                 out.push(Command::Log(format!(
                     "no ping for {} ms: the link is dead",
-                    liveness.ping_window
+                    live.liveness.ping_window
                 )));
-                out.push(Command::Close { socket, code: 1000 });
-                self.retry(display, RetryCause::Network, now, out)
+                out.push(Command::Close {
+                    socket: live.socket,
+                    code: 1000,
+                });
+                self.retry(live.display, RetryCause::Network, now, out)
             }
-            (
-                Phase::Open {
-                    mut display,
-                    socket,
-                    max_payload,
-                    mut liveness,
-                    mut scanned,
-                },
-                Input::TimerFired,
-            ) => {
-                if liveness.stable_at.is_some_and(|at| now >= at) {
-                    liveness.stable_at = None;
-                    display.budget.network_retries = 0;
+            (Phase::Open(mut live), Input::TimerFired) => {
+                if live.liveness.stable_at.is_some_and(|at| now >= at) {
+                    live.liveness.stable_at = None;
+                    live.display.budget.network_retries = 0;
                 }
-                if let Some(s) = scanned.as_mut().filter(|s| now >= s.stall_at) {
+                if let Some(s) = live.scanned.as_mut().filter(|s| now >= s.stall_at) {
                     s.stalled = true;
                 }
-                Phase::Open {
-                    display,
-                    socket,
-                    max_payload,
-                    liveness,
-                    scanned,
-                }
+                Phase::Open(live)
             }
 
             // ---- the socket ------------------------------------------------------------------
             (phase, Input::SocketOpened { .. }) => phase,
-            (
-                Phase::Connecting {
-                    display,
-                    socket,
-                    stage,
-                    max_payload,
-                    give_up_at,
-                },
-                Input::SocketMessage { socket: s, text },
-            ) if s == socket => self.on_handshake_frame(
-                display,
-                socket,
-                stage,
-                max_payload,
-                give_up_at,
-                &text,
-                now,
-                out,
-            ),
-            (
-                Phase::Open {
-                    display,
-                    socket,
-                    max_payload,
-                    liveness,
-                    scanned,
-                },
-                Input::SocketMessage { socket: s, text },
-            ) if s == socket => self.on_open_frame(
-                display,
-                socket,
-                max_payload,
-                liveness,
-                scanned,
-                &text,
-                now,
-                out,
-            ),
+            (Phase::Connecting(c), Input::SocketMessage { socket, text }) if socket == c.socket => {
+                self.on_handshake_frame(c, &text, now, out)
+            }
+            (Phase::Open(live), Input::SocketMessage { socket, text }) if socket == live.socket => {
+                self.on_open_frame(live, &text, now, out)
+            }
             // Close 1008: auth refused at the WebSocket level (plain backends): refresh and retry.
             (
-                Phase::Connecting {
+                Phase::Connecting(Connecting {
                     display, socket, ..
-                },
-                Input::SocketClosed {
-                    socket: s,
-                    code: 1008,
-                },
-            )
-            | (
-                Phase::Open {
+                })
+                | Phase::Open(Live {
                     display, socket, ..
-                },
+                }),
                 Input::SocketClosed {
                     socket: s,
                     code: 1008,
@@ -872,15 +804,12 @@ impl Machine {
                 self.retry(display, RetryCause::TokenExpired, now, out)
             }
             (
-                Phase::Connecting {
+                Phase::Connecting(Connecting {
                     display, socket, ..
-                },
-                Input::SocketError { socket: s } | Input::SocketClosed { socket: s, .. },
-            )
-            | (
-                Phase::Open {
+                })
+                | Phase::Open(Live {
                     display, socket, ..
-                },
+                }),
                 Input::SocketError { socket: s } | Input::SocketClosed { socket: s, .. },
             ) if s == socket => {
                 // Any other close, 1006 during the handshake included (an HTTP 401 at upgrade looks
@@ -959,137 +888,112 @@ impl Machine {
         let socket = SocketId(self.next_socket);
         self.last_open_at = Some(now);
         out.push(Command::Open { socket });
-        Phase::Connecting {
+        Phase::Connecting(Connecting {
             display,
             socket,
             stage: Handshake::Transport,
             max_payload: wire::DEFAULT_MAX_PAYLOAD,
             give_up_at: now + self.config.connect_timeout,
-        }
+        })
     }
 
     /// Closes whatever socket the phase holds (namespace disconnect first when connected).
     fn close_current(&self, phase: &Phase, out: &mut Vec<Command>) {
         match phase {
-            Phase::Open { socket, .. } => {
-                hang_up(*socket, out);
-            }
-            Phase::Connecting { socket, .. } => out.push(Command::Close {
-                socket: *socket,
+            Phase::Open(live) => hang_up(live.socket, out),
+            Phase::Connecting(c) => out.push(Command::Close {
+                socket: c.socket,
                 code: 1000,
             }),
             _ => {}
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A frame while the socket is being opened: the Engine.IO open, then the CONNECT answer.
     fn on_handshake_frame(
         &mut self,
-        display: Display,
-        socket: SocketId,
-        stage: Handshake,
-        max_payload: usize,
-        give_up_at: Millis,
+        mut c: Connecting,
         text: &str,
         now: Millis,
         out: &mut Vec<Command>,
     ) -> Phase {
-        let packet = match wire::decode(text, max_payload) {
+        let packet = match wire::decode(text, c.max_payload) {
             Ok(packet) => packet,
             Err(e) => {
                 out.push(Command::Log(format!("dropped a frame: {e}")));
-                return Phase::Connecting {
-                    display,
-                    socket,
-                    stage,
-                    max_payload,
-                    give_up_at,
-                };
+                return Phase::Connecting(c);
             }
         };
-        match (stage, packet) {
+        let socket = c.socket;
+        match (c.stage, packet) {
             (Handshake::Transport, Packet::Open(info)) => {
                 out.push(Command::SendConnect {
                     socket,
-                    bot: display.bot.clone(),
+                    bot: c.display.bot.clone(),
                 });
-                let max_payload = usize::try_from(info.max_payload).unwrap_or(usize::MAX);
-                let ping_window = info.ping_interval + info.ping_timeout;
+                c.max_payload = usize::try_from(info.max_payload).unwrap_or(usize::MAX);
                 // Keep the handshake deadline; remember the ping window for when we are connected.
-                let stage = Handshake::Namespace { ping_window };
-                Phase::Connecting {
-                    display,
-                    socket,
-                    stage,
-                    max_payload,
-                    give_up_at,
-                }
+                c.stage = Handshake::Namespace {
+                    ping_window: info.ping_interval + info.ping_timeout,
+                };
+                Phase::Connecting(c)
             }
-            (Handshake::Namespace { ping_window }, Packet::Connected) => Phase::Open {
-                display,
+            (Handshake::Namespace { ping_window }, Packet::Connected) => Phase::Open(Live {
+                display: c.display,
                 socket,
-                max_payload,
+                max_payload: c.max_payload,
                 liveness: Liveness {
                     ping_window,
                     dead_at: now + ping_window,
                     stable_at: Some(now + self.config.stable_after),
                 },
                 scanned: None,
-            },
+            }),
             (Handshake::Namespace { .. }, Packet::ConnectError(message)) => {
                 out.push(Command::Close { socket, code: 1000 });
-                self.refused(display, &message, now, out)
+                self.refused(c.display, &message, now, out)
             }
             (_, Packet::Ping) => {
                 out.push(Command::Send {
                     socket,
                     text: wire::PONG.into(),
                 });
-                Phase::Connecting {
-                    display,
-                    socket,
-                    stage,
-                    max_payload,
-                    give_up_at,
-                }
+                Phase::Connecting(c)
             }
             (_, Packet::Close | Packet::Disconnect) => {
                 out.push(Command::Close { socket, code: 1000 });
-                self.retry(display, RetryCause::Network, now, out)
+                self.retry(c.display, RetryCause::Network, now, out)
             }
-            _ => Phase::Connecting {
-                display,
-                socket,
-                stage,
-                max_payload,
-                give_up_at,
-            },
+            _ => Phase::Connecting(c),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A frame on a connected socket: pings, the server's disconnect, and the events of §3.
     fn on_open_frame(
         &mut self,
-        mut display: Display,
-        socket: SocketId,
-        max_payload: usize,
-        mut liveness: Liveness,
-        mut scanned: Option<Scanned>,
+        live: Live,
         text: &str,
         now: Millis,
         out: &mut Vec<Command>,
     ) -> Phase {
+        let Live {
+            mut display,
+            socket,
+            max_payload,
+            mut liveness,
+            mut scanned,
+        } = live;
         let packet = match wire::decode(text, max_payload) {
             Ok(packet) => packet,
             Err(e) => {
                 out.push(Command::Log(format!("dropped a frame: {e}")));
-                return Phase::Open {
+                return Phase::Open(Live {
                     display,
                     socket,
                     max_payload,
                     liveness,
                     scanned,
-                };
+                });
             }
         };
         let event = match packet {
@@ -1099,13 +1003,13 @@ impl Machine {
                     socket,
                     text: wire::PONG.into(),
                 });
-                return Phase::Open {
+                return Phase::Open(Live {
                     display,
                     socket,
                     max_payload,
                     liveness,
                     scanned,
-                };
+                });
             }
             Packet::Disconnect => {
                 // The server ended our namespace (another session replaced us): never reopen.
@@ -1126,13 +1030,13 @@ impl Machine {
                 event
             }
             _ => {
-                return Phase::Open {
+                return Phase::Open(Live {
                     display,
                     socket,
                     max_payload,
                     liveness,
                     scanned,
-                };
+                });
             }
         };
         let ours = |bot_id: &str| bot_id == display.bot;
@@ -1211,13 +1115,13 @@ impl Machine {
             }
             _ => {}
         }
-        Phase::Open {
+        Phase::Open(Live {
             display,
             socket,
             max_payload,
             liveness,
             scanned,
-        }
+        })
     }
 
     /// A CONNECT_ERROR (`44{message}`).
@@ -1380,9 +1284,9 @@ fn phase_bot(phase: &Phase) -> Option<String> {
         Phase::Linked { bot, .. } => Some(bot.clone()),
         Phase::Fetching { display, .. }
         | Phase::Debouncing { display, .. }
-        | Phase::Connecting { display, .. }
+        | Phase::Connecting(Connecting { display, .. })
         | Phase::Refreshing { display, .. }
-        | Phase::Open { display, .. }
+        | Phase::Open(Live { display, .. })
         | Phase::Backoff { display, .. }
         | Phase::Failed { display, .. } => Some(display.bot.clone()),
     }
