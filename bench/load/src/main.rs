@@ -1,0 +1,326 @@
+//! Holds N authenticated Socket.IO sockets on a local botlink-server — one user each, as the
+//! contract allows one live socket per user — and prints: connect rate, the server's resident
+//! memory in total and per socket, and event fan-out latency (p50/p99) with all of them
+//! connected. Loopback only; bounded in count (`--sockets`) and time (`--max-seconds`).
+
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt, stream};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Parser)]
+struct Args {
+    /// The botlink-server binary (a release build).
+    #[arg(long)]
+    server: String,
+    #[arg(long, default_value_t = 10_000)]
+    sockets: usize,
+    /// Events sent for the fan-out figure.
+    #[arg(long, default_value_t = 1_000)]
+    events: usize,
+    #[arg(long, default_value_t = 128)]
+    concurrency: usize,
+    /// Stop, whatever happened, after this long.
+    #[arg(long, default_value_t = 240)]
+    max_seconds: u64,
+}
+
+type Waiters = Arc<Mutex<Vec<Option<oneshot::Sender<Instant>>>>>;
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let limit = Duration::from_secs(args.max_seconds);
+    match tokio::time::timeout(limit, run(&args)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            eprintln!("load: {e}");
+            std::process::exit(1);
+        }
+        Err(_) => {
+            eprintln!("load: stopped after {} s", args.max_seconds);
+            std::process::exit(1);
+        }
+    }
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn run(args: &Args) -> Result<(), String> {
+    // The server: loopback, in memory, no rate limits, pings rare enough not to be measured.
+    let mut child = tokio::process::Command::new(&args.server)
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--db",
+            ":memory:",
+            "--connect-limit-per-min",
+            "0",
+        ])
+        .args([
+            "--qr-limit-per-min",
+            "0",
+            "--ping-interval-ms",
+            "600000",
+            "--ping-timeout-ms",
+            "60000",
+        ])
+        .env(
+            "RUST_LOG",
+            "botlink_server=warn,socketioxide=error,engineioxide=error",
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", args.server))?;
+    let pid = child.id().ok_or("no pid")?;
+    // The address: the one line the server prints at info level is filtered out at warn, so
+    // ask the kernel which port the process listens on instead.
+    let url = find_url(pid).await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let rss_idle = rss_kb(pid);
+
+    // Users, each with a bot.
+    let t0 = Instant::now();
+    let users: Vec<(String, String, String)> = stream::iter(0..args.sockets)
+        .map(|i| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let s: Value = http
+                    .post(format!("{url}/api/auth/session"))
+                    .json(&json!({"userId": format!("load{i}")}))
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                let token = s["token"].as_str()?.to_owned();
+                let b: Value = http
+                    .post(format!("{url}/api/bots"))
+                    .bearer_auth(&token)
+                    .json(&json!({"name": "load"}))
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                Some((format!("load{i}"), token, b["id"].as_str()?.to_owned()))
+            }
+        })
+        .buffer_unordered(args.concurrency)
+        .filter_map(|x| async move { x })
+        .collect()
+        .await;
+    if users.len() != args.sockets {
+        return Err(format!(
+            "only {} of {} users were created",
+            users.len(),
+            args.sockets
+        ));
+    }
+    let setup = t0.elapsed();
+
+    // The sockets.
+    let waiters: Waiters = Arc::new(Mutex::new((0..users.len()).map(|_| None).collect()));
+    let ws_url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        url.replacen("http://", "ws://", 1)
+    );
+    let t1 = Instant::now();
+    let connected: Vec<Result<usize, String>> = stream::iter(users.iter().enumerate())
+        .map(|(i, (user, token, bot))| {
+            let (ws_url, waiters) = (ws_url.clone(), waiters.clone());
+            let auth = json!({"token": token, "userId": user, "botId": bot}).to_string();
+            async move {
+                let (mut ws, _) = match tokio_tungstenite::connect_async(&ws_url).await {
+                    Ok(ws) => ws,
+                    Err(e) => return Err(format!("connect: {e}")),
+                };
+                let open = match ws.next().await {
+                    Some(Ok(Message::Text(open))) => open,
+                    other => return Err(format!("open: {other:?}")),
+                };
+                if !open.starts_with('0')
+                    || ws.send(Message::text(format!("40{auth}"))).await.is_err()
+                {
+                    return Err("send".into());
+                }
+                // The first heartbeat may come before the CONNECT answer: answer it and read on.
+                let answer = loop {
+                    match ws.next().await {
+                        Some(Ok(Message::Text(t))) if t == "2" => {
+                            let _ = ws.send(Message::text("3")).await;
+                        }
+                        Some(Ok(Message::Text(answer))) => break answer,
+                        other => return Err(format!("answer: {other:?}")),
+                    }
+                };
+                if !answer.starts_with("40") {
+                    return Err(format!("refused: {answer}"));
+                }
+                // Hold the socket; report each connection_failed event's arrival to its waiter.
+                tokio::spawn(async move {
+                    while let Some(Ok(msg)) = ws.next().await {
+                        if let Message::Text(t) = msg {
+                            if t == "2" {
+                                let _ = ws.send(Message::text("3")).await;
+                            } else if t.contains("connection_failed") {
+                                if let Some(tx) = waiters.lock().await[i].take() {
+                                    let _ = tx.send(Instant::now());
+                                }
+                            }
+                        }
+                    }
+                });
+                Ok(i)
+            }
+        })
+        .buffer_unordered(args.concurrency)
+        .collect()
+        .await;
+    let connect_time = t1.elapsed();
+    let held = connected.iter().filter(|c| c.is_ok()).count();
+    let mut reasons: Vec<&String> = connected.iter().filter_map(|c| c.as_ref().err()).collect();
+    reasons.sort();
+    reasons.dedup();
+    for r in reasons.iter().take(5) {
+        eprintln!("load: a socket failed: {r}");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_held = rss_kb(pid);
+    let stats: Value = http
+        .get(format!("{url}/api/dev/stats"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+
+    // Fan-out: events to many users at once, with every socket connected.
+    let held_ids: Vec<usize> = connected
+        .iter()
+        .filter_map(|c| c.as_ref().ok().copied())
+        .collect();
+    let step = (held_ids.len() / args.events.max(1)).max(1);
+    let sample: Vec<usize> = held_ids
+        .iter()
+        .copied()
+        .step_by(step)
+        .take(args.events)
+        .collect();
+    let mut latencies: Vec<f64> = stream::iter(sample)
+        .map(|i| {
+            let (http, url, waiters) = (http.clone(), url.clone(), waiters.clone());
+            let (_, token, bot) = users[i].clone();
+            async move {
+                let (tx, rx) = oneshot::channel();
+                waiters.lock().await[i] = Some(tx);
+                let sent = Instant::now();
+                http.post(format!("{url}/api/dev/bots/{bot}/fail"))
+                    .bearer_auth(&token)
+                    .json(&json!({"code": 515}))
+                    .send()
+                    .await
+                    .ok()?;
+                let got = tokio::time::timeout(Duration::from_secs(10), rx)
+                    .await
+                    .ok()?
+                    .ok()?;
+                Some(got.duration_since(sent).as_secs_f64() * 1000.0)
+            }
+        })
+        .buffer_unordered(64)
+        .filter_map(|x| async move { x })
+        .collect()
+        .await;
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+
+    println!("| figure | value |");
+    println!("|---|---|");
+    println!(
+        "| users and bots created | {} in {:.1} s |",
+        users.len(),
+        setup.as_secs_f64()
+    );
+    println!(
+        "| sockets held (accepted by the server) | {held} of {} (server: {} open) |",
+        args.sockets, stats["socketsOpen"]
+    );
+    println!(
+        "| connect rate | {:.0} sockets/s ({} concurrent) |",
+        held as f64 / connect_time.as_secs_f64(),
+        args.concurrency
+    );
+    println!(
+        "| server resident memory, idle → with all sockets | {:.1} MB → {:.1} MB |",
+        rss_idle as f64 / 1000.0,
+        rss_held as f64 / 1000.0
+    );
+    println!(
+        "| resident memory per socket (incl. its user, session and bot) | {:.1} KB |",
+        (rss_held.saturating_sub(rss_idle)) as f64 / held.max(1) as f64
+    );
+    println!(
+        "| event fan-out latency, HTTP call → event on the socket | p50 {:.2} ms, p99 {:.2} ms ({} events, 64 at a time) |",
+        pct(0.5),
+        pct(0.99),
+        latencies.len()
+    );
+    let _ = child.kill().await;
+    Ok(())
+}
+
+/// The server's listening URL, read from /proc: the socket inode it listens on, matched in
+/// /proc/net/tcp. Loopback only.
+async fn find_url(pid: u32) -> Result<String, String> {
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map_err(|e| e.to_string())?
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter_map(|l| {
+                l.to_str()?
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')
+                    .map(str::to_owned)
+            })
+            .collect();
+        let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        for line in tcp.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // state 0A = LISTEN; local address 0100007F:PORT = 127.0.0.1
+            if f.len() > 9 && f[3] == "0A" && inodes.iter().any(|i| i == f[9]) {
+                if let Some(port) = f[1].strip_prefix("0100007F:") {
+                    let port = u16::from_str_radix(port, 16).map_err(|e| e.to_string())?;
+                    return Ok(format!("http://127.0.0.1:{port}"));
+                }
+            }
+        }
+    }
+    Err("the server did not start listening".into())
+}
