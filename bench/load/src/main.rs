@@ -182,10 +182,10 @@ async fn run(args: &Args) -> Result<(), String> {
                         if let Message::Text(t) = msg {
                             if t == "2" {
                                 let _ = ws.send(Message::text("3")).await;
-                            } else if t.contains("connection_failed") {
-                                if let Some(tx) = waiters.lock().await[i].take() {
-                                    let _ = tx.send(Instant::now());
-                                }
+                            } else if t.contains("connection_failed")
+                                && let Some(tx) = waiters.lock().await[i].take()
+                            {
+                                let _ = tx.send(Instant::now());
                             }
                         }
                     }
@@ -314,11 +314,13 @@ async fn find_url(pid: u32) -> Result<String, String> {
         for line in tcp.lines().skip(1) {
             let f: Vec<&str> = line.split_whitespace().collect();
             // state 0A = LISTEN; local address 0100007F:PORT = 127.0.0.1
-            if f.len() > 9 && f[3] == "0A" && inodes.iter().any(|i| i == f[9]) {
-                if let Some(port) = f[1].strip_prefix("0100007F:") {
-                    let port = u16::from_str_radix(port, 16).map_err(|e| e.to_string())?;
-                    return Ok(format!("http://127.0.0.1:{port}"));
-                }
+            if f.len() > 9
+                && f[3] == "0A"
+                && inodes.iter().any(|i| i == f[9])
+                && let Some(port) = f[1].strip_prefix("0100007F:")
+            {
+                let port = u16::from_str_radix(port, 16).map_err(|e| e.to_string())?;
+                return Ok(format!("http://127.0.0.1:{port}"));
             }
         }
     }
