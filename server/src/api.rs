@@ -232,7 +232,8 @@ async fn create_bot(
     Ok((StatusCode::CREATED, Json(bot(&st, row))))
 }
 
-fn owned_bot(st: &Shared, user: &str, id: &str) -> Result<BotRow, ApiError> {
+/// The caller's bot `id`; a malformed id or another user's bot is a 404.
+pub fn owned_bot(st: &Shared, user: &str, id: &str) -> Result<BotRow, ApiError> {
     if !valid_id(id) {
         return Err(ApiError::NotFound);
     }

@@ -2,7 +2,7 @@
 //! and the counters. Absent with `--production`.
 
 use crate::{
-    api::{ApiError, ApiJson, User},
+    api::{ApiError, ApiJson, User, owned_bot},
     pairing,
     state::{Counters, Shared},
 };
@@ -34,7 +34,7 @@ async fn fail(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Fail>,
 ) -> Result<StatusCode, ApiError> {
-    st.store.get_bot(&user, &id)?.ok_or(ApiError::NotFound)?;
+    owned_bot(&st, &user, &id)?;
     pairing::fail(&st, &user, &id, req.code);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -47,6 +47,20 @@ async fn main() {
     }
 }
 
+/// POSTs `body` (with the bearer `token`, if any) and reads the JSON answer.
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: Value,
+) -> Option<Value> {
+    let mut req = http.post(url).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.ok()?.json().await.ok()
+}
+
 fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -102,26 +116,21 @@ async fn run(args: &Args) -> Result<(), String> {
         .map(|i| {
             let (http, url) = (http.clone(), url.clone());
             async move {
-                let s: Value = http
-                    .post(format!("{url}/api/auth/session"))
-                    .json(&json!({"userId": format!("load{i}")}))
-                    .send()
-                    .await
-                    .ok()?
-                    .json()
-                    .await
-                    .ok()?;
+                let s = post(
+                    &http,
+                    &format!("{url}/api/auth/session"),
+                    None,
+                    json!({"userId": format!("load{i}")}),
+                )
+                .await?;
                 let token = s["token"].as_str()?.to_owned();
-                let b: Value = http
-                    .post(format!("{url}/api/bots"))
-                    .bearer_auth(&token)
-                    .json(&json!({"name": "load"}))
-                    .send()
-                    .await
-                    .ok()?
-                    .json()
-                    .await
-                    .ok()?;
+                let b = post(
+                    &http,
+                    &format!("{url}/api/bots"),
+                    Some(&token),
+                    json!({"name": "load"}),
+                )
+                .await?;
                 Some((format!("load{i}"), token, b["id"].as_str()?.to_owned()))
             }
         })
