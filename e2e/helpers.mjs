@@ -2,10 +2,19 @@
 // the release build (dist/), headless Debian Chromium driven by playwright-core, and the
 // server's /api/dev counters as the witness.
 import { spawn } from 'node:child_process';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 
 const ROOT = new URL('..', import.meta.url).pathname;
+
+/** A full-page screenshot for the README: written to docs/ with BOTLINK_SCREENSHOTS=1, checked always. */
+export async function screenshot(page, name) {
+  const png = await page.screenshot({ fullPage: true });
+  assert.equal(png.subarray(1, 4).toString(), 'PNG');
+  if (process.env.BOTLINK_SCREENSHOTS === '1') fs.writeFileSync(`${ROOT}docs/${name}.png`, png);
+}
 
 /** Starts botlink-server with `flags`; resolves to { url, stop, api, stats, resetStats }. */
 export async function startServer(flags = []) {
@@ -60,9 +69,13 @@ export async function launch() {
 }
 
 /** A page that fails the test on any uncaught page error; collects console lines. */
-export async function openPage(browser, { width = 1024, height = 800 } = {}) {
-  const context = await browser.newContext({ viewport: { width, height } });
-  const page = await context.newPage();
+export async function openPage(browser, { width = 1024, height = 800, permissions = [] } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, permissions });
+  return watch(await context.newPage());
+}
+
+/** Collects a page's console lines and uncaught errors (another tab of a context, too). */
+export function watch(page) {
   const consoleLines = [];
   const errors = [];
   page.on('console', (m) => consoleLines.push(m.text()));

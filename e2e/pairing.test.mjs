@@ -1,21 +1,13 @@
 // The pairing journey as a person takes it, with the server's counters as the witness.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import {
   startServer, launch, openPage, sessionOf, byTestId, waitForState, eventually,
-  createBotThroughWizard, scan, sleep,
+  createBotThroughWizard, scan, sleep, screenshot,
 } from './helpers.mjs';
 
 let server, browser;
-const DOCS = new URL('../docs/', import.meta.url).pathname;
 
-/** A screenshot for the README: written to docs/ with BOTLINK_SCREENSHOTS=1, checked always. */
-async function screenshot(page, name) {
-  const png = await page.screenshot({ fullPage: true });
-  assert.equal(png.subarray(1, 4).toString(), 'PNG');
-  if (process.env.BOTLINK_SCREENSHOTS === '1') fs.writeFileSync(`${DOCS}${name}.png`, png);
-}
 before(async () => {
   server = await startServer(['--restart-ms', '300']);
   browser = await launch();

@@ -206,6 +206,34 @@ pub async fn start_qr(session: &SessionStore, id: &str) -> Result<QrCode, ApiErr
     json_of(resp, 200).await
 }
 
+/// A pairing code (botlink's extension of the contract, docs/protocol.md).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingCode {
+    pub code: String,
+    pub expires_in_ms: u64,
+}
+
+/// `POST /api/bots/{id}/pairing-code {"phone"}`. A backend without the extension answers 404.
+pub async fn request_pairing_code(
+    session: &SessionStore,
+    id: &str,
+    phone: &str,
+) -> Result<PairingCode, ApiError> {
+    #[derive(Serialize)]
+    struct Phone<'a> {
+        phone: &'a str,
+    }
+    let path = url(&format!("/api/bots/{}/pairing-code", encode(id)));
+    let resp = authorized(session, |t| {
+        bearer(Request::post(&path), t)
+            .json(&Phone { phone })
+            .map_err(|_| ApiError::Network)
+    })
+    .await?;
+    json_of(resp, 200).await
+}
+
 async fn expect_no_content(resp: Response) -> Result<(), ApiError> {
     match resp.status() {
         200 | 204 => Ok(()),

@@ -1,34 +1,20 @@
 //! The router and the app-wide providers: the session and the one connection owner.
 
+use crate::components::Diagnostics;
 use crate::connection::provide_connection;
 use crate::pages::{Dashboard, LinkBot, NewBotWizard, NotFound};
-use crate::session::SessionStore;
+use crate::session::{SessionStore, provide_session};
 use leptos::prelude::*;
 use leptos_router::{
     components::{A, Route, Router, Routes},
     path,
 };
 
-/// The session store, shared by every page. A newtype so the context is unambiguous.
-#[derive(Clone, Copy)]
-pub struct SessionContext(StoredValue<SessionStore, LocalStorage>);
-
-impl SessionContext {
-    pub fn get(&self) -> SessionStore {
-        self.0.get_value()
-    }
-}
-
-/// The app's session. Panics only if the app forgot to provide it, a programming error.
-pub fn expect_session() -> SessionContext {
-    expect_context::<SessionContext>()
-}
-
 /// The whole app: header, routes, and the providers every page relies on.
 #[component]
 pub fn App() -> impl IntoView {
     let session = SessionStore::default();
-    provide_context(SessionContext(StoredValue::new_local(session.clone())));
+    provide_session(session.clone());
     provide_connection(session);
 
     view! {
@@ -48,6 +34,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/bots/:id/link") view=LinkBot/>
                 </Routes>
             </main>
+            <footer class="footer">
+                <Diagnostics/>
+            </footer>
         </Router>
     }
 }

@@ -9,6 +9,7 @@
 use crate::api::{self, ApiError, Session};
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use gloo_net::http::Request;
+use leptos::prelude::*;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -152,4 +153,26 @@ impl SessionStore {
         self.inner.pending.borrow_mut().take();
         result
     }
+}
+
+/// The session store, shared by every page. A newtype so the context is unambiguous.
+#[derive(Clone, Copy)]
+pub struct SessionContext(StoredValue<SessionStore, LocalStorage>);
+
+impl SessionContext {
+    pub fn get(&self) -> SessionStore {
+        self.0.get_value()
+    }
+}
+
+/// Provides `session` to the components below (the app does it once, at its root).
+pub fn provide_session(session: SessionStore) -> SessionContext {
+    let ctx = SessionContext(StoredValue::new_local(session));
+    provide_context(ctx);
+    ctx
+}
+
+/// The app's session. Panics only if the app forgot to provide it, a programming error.
+pub fn expect_session() -> SessionContext {
+    expect_context::<SessionContext>()
 }

@@ -84,6 +84,7 @@ fn mount_panel(session: SessionStore, bot: String) -> (Box<dyn std::any::Any>, R
     let host = document().create_element("div").unwrap();
     document().body().unwrap().append_child(&host).unwrap();
     let handle = leptos::mount::mount_to(host.unchecked_into(), move || {
+        botlink::session::provide_session(session.clone());
         provide_connection(session.clone());
         let conn = expect_connection();
         let bot = StoredValue::new(bot);

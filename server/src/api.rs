@@ -1,7 +1,7 @@
 //! The HTTP API of PROTOCOL.md §1. Every error is `{"error": "..."}` with a 4xx/5xx status.
 
 use crate::{
-    pairing::{self, PairingView},
+    pairing::{self, PairingCodeView, PairingView},
     socket::valid_id,
     state::Shared,
     store::{BotRow, StoreError, TokenCheck},
@@ -141,6 +141,7 @@ pub fn routes(st: &Shared) -> Router<Shared> {
         .route("/api/bots", get(list_bots).post(create_bot))
         .route("/api/bots/{id}", get(get_bot).delete(delete_bot))
         .route("/api/bots/{id}/qr", post(start_qr))
+        .route("/api/bots/{id}/pairing-code", post(pairing_code))
         .route("/api/bots/{id}/logout", post(logout));
     if !st.cfg.production {
         r = r.route("/api/auth/session", post(create_session));
@@ -272,6 +273,51 @@ async fn start_qr(
     Ok(Json(pairing::start_or_join(&st, &user, &id)))
 }
 
+#[derive(Deserialize)]
+struct PairingCodeRequest {
+    phone: String,
+}
+
+/// The digits of a phone number typed with its country code (`+49 151 2345-678`, `(415) 555…`),
+/// or why it cannot be one. E.164 numbers have at most 15 digits; none has fewer than 7.
+pub fn phone_digits(typed: &str) -> Result<String, String> {
+    let typed = typed.trim();
+    if let Some(c) = typed
+        .chars()
+        .enumerate()
+        .find(|&(i, c)| !(c.is_ascii_digit() || " -().".contains(c) || (c == '+' && i == 0)))
+        .map(|(_, c)| c)
+    {
+        return Err(format!(
+            "A phone number has only digits, spaces, dashes and a leading + (not {c:?})."
+        ));
+    }
+    let digits: String = typed.chars().filter(char::is_ascii_digit).collect();
+    match digits.len() {
+        7..=15 => Ok(digits),
+        0 => Err("Enter the phone number, with its country code.".into()),
+        n => Err(format!(
+            "A phone number with its country code has 7 to 15 digits; this one has {n}."
+        )),
+    }
+}
+
+/// `POST /api/bots/{id}/pairing-code {"phone"}`: a code to enter on the phone instead of a scan.
+async fn pairing_code(
+    State(st): State<Shared>,
+    User(user): User,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<PairingCodeRequest>,
+) -> Result<Json<PairingCodeView>, ApiError> {
+    let row = owned_bot(&st, &user, &id)?;
+    phone_digits(&req.phone).map_err(ApiError::BadRequest)?;
+    st.qr_limit.take(&user).map_err(ApiError::RateLimited)?;
+    if row.status == "connected" {
+        return Err(ApiError::Conflict("the bot is already connected"));
+    }
+    Ok(Json(pairing::issue_code(&st, &user, &id)))
+}
+
 async fn logout(
     State(st): State<Shared>,
     User(user): User,
@@ -286,4 +332,34 @@ async fn logout(
 /// Axum's own fallback for unknown `/api` paths, in the contract's shape.
 pub async fn not_found() -> ApiError {
     ApiError::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::phone_digits;
+
+    #[test]
+    fn phone_numbers_are_digits_with_their_country_code() {
+        assert_eq!(
+            phone_digits("+49 151 2345-678").as_deref(),
+            Ok("491512345678")
+        );
+        assert_eq!(
+            phone_digits(" (415) 555.0100 ").as_deref(),
+            Ok("4155550100")
+        );
+        assert!(
+            phone_digits("")
+                .unwrap_err()
+                .contains("Enter the phone number")
+        );
+        assert!(phone_digits("12345").unwrap_err().contains("has 5"));
+        assert!(
+            phone_digits("1234567890123456")
+                .unwrap_err()
+                .contains("has 16")
+        );
+        assert!(phone_digits("+1 555 CALL ME").unwrap_err().contains("'C'"));
+        assert!(phone_digits("1+5551234567").is_err(), "a + only in front");
+    }
 }

@@ -1,5 +1,6 @@
-//! `/link/<ref>`: the phone-friendly page a QR code opens, and its form that completes the "scan".
-//! Every server string in it is HTML-escaped.
+//! `/link/<ref>`: the phone-friendly page a QR code opens, and its form that completes the "scan";
+//! `/link/code`: where a phone enters a pairing code instead. Every server string in them is
+//! HTML-escaped.
 
 use crate::{
     pairing::{self, RefLookup},
@@ -7,14 +8,16 @@ use crate::{
 };
 use axum::{
     Router,
-    extract::{Path, State},
+    extract::{Form, Path, State},
     http::StatusCode,
     response::{Html, IntoResponse, Response},
     routing::get,
 };
 
 pub fn routes() -> Router<Shared> {
-    Router::new().route("/link/{qr_ref}", get(show).post(complete))
+    Router::new()
+        .route("/link/code", get(code_form).post(enter_code))
+        .route("/link/{qr_ref}", get(show).post(complete))
 }
 
 fn escape(s: &str) -> String {
@@ -40,7 +43,10 @@ body{{font:18px/1.5 system-ui,sans-serif;margin:0;padding:2rem 1rem;background:#
 main{{max-width:26rem;margin:auto;background:#fff;border-radius:12px;padding:1.5rem;box-shadow:0 1px 4px #0002}}
 h1{{font-size:1.4rem;margin-top:0}}
 button{{font:inherit;width:100%;padding:.9rem;border:0;border-radius:8px;background:#0b6e4f;color:#fff;cursor:pointer}}
-button:focus-visible{{outline:3px solid #f5a623;outline-offset:2px}}
+button:focus-visible,input:focus-visible{{outline:3px solid #f5a623;outline-offset:2px}}
+label{{display:block;font-weight:600;margin-bottom:.25rem}}
+input{{font:600 1.6rem/1.2 ui-monospace,monospace;letter-spacing:.15em;width:100%;padding:.6rem;border:1px solid #8895a1;border-radius:8px;margin-bottom:1rem;text-transform:uppercase}}
+.error{{background:#fde8e7;border-radius:8px;padding:.5rem .75rem}}
 </style></head><body><main>{body}</main></body></html>"#,
         title = escape(title),
     );
@@ -69,6 +75,18 @@ fn gone(why: &str) -> Response {
     )
 }
 
+/// The phone accepted the link: say so, with the bot's name.
+fn linking(name: &str) -> Response {
+    page(
+        StatusCode::OK,
+        "Linking",
+        &format!(
+            r#"<h1 data-testid="link-done">Linking {}…</h1><p>The device is being linked. You can go back to the dashboard.</p>"#,
+            escape(name)
+        ),
+    )
+}
+
 async fn show(State(st): State<Shared>, Path(qr_ref): Path<String>) -> Response {
     let bot_id = match st.pairings.lookup(&qr_ref) {
         RefLookup::Live { bot_id } => bot_id,
@@ -88,22 +106,75 @@ async fn show(State(st): State<Shared>, Path(qr_ref): Path<String>) -> Response 
         &format!(
             r#"<h1>Link this device to {name}?</h1>
 <p>This links the bot <strong>{name}</strong> to this phone's WhatsApp.</p>
-<form method="post"><button type="submit" data-testid="confirm-link">Link device</button></form>"#,
+<form method="post"><button type="submit" data-testid="confirm-link">Link device</button></form>
+<p><a href="/link/code">Have a pairing code instead?</a></p>"#,
             name = escape(&name)
         ),
     )
 }
 
-async fn complete(State(st): State<Shared>, Path(qr_ref): Path<String>) -> Response {
-    match pairing::scan(&st, &qr_ref) {
-        Ok(name) => page(
-            StatusCode::OK,
-            "Linking",
-            &format!(
-                r#"<h1 data-testid="link-done">Linking {}…</h1><p>The device is being linked. You can go back to the dashboard.</p>"#,
-                escape(&name)
+/// The form where a pairing code is entered, with `error` above it when the last try failed.
+fn code_page(status: StatusCode, error: Option<&str>) -> Response {
+    let error = error
+        .map(|e| {
+            format!(
+                r#"<p class="error" role="alert" data-testid="code-invalid">{}</p>"#,
+                escape(e)
+            )
+        })
+        .unwrap_or_default();
+    page(
+        status,
+        "Enter a pairing code",
+        &format!(
+            r#"<h1>Link with a pairing code</h1>
+<p>Enter the 8-character code the botlink dashboard shows.</p>{error}
+<form method="post"><label for="code">Pairing code</label>
+<input id="code" name="code" required maxlength="12" autocomplete="one-time-code"
+ autocapitalize="characters" spellcheck="false" placeholder="XXXX-XXXX" data-testid="code-input">
+<button type="submit" data-testid="confirm-code">Link device</button></form>"#
+        ),
+    )
+}
+
+async fn code_form() -> Response {
+    code_page(StatusCode::OK, None)
+}
+
+#[derive(serde::Deserialize)]
+struct CodeEntry {
+    #[serde(default)]
+    code: String,
+}
+
+async fn enter_code(State(st): State<Shared>, Form(entry): Form<CodeEntry>) -> Response {
+    if let Err(wait) = st.code_entry_limit.take("code-entry") {
+        let secs = wait.as_secs().max(1);
+        return code_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&format!(
+                "Too many tries. Wait {secs} s, then enter the code again."
+            )),
+        );
+    }
+    match pairing::enter_code(&st, &entry.code) {
+        Ok(name) => linking(&name),
+        Err("expired" | "used") => code_page(
+            StatusCode::GONE,
+            Some(
+                "This code has expired or was used. Nothing was linked — get a new code on the dashboard.",
             ),
         ),
+        Err(_) => code_page(
+            StatusCode::NOT_FOUND,
+            Some("That is not a valid pairing code. Nothing was linked — check it and try again."),
+        ),
+    }
+}
+
+async fn complete(State(st): State<Shared>, Path(qr_ref): Path<String>) -> Response {
+    match pairing::scan(&st, &qr_ref) {
+        Ok(name) => linking(&name),
         Err(why) => gone(why),
     }
 }

@@ -7,7 +7,11 @@ use crate::{
     store::{self, random_id},
 };
 use serde_json::json;
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 use tokio::task::AbortHandle;
 
 #[derive(Default)]
@@ -25,6 +29,29 @@ struct Pairing {
     /// The rotation task, or after the scan the restart task.
     task: Option<AbortHandle>,
     scanned: bool,
+    /// The pairing code handed out for this pairing, if one was asked for.
+    code: Option<IssuedCode>,
+}
+
+/// A pairing code: the phone enters it instead of scanning (botlink's extension of the contract).
+struct IssuedCode {
+    code: String,
+    expires_at: Instant,
+}
+
+/// How long a pairing code is valid.
+pub const CODE_TTL: Duration = Duration::from_secs(180);
+
+/// Pairing codes avoid look-alikes (0/O, 1/I/L, U/V): they are read off a screen and typed.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTWXYZ23456789";
+
+/// `POST /api/bots/{id}/pairing-code`'s answer.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingCodeView {
+    /// Eight characters; apps show them as `XXXX-XXXX`.
+    pub code: String,
+    pub expires_in_ms: u64,
 }
 
 /// `Pairing` of PROTOCOL.md §1.
@@ -81,6 +108,9 @@ impl Pairings {
                 task.abort();
             }
             self.spend(p.qr_ref, "expired");
+            if let Some(code) = p.code {
+                self.spend(code.code, "expired");
+            }
         }
     }
 }
@@ -113,6 +143,7 @@ pub fn start_or_join(st: &Shared, user_id: &str, bot_id: &str) -> PairingView {
         expires_in_ms: st.cfg.qr_first_ms,
         task: None,
         scanned: false,
+        code: None,
     };
     let view = view_of(st, &p);
     running.insert(bot_id.to_owned(), p);
@@ -128,12 +159,12 @@ pub fn start_or_join(st: &Shared, user_id: &str, bot_id: &str) -> PairingView {
 
 /// Rotates the QR when it expires; after the last one, `qr_expired`.
 async fn rotate(st: Shared, bot_id: String) {
+    let mut wait = match lock(&st.pairings.running).get(&bot_id) {
+        Some(p) => Duration::from_millis(p.expires_in_ms),
+        None => return,
+    };
     loop {
-        let wait = match lock(&st.pairings.running).get(&bot_id) {
-            Some(p) => p.expires_in_ms,
-            None => return,
-        };
-        tokio::time::sleep(Duration::from_millis(wait)).await;
+        tokio::time::sleep(wait).await;
         let mut running = lock(&st.pairings.running);
         let Some(p) = running.get_mut(&bot_id) else {
             return;
@@ -141,14 +172,25 @@ async fn rotate(st: Shared, bot_id: String) {
         if p.scanned {
             return;
         }
-        let old = std::mem::replace(&mut p.qr_ref, random_id(16));
         if p.attempt >= st.cfg.qr_count {
+            // A pairing code handed out for this pairing keeps it open until the code expires.
+            let code_left = p.code.as_ref().and_then(|c| {
+                c.expires_at
+                    .checked_duration_since(Instant::now())
+                    .filter(|d| !d.is_zero())
+            });
+            if let Some(left) = code_left {
+                wait = left;
+                continue;
+            }
             let user = p.user_id.clone();
             let p = running.remove(&bot_id);
             drop(running);
-            st.pairings.spend(old, "expired");
             if let Some(p) = p {
                 st.pairings.spend(p.qr_ref, "expired");
+                if let Some(code) = p.code {
+                    st.pairings.spend(code.code, "expired");
+                }
             }
             st.emit_to_user(
                 &user,
@@ -159,8 +201,10 @@ async fn rotate(st: Shared, bot_id: String) {
             set_status(&st, &user, &bot_id, back, None);
             return;
         }
+        let old = std::mem::replace(&mut p.qr_ref, random_id(16));
         p.attempt += 1;
         p.expires_in_ms = st.cfg.qr_next_ms;
+        wait = Duration::from_millis(p.expires_in_ms);
         let view = view_of(&st, p);
         let user = p.user_id.clone();
         drop(running);
@@ -189,14 +233,86 @@ pub fn scan(st: &Shared, qr_ref: &str) -> Result<String, &'static str> {
         RefLookup::Spent(why) => return Err(why),
         RefLookup::Unknown => return Err("unknown"),
     };
-    let mut running = lock(&st.pairings.running);
-    let Some(p) = running
-        .get_mut(&bot_id)
-        .filter(|p| p.qr_ref == qr_ref && !p.scanned)
-    else {
+    let running = lock(&st.pairings.running);
+    if !running
+        .get(&bot_id)
+        .is_some_and(|p| p.qr_ref == qr_ref && !p.scanned)
+    {
+        return Err("used");
+    }
+    link(st, running, bot_id)
+}
+
+/// Hands out a pairing code for the bot's pairing, starting the pairing if none runs. A new code
+/// replaces the previous one, as WhatsApp's do.
+pub fn issue_code(st: &Shared, user_id: &str, bot_id: &str) -> PairingCodeView {
+    start_or_join(st, user_id, bot_id);
+    let code: String = {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        (0..8)
+            .map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char)
+            .collect()
+    };
+    let replaced = lock(&st.pairings.running).get_mut(bot_id).and_then(|p| {
+        p.code.replace(IssuedCode {
+            code: code.clone(),
+            expires_at: Instant::now() + CODE_TTL,
+        })
+    });
+    if let Some(old) = replaced {
+        st.pairings.spend(old.code, "expired");
+    }
+    PairingCodeView {
+        code,
+        expires_in_ms: CODE_TTL.as_millis() as u64,
+    }
+}
+
+/// A code as a person typed it: any case, with or without the dash or spaces.
+pub fn normalize_code(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// The phone entered a pairing code: links like a scan. Returns the bot's name, or why not.
+pub fn enter_code(st: &Shared, typed: &str) -> Result<String, &'static str> {
+    let code = normalize_code(typed);
+    if code.len() != 8 {
+        return Err("unknown");
+    }
+    let running = lock(&st.pairings.running);
+    let now = Instant::now();
+    let found = running.iter().find_map(|(bot, p)| {
+        let issued = p.code.as_ref().filter(|c| c.code == code)?;
+        Some((bot.clone(), issued.expires_at <= now || p.scanned))
+    });
+    match found {
+        None => match lock(&st.pairings.spent).get(&code) {
+            Some(why) => Err(why),
+            None => Err("unknown"),
+        },
+        Some((_, true)) => Err("expired"),
+        Some((bot_id, false)) => link(st, running, bot_id),
+    }
+}
+
+/// The phone accepted the link (a scanned QR or an entered code): `qr_scanned`, then after the
+/// simulated restart `whatsapp_connected`. Takes the lock on the running pairings from the caller.
+fn link(
+    st: &Shared,
+    mut running: std::sync::MutexGuard<'_, HashMap<String, Pairing>>,
+    bot_id: String,
+) -> Result<String, &'static str> {
+    let Some(p) = running.get_mut(&bot_id).filter(|p| !p.scanned) else {
         return Err("used");
     };
+    let qr_ref = p.qr_ref.clone();
     p.scanned = true;
+    let code = p.code.take();
     if let Some(task) = p.task.take() {
         task.abort();
     }
@@ -204,7 +320,10 @@ pub fn scan(st: &Shared, qr_ref: &str) -> Result<String, &'static str> {
     let restart = tokio::spawn(finish_link(st.clone(), user.clone(), bot_id.clone()));
     p.task = Some(restart.abort_handle());
     drop(running);
-    st.pairings.spend(qr_ref.to_owned(), "used");
+    st.pairings.spend(qr_ref, "used");
+    if let Some(code) = code {
+        st.pairings.spend(code.code, "used");
+    }
     st.emit_to_user(
         &user,
         "whatsapp_connection_event",

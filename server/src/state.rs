@@ -10,6 +10,9 @@ use std::{
 
 pub type Shared = Arc<AppState>;
 
+/// Pairing codes that may be tried a minute on `/link/code`, by everyone together.
+const CODE_ENTRIES_PER_MIN: u32 = 60;
+
 pub struct AppState {
     pub cfg: ServeArgs,
     pub store: Store,
@@ -21,6 +24,8 @@ pub struct AppState {
     pub pairings: Pairings,
     pub connect_limit: RateLimiter,
     pub qr_limit: RateLimiter,
+    /// Pairing codes typed on `/link/code`, all phones together: guessing one is hopeless.
+    pub code_entry_limit: RateLimiter,
 }
 
 impl AppState {
@@ -28,6 +33,7 @@ impl AppState {
         Arc::new(AppState {
             connect_limit: RateLimiter::new(cfg.connect_limit_per_min),
             qr_limit: RateLimiter::new(cfg.qr_limit_per_min),
+            code_entry_limit: RateLimiter::new(CODE_ENTRIES_PER_MIN),
             cfg,
             store,
             io: OnceLock::new(),

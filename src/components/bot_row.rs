@@ -3,8 +3,8 @@
 use super::{QrPanel, StatusBadge};
 use crate::{
     api::{self, Bot},
-    app::expect_session,
     connection::{LiveBot, expect_connection},
+    session::expect_session,
 };
 use leptos::{prelude::*, task::spawn_local};
 

@@ -1,14 +1,15 @@
 //! The QR step of one bot: asks the connection owner for the QR and shows what it says:
-//! progress, the QR with its countdown, success, or the failure and the next action.
+//! progress, the QR in its countdown ring with its link, the pairing-code option, success, or the
+//! failure and the next action. Each part reads only the signal it shows, so a state change does
+//! not rebuild the QR or take the keyboard focus away from a button.
 
-use super::QrCode;
+use super::{CopyButton, CountdownRing, PairingCodeOffer, QrCode, use_ticking_clock};
 use crate::connection::{
     expect_connection,
     machine::{Failure, UiState, View},
 };
 use leptos::prelude::*;
 use leptos_router::components::A;
-use std::time::Duration;
 
 /// What a person reads for each state.
 fn state_text(view: &View) -> &'static str {
@@ -23,7 +24,17 @@ fn state_text(view: &View) -> &'static str {
         UiState::Retrying => "The connection dropped — trying again…",
         UiState::Linked => "Linked.",
         UiState::Failed => "Linking stopped.",
+        UiState::OtherTab => "Pairing in another tab of this browser.",
+        UiState::Paused => "Paused while this tab is in the background.",
     }
+}
+
+/// Whether the QR belongs on screen in `state`.
+fn shows_qr(state: UiState) -> bool {
+    !matches!(
+        state,
+        UiState::Idle | UiState::Linked | UiState::Failed | UiState::OtherTab | UiState::Paused
+    )
 }
 
 /// What went wrong, in words, and what the action button says (PROTOCOL.md §4, §6).
@@ -80,20 +91,40 @@ pub fn QrPanel(
     let is_mine = Memo::new(move |_| {
         bot.with_value(|b| conn.wanted().with(|w| w.as_deref() == Some(b.as_str())))
     });
-    let view = Memo::new(move |_| {
-        if is_mine.get() {
-            Some(view_signal.get())
-        } else {
-            None
-        }
-    });
+    // The connection owner's view, while it is about this panel's bot.
+    let view = Memo::new(move |_| is_mine.get().then(|| view_signal.get()));
+    let state = Memo::new(move |_| view.with(|v| v.as_ref().map(|v| v.state)));
     let running = move || {
-        view.with(|v| {
-            v.as_ref().is_some_and(|v| {
-                !matches!(v.state, UiState::Failed | UiState::Linked | UiState::Idle)
-            })
-        })
+        state
+            .get()
+            .is_some_and(|s| !matches!(s, UiState::Failed | UiState::Linked | UiState::Idle))
     };
+    // The QR on screen, if any: a new code replaces the old one in place.
+    let qr = Memo::new(move |_| {
+        view.with(|v| {
+            v.as_ref()
+                .filter(|v| shows_qr(v.state))
+                .and_then(|v| v.qr.clone())
+        })
+    });
+    let has_qr = Memo::new(move |_| qr.with(Option::is_some));
+    let qr_data =
+        Signal::derive(move || qr.with(|q| q.as_ref().map(|q| q.qr.clone()).unwrap_or_default()));
+    let attempt = Signal::derive(move || qr.with(|q| q.as_ref().map_or(0, |q| q.attempt)));
+    let failure = Memo::new(move |_| {
+        view.with(|v| {
+            v.as_ref()
+                .and_then(|v| v.failure.clone().map(|f| (f, v.retry_at)))
+        })
+    });
+    let phone = Memo::new(move |_| {
+        view.with(|v| {
+            v.as_ref()
+                .filter(|v| v.state == UiState::Linked)
+                .map(|v| v.phone.clone())
+        })
+    });
+    let is_stalled = Memo::new(move |_| view.with(|v| v.as_ref().is_some_and(|v| v.scan_stalled)));
 
     if auto {
         bot.with_value(|b| conn.show_qr(b));
@@ -101,36 +132,31 @@ pub fn QrPanel(
     on_cleanup(move || bot.with_value(|b| conn.hide_qr(b)));
 
     // A clock for the countdown, ticking only while this panel lives.
-    let now = RwSignal::new(js_sys::Date::now());
-    let tick = set_interval_with_handle(
-        move || now.set(js_sys::Date::now()),
-        Duration::from_millis(1000),
-    )
-    .ok();
-    on_cleanup(move || {
-        if let Some(t) = tick {
-            t.clear();
-        }
-    });
+    let now = use_ticking_clock();
     // When the current QR arrived, keyed by its string: each new code restarts the countdown.
     let qr_since = Memo::new(move |_| {
-        view.with(|v| {
-            v.as_ref()
-                .and_then(|v| v.qr.as_ref().map(|q| (q.qr.clone(), q.expires_in_ms)))
-        })
-        .map(|(qr, ttl)| (qr, ttl, js_sys::Date::now()))
+        qr.with(|q| q.as_ref().map(|q| (q.qr.clone(), q.expires_in_ms)))
+            .map(|(qr, ttl)| (qr, ttl, js_sys::Date::now()))
     });
-    let seconds_left = move || {
+    // Milliseconds left on the code on screen, and its lifetime.
+    let left_ms = move || {
         qr_since.get().map(|(_, ttl, since)| {
-            // The tick may predate the QR's arrival: never show more than the code's lifetime.
-            let left = (since + ttl as f64 - now.get()).min(ttl as f64);
-            (left / 1000.0).ceil().max(0.0) as u64
+            // The tick may predate the QR's arrival: never more than the code's lifetime.
+            (
+                (since + ttl as f64 - now.get()).min(ttl as f64).max(0.0),
+                ttl as f64,
+            )
         })
     };
+    let seconds_left = move || left_ms().map(|(left, _)| (left / 1000.0).ceil() as u64);
+    let fraction = Signal::derive(move || {
+        left_ms().map_or(0.0, |(left, ttl)| if ttl > 0.0 { left / ttl } else { 0.0 })
+    });
 
     let generate = move |_| bot.with_value(|b| conn.show_qr(b));
     let cancel = move |_| bot.with_value(|b| conn.hide_qr(b));
     let retry = move |_| conn.retry();
+    let take_over = move |_| conn.take_over();
 
     view! {
         <div class="qr-panel">
@@ -148,52 +174,73 @@ pub fn QrPanel(
                     {move || if running() { "QR code on screen" } else { "Generate QR" }}
                 </button>
             </Show>
-            {move || view.get().map(|v| {
-                let state = v.state.as_str();
-                let qr_on_screen = v.qr.is_some() && !matches!(v.state, UiState::Linked | UiState::Failed);
-                let locked = v.is_locked;
-                view! {
-                    <div class="status-line" data-testid="connection-status" data-state=state role="status" aria-live="polite" aria-busy=locked.to_string()>
-                        <span class=format!("dot dot-{state}") aria-hidden="true"></span>
-                        {state_text(&v)}
+            <Show when=move || state.get().is_some()>
+                // One live region that stays in the page: each change of state is announced.
+                <div
+                    class="status-line"
+                    data-testid="connection-status"
+                    data-state=move || state.get().map(UiState::as_str)
+                    role="status"
+                    aria-live="polite"
+                    aria-busy=move || view.with(|v| v.as_ref().is_some_and(|v| v.is_locked)).to_string()
+                >
+                    <span class=move || format!("dot dot-{}", state.get().map_or("idle", UiState::as_str)) aria-hidden="true"></span>
+                    {move || view.with(|v| v.as_ref().map(state_text))}
+                </div>
+            </Show>
+            <Show when=move || has_qr.get()>
+                <CountdownRing fraction=fraction>
+                    <QrCode on_shown=move |qr: String| conn.qr_shown(&qr) data=qr_data/>
+                </CountdownRing>
+                <p class="qr-meta">
+                    <span data-testid="qr-attempt">{move || qr.with(|q| q.as_ref().map(|q| format!("Code {} of {}", q.attempt, q.attempts)))}</span>
+                    " · "
+                    <span data-testid="qr-countdown">{move || seconds_left().map(|s| format!("expires in {s} s"))}</span>
+                </p>
+                <div class="qr-link">
+                    <label for="qr-link-text">"The code's link (its text alternative)"</label>
+                    <div class="copy-row">
+                        <input id="qr-link-text" class="link-text" readonly prop:value=move || qr_data.get()/>
+                        <CopyButton text=qr_data label="Copy link" testid="copy-link" input_id="qr-link-text"/>
                     </div>
-                    <Show when=move || qr_on_screen>
-                        <QrCode on_shown=move |qr: String| conn.qr_shown(&qr) data=Signal::derive(move || view.with(|v| v.as_ref().and_then(|v| v.qr.as_ref().map(|q| q.qr.clone())).unwrap_or_default()))/>
-                        <p class="qr-meta">
-                            <span data-testid="qr-attempt">{move || view.with(|v| v.as_ref().and_then(|v| v.qr.as_ref().map(|q| format!("Code {} of {}", q.attempt, q.attempts))))}</span>
-                            " · "
-                            <span data-testid="qr-countdown">{move || seconds_left().map(|s| format!("expires in {s} s"))}</span>
-                        </p>
-                        <button type="button" class="secondary" data-testid="hide-qr" on:click=cancel>"Cancel"</button>
-                    </Show>
-                    {v.scan_stalled.then(|| view! {
-                        <p class="notice" role="note">
-                            "Finish linking on your phone — some accounts now ask for a passkey there. We keep waiting."
-                        </p>
-                    })}
-                    {(v.state == UiState::Linked).then(|| view! {
-                        <div class="success" data-testid="pairing-success">
-                            <h2>"Linked!"</h2>
-                            <p>{match &v.phone { Some(p) => format!("The bot now answers on {p}."), None => "The bot is connected.".into() }}</p>
-                            <A href="/" attr:class="button primary">"Go to dashboard"</A>
-                        </div>
-                    })}
-                    {v.failure.clone().map(|f| {
-                        let (text, action) = failure_text(&f);
-                        let retry_at = v.retry_at;
-                        view! {
-                            <div class="error" data-testid="pairing-error" data-code=f.code() role="alert">
-                                <p>{text}</p>
-                                <button
-                                    type="button"
-                                    class="primary"
-                                    data-testid="retry"
-                                    disabled=move || { now.track(); retry_at.is_some_and(|at| crate::connection::now_ms() < at) }
-                                    on:click=retry
-                                >{action}</button>
-                            </div>
-                        }
-                    })}
+                </div>
+                <PairingCodeOffer bot_id=bot.get_value() attempt=attempt/>
+                <button type="button" class="secondary" data-testid="hide-qr" on:click=cancel>"Cancel"</button>
+            </Show>
+            <Show when=move || state.get() == Some(UiState::OtherTab)>
+                <div class="notice" role="note">
+                    <p>"This bot's pairing runs in another tab of this browser; one tab at a time keeps the connection."</p>
+                    <button type="button" class="primary" data-testid="take-over" on:click=take_over>"Pair here instead"</button>
+                </div>
+            </Show>
+            <Show when=move || state.get() == Some(UiState::Paused)>
+                <p class="notice" role="note">"The connection rests while this tab is in the background; it resumes when you come back."</p>
+            </Show>
+            <Show when=move || is_stalled.get()>
+                <p class="notice" role="note" data-testid="scan-stalled">
+                    "Finish linking on your phone — some accounts now ask for a passkey there. We keep waiting."
+                </p>
+            </Show>
+            {move || phone.get().map(|phone| view! {
+                <div class="success" data-testid="pairing-success">
+                    <h2>"Linked!"</h2>
+                    <p>{match phone { Some(p) => format!("The bot now answers on {p}."), None => "The bot is connected.".into() }}</p>
+                    <A href="/" attr:class="button primary">"Go to dashboard"</A>
+                </div>
+            })}
+            {move || failure.get().map(|(f, retry_at)| {
+                let (text, action) = failure_text(&f);
+                view! {
+                    <div class="error" data-testid="pairing-error" data-code=f.code() role="alert">
+                        <p>{text}</p>
+                        <button
+                            type="button"
+                            class="primary"
+                            data-testid="retry"
+                            disabled=move || { now.track(); retry_at.is_some_and(|at| crate::connection::now_ms() < at) }
+                            on:click=retry
+                        >{action}</button>
+                    </div>
                 }
             })}
         </div>

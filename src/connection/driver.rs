@@ -3,11 +3,15 @@
 //! as inputs. Dropping it (or [`Driver::shut_down`]) closes the socket and cancels the timer.
 //!
 //! Each socket's closures live beside it in [`LiveSocket`] and are detached before it closes, so
-//! no event of a closed socket ever reaches the machine and nothing is `forget()`-ed.
+//! no event of a closed socket ever reaches the machine and nothing is `forget()`-ed. The page's
+//! `visibilitychange`, `online` and `offline` listeners live in the driver and go with it.
 
-use super::machine::{Command, Input, Machine, Notice, SocketId, View};
+use super::machine::{Command, Epoch, Input, Machine, Notice, SocketId, View};
+use super::tab_lock::{self, Answer, Held};
+use super::telemetry::Telemetry;
 use super::wire::{self, ConnectAuth};
 use crate::{api, session::SessionStore};
+use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -19,6 +23,14 @@ use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 pub struct Outputs {
     pub on_view: Box<dyn Fn(View)>,
     pub on_notice: Box<dyn Fn(Notice)>,
+    pub on_telemetry: Box<dyn Fn(&Telemetry)>,
+}
+
+/// The cross-tab lock as this tab has it: the claim it waits for, and the lock it holds.
+#[derive(Default)]
+struct TabState {
+    wanted: Option<Epoch>,
+    held: Option<(Epoch, Held)>,
 }
 
 pub struct Driver {
@@ -30,6 +42,9 @@ pub struct Driver {
     busy: Cell<bool>,
     session: SessionStore,
     outputs: Outputs,
+    telemetry: RefCell<Telemetry>,
+    tab: RefCell<TabState>,
+    page_listeners: RefCell<Vec<EventListener>>,
     me: Weak<Driver>,
 }
 
@@ -63,7 +78,7 @@ pub fn now() -> u64 {
 
 impl Driver {
     pub fn new(machine: Machine, session: SessionStore, outputs: Outputs) -> Rc<Driver> {
-        Rc::new_cyclic(|me| Driver {
+        let driver = Rc::new_cyclic(|me| Driver {
             machine: RefCell::new(machine),
             socket: RefCell::new(None),
             timer: RefCell::new(None),
@@ -71,8 +86,41 @@ impl Driver {
             busy: Cell::new(false),
             session,
             outputs,
+            telemetry: RefCell::new(Telemetry::default()),
+            tab: RefCell::new(TabState::default()),
+            page_listeners: RefCell::new(Vec::new()),
             me: me.clone(),
-        })
+        });
+        driver.listen_to_the_page();
+        driver
+    }
+
+    /// `visibilitychange`, `online` and `offline` become inputs; a page that starts hidden says so.
+    fn listen_to_the_page(&self) {
+        let (Some(window), Some(document)) = (
+            web_sys::window(),
+            web_sys::window().and_then(|w| w.document()),
+        ) else {
+            return;
+        };
+        let visibility = |document: &web_sys::Document| match document.visibility_state() {
+            web_sys::VisibilityState::Hidden => Input::PageHidden,
+            _ => Input::PageVisible,
+        };
+        if visibility(&document) == Input::PageHidden {
+            self.dispatch(Input::PageHidden);
+        }
+        let on_visibility = self.feed({
+            let document = document.clone();
+            move |()| Some(visibility(&document))
+        });
+        let on_online = self.feed(|()| Some(Input::Online));
+        let on_offline = self.feed(|()| Some(Input::Offline));
+        *self.page_listeners.borrow_mut() = vec![
+            EventListener::new(&document, "visibilitychange", move |_| on_visibility(())),
+            EventListener::new(&window, "online", move |_| on_online(())),
+            EventListener::new(&window, "offline", move |_| on_offline(())),
+        ];
     }
 
     /// Feeds an input to the machine and runs its commands.
@@ -84,11 +132,15 @@ impl Driver {
         loop {
             let next = self.queue.borrow_mut().pop_front();
             let Some(input) = next else { break };
-            let commands = self.machine.borrow_mut().handle(input, now());
+            let at = now();
+            self.telemetry.borrow_mut().input(&input, at);
+            let commands = self.machine.borrow_mut().handle(input, at);
+            self.telemetry.borrow_mut().commands(&commands, at);
             for command in commands {
                 self.run(command);
             }
             (self.outputs.on_view)(self.machine.borrow().view());
+            (self.outputs.on_telemetry)(&self.telemetry.borrow());
         }
         self.busy.set(false);
     }
@@ -100,6 +152,8 @@ impl Driver {
             socket.close(1000);
         }
         self.timer.borrow_mut().take();
+        *self.tab.borrow_mut() = TabState::default();
+        self.page_listeners.borrow_mut().clear();
     }
 
     /// A callback that dispatches into this driver while it lives.
@@ -152,6 +206,40 @@ impl Driver {
                 let session = self.session.clone();
                 leptos::task::spawn_local(async move { done(session.sign_in().await) });
             }
+            Command::FetchBot { bot, epoch } => {
+                let done = self.feed(move |r: Result<api::Bot, api::ApiError>| {
+                    Some(match r {
+                        Ok(bot) => Input::BotFetched {
+                            epoch,
+                            status: bot.status,
+                            pairing: bot.pairing,
+                        },
+                        Err(e) => Input::BotFetchFailed {
+                            epoch,
+                            failure: e.to_http_failure(),
+                        },
+                    })
+                });
+                let session = self.session.clone();
+                leptos::task::spawn_local(async move { done(api::get_bot(&session, &bot).await) });
+            }
+            Command::ClaimTab { epoch, steal } => {
+                {
+                    let mut tab = self.tab.borrow_mut();
+                    tab.held = None;
+                    tab.wanted = Some(epoch);
+                }
+                let me = self.me.clone();
+                tab_lock::claim(steal, move |answer| {
+                    if let Some(driver) = me.upgrade() {
+                        driver.on_tab_answer(epoch, answer);
+                    }
+                });
+            }
+            Command::ReleaseTab => *self.tab.borrow_mut() = TabState::default(),
+            Command::Transition { from, to, why } => web_sys::console::log_1(
+                &format!("[botlink] {} → {} ({why})", from.as_str(), to.as_str()).into(),
+            ),
             Command::Open { socket } => self.open(socket),
             Command::SendConnect { socket, bot } => {
                 let frame = self.session.current().map(|s| {
@@ -174,6 +262,33 @@ impl Driver {
             Command::Notify(notice) => (self.outputs.on_notice)(notice),
             Command::Log(line) => web_sys::console::log_1(&format!("[botlink] {line}").into()),
         }
+    }
+
+    /// What the browser said about the lock claimed with `epoch`.
+    fn on_tab_answer(&self, epoch: Epoch, answer: Answer) {
+        let input = match answer {
+            Answer::Granted(held) => {
+                let mut tab = self.tab.borrow_mut();
+                if tab.wanted != Some(epoch) {
+                    // A claim given up meanwhile (the QR was hidden): let go at once.
+                    return;
+                }
+                tab.held = Some((epoch, held));
+                Input::TabClaimed { epoch }
+            }
+            Answer::Busy => Input::TabBusy { epoch },
+            Answer::Lost => {
+                let mut tab = self.tab.borrow_mut();
+                if tab.held.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                    return;
+                }
+                // Stolen: the browser let go already; dropping the handle is harmless.
+                tab.held = None;
+                tab.wanted = None;
+                Input::TabLost { epoch }
+            }
+        };
+        self.dispatch(input);
     }
 
     fn send(&self, socket: SocketId, text: &str) {

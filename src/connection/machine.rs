@@ -42,6 +42,9 @@ pub struct Config {
     pub rate_limit_wait: Millis,
     /// After `qr_scanned`, say "finish on your phone" if not linked within this. Defaults to 60 s.
     pub scan_stall: Millis,
+    /// A tab hidden this long closes its socket and pauses; visible again, it resyncs. Defaults
+    /// to 30 s.
+    pub pause_after: Millis,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             token_cooldown: 5_000,
             rate_limit_wait: 10_000,
             scan_stall: 60_000,
+            pause_after: 30_000,
         }
     }
 }
@@ -139,6 +143,36 @@ pub enum Input {
     },
     /// The one timer fired (possibly late: hidden tabs throttle timers).
     TimerFired,
+    /// `GET /api/bots/{id}` answered (the resync after a pause): the bot's status and pairing.
+    BotFetched {
+        epoch: Epoch,
+        status: String,
+        pairing: Option<QrCode>,
+    },
+    BotFetchFailed {
+        epoch: Epoch,
+        failure: HttpFailure,
+    },
+    /// This tab now holds the cross-tab pairing lock asked for with `epoch`.
+    TabClaimed {
+        epoch: Epoch,
+    },
+    /// Another tab holds the pairing lock: this one must not open a socket.
+    TabBusy {
+        epoch: Epoch,
+    },
+    /// Another tab took the pairing lock over from this one.
+    TabLost {
+        epoch: Epoch,
+    },
+    /// "Pair here instead": take the lock from the other tab.
+    TakeOver,
+    /// The page became hidden / visible (`visibilitychange`).
+    PageHidden,
+    PageVisible,
+    /// The browser's `online` / `offline` events.
+    Online,
+    Offline,
 }
 
 /// What the driver must do.
@@ -181,9 +215,28 @@ pub enum Command {
         socket: SocketId,
         code: u16,
     },
+    /// `GET /api/bots/{bot}` (the resync after a pause); answer with `BotFetched` / `BotFetchFailed`.
+    FetchBot {
+        bot: String,
+        epoch: Epoch,
+    },
+    /// Ask for the cross-tab pairing lock (taking it from another tab with `steal`); answer with
+    /// `TabClaimed`, `TabBusy`, and later perhaps `TabLost`.
+    ClaimTab {
+        epoch: Epoch,
+        steal: bool,
+    },
+    /// Let go of the pairing lock (or of the claim still pending): another tab may pair now.
+    ReleaseTab,
     /// Something the pages want to know (bot list updates).
     Notify(Notice),
-    /// A readable line for the console: a state transition, or a dropped frame.
+    /// The state the pages show changed, and why (the console and the diagnostics timeline).
+    Transition {
+        from: UiState,
+        to: UiState,
+        why: String,
+    },
+    /// A readable line for the console: a dropped frame, a timeout.
     Log(String),
 }
 
@@ -248,6 +301,10 @@ pub enum UiState {
     Retrying,
     Linked,
     Failed,
+    /// Another tab of this browser is pairing; this one waits (botlink's extension of §7).
+    OtherTab,
+    /// The tab was hidden for a while; the socket is closed until it is visible again.
+    Paused,
 }
 
 impl UiState {
@@ -261,6 +318,8 @@ impl UiState {
             UiState::Retrying => "retrying",
             UiState::Linked => "linked",
             UiState::Failed => "failed",
+            UiState::OtherTab => "other_tab",
+            UiState::Paused => "paused",
         }
     }
 }
@@ -334,11 +393,18 @@ struct Live {
 enum Phase {
     /// No QR wanted.
     Idle,
-    /// `POST .../qr` in flight (lock held). `resync` when this is a retry, not a first display.
+    /// The cross-tab pairing lock asked for; `then` says what follows once it is ours.
+    Claiming {
+        display: Display,
+        epoch: Epoch,
+        then: AfterClaim,
+        give_up_at: Millis,
+    },
+    /// An HTTP request about the bot in flight (lock held): what for is `purpose`.
     Fetching {
         display: Display,
         epoch: Epoch,
-        resync: bool,
+        purpose: Purpose,
         give_up_at: Millis,
     },
     /// The QR is handed to the page; once it is shown, the socket opens at `open_at`
@@ -365,6 +431,10 @@ enum Phase {
         retry_at: Millis,
         cause: RetryCause,
     },
+    /// Another tab holds the pairing lock; "Pair here instead" takes it over.
+    OtherTab { display: Display },
+    /// Hidden for `pause_after`: no socket, no lock, until the page is visible again.
+    Paused { display: Display },
     /// The phone is linked.
     Linked { bot: String, phone: Option<String> },
     /// The display ended for good; `Retry` works from `retry_at` (the token cooldown) on.
@@ -373,6 +443,28 @@ enum Phase {
         failure: Failure,
         retry_at: Millis,
     },
+}
+
+/// What a [`Phase::Fetching`] request is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    /// `POST .../qr` for a new display: the QR goes on screen, then the debounce.
+    Display,
+    /// `POST .../qr` before a retry: the QR is on screen already, the socket opens next.
+    Resync,
+    /// `GET /api/bots/{id}` after a pause: linked, still pairing (its QR, then the debounce), or over.
+    Resume,
+}
+
+/// What follows the cross-tab lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AfterClaim {
+    /// Ask for the QR (a new display, "Try again", "Pair here instead").
+    Fetch,
+    /// "Sign in again": a new session, then the QR.
+    SignIn,
+    /// Back from a pause: resync the bot, then its QR.
+    Resume,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -409,6 +501,8 @@ pub struct Machine {
     rng: u64,
     /// The deadline the driver's timer is armed for, so a change is a command.
     armed: Option<Millis>,
+    /// Since when the page is hidden (a page fact, across displays).
+    hidden_since: Option<Millis>,
 }
 
 impl Machine {
@@ -423,26 +517,44 @@ impl Machine {
             // xorshift must not start at zero.
             rng: seed | 1,
             armed: None,
+            hidden_since: None,
         }
     }
 
     /// Feeds one input at time `now` and returns what the driver must do, in order.
     pub fn handle(&mut self, input: Input, now: Millis) -> Vec<Command> {
         let before = self.view().state;
+        let wanted_tab = wants_tab(&self.phase);
         let mut out = Vec::new();
         let why = describe(&input);
         if input == Input::TimerFired {
             // The driver's timer is spent once it fires: any deadline, even an equal one, re-arms.
             self.armed = None;
         }
-        self.step(input, now, &mut out);
+        match input {
+            Input::PageHidden => {
+                self.hidden_since.get_or_insert(now);
+            }
+            Input::PageVisible => self.hidden_since = None,
+            _ => {}
+        }
+        if input == Input::TimerFired && self.pause_due(now) {
+            let phase = std::mem::replace(&mut self.phase, Phase::Idle);
+            self.phase = self.pause(phase, &mut out);
+        } else {
+            self.step(input, now, &mut out);
+        }
+        if wanted_tab && !wants_tab(&self.phase) {
+            // The lock is held exactly while a display runs: whoever ends it lets go of the lock.
+            out.push(Command::ReleaseTab);
+        }
         let after = self.view().state;
         if before != after {
-            out.push(Command::Log(format!(
-                "{} → {} ({why})",
-                before.as_str(),
-                after.as_str()
-            )));
+            out.push(Command::Transition {
+                from: before,
+                to: after,
+                why,
+            });
         }
         let deadline = self.deadline();
         if deadline != self.armed {
@@ -475,15 +587,30 @@ impl Machine {
                 view.phone = phone.clone();
                 return view;
             }
-            Phase::Fetching {
-                display, resync, ..
-            } => {
-                view.state = if *resync {
-                    UiState::Retrying
-                } else {
-                    UiState::Connecting
+            Phase::Claiming { display, then, .. } => {
+                view.state = match then {
+                    AfterClaim::Resume => UiState::Retrying,
+                    AfterClaim::Fetch | AfterClaim::SignIn => UiState::Connecting,
                 };
                 view.is_locked = true;
+                display
+            }
+            Phase::Fetching {
+                display, purpose, ..
+            } => {
+                view.state = match purpose {
+                    Purpose::Display => UiState::Connecting,
+                    Purpose::Resync | Purpose::Resume => UiState::Retrying,
+                };
+                view.is_locked = true;
+                display
+            }
+            Phase::OtherTab { display } => {
+                view.state = UiState::OtherTab;
+                display
+            }
+            Phase::Paused { display } => {
+                view.state = UiState::Paused;
                 display
             }
             Phase::Debouncing { display, .. } => {
@@ -531,11 +658,51 @@ impl Machine {
 
     /// The earliest time the machine wants to be woken at.
     fn deadline(&self) -> Option<Millis> {
+        let pause = self
+            .hidden_since
+            .filter(|_| holds_tab(&self.phase))
+            .map(|since| since + self.config.pause_after);
+        let own = self.phase_deadline();
+        match (pause, own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Hidden for `pause_after` while a display runs.
+    fn pause_due(&self, now: Millis) -> bool {
+        holds_tab(&self.phase)
+            && self
+                .hidden_since
+                .is_some_and(|since| now >= since + self.config.pause_after)
+    }
+
+    /// Closes whatever the display holds and waits, without a lock, for the page to be visible.
+    fn pause(&mut self, phase: Phase, out: &mut Vec<Command>) -> Phase {
+        out.push(Command::Log(format!(
+            "hidden for {} ms: the socket closes until the page is visible",
+            self.config.pause_after
+        )));
+        self.close_current(&phase, out);
+        match display_of(phase) {
+            Some(display) => Phase::Paused {
+                display: Display {
+                    qr: None,
+                    ..display
+                },
+            },
+            None => Phase::Idle,
+        }
+    }
+
+    fn phase_deadline(&self) -> Option<Millis> {
         match &self.phase {
-            Phase::Idle | Phase::Linked { .. } => None,
-            Phase::Fetching { give_up_at, .. } | Phase::Refreshing { give_up_at, .. } => {
-                Some(*give_up_at)
+            Phase::Idle | Phase::Linked { .. } | Phase::OtherTab { .. } | Phase::Paused { .. } => {
+                None
             }
+            Phase::Fetching { give_up_at, .. }
+            | Phase::Refreshing { give_up_at, .. }
+            | Phase::Claiming { give_up_at, .. } => Some(*give_up_at),
             Phase::Debouncing { open_at, .. } => *open_at,
             Phase::Connecting(c) => Some(c.give_up_at),
             Phase::Backoff { retry_at, .. } => Some(*retry_at),
@@ -601,42 +768,85 @@ impl Machine {
                         failure,
                         retry_at,
                     }
-                } else if failure == Failure::Unauthorized {
-                    // "Sign in again": a new session, then the pairing starts again.
-                    let epoch = self.epoch();
-                    out.push(Command::NewSession { epoch });
-                    let display = Display {
-                        budget: Budget::default(),
-                        ..display
-                    };
-                    Phase::Refreshing {
-                        display,
-                        epoch,
-                        retry_delay: 0,
-                        fresh_session: true,
-                        give_up_at: now + self.config.request_timeout,
-                    }
                 } else {
-                    self.fetch(
-                        Display {
-                            qr: None,
-                            budget: Budget::default(),
-                            ..display
-                        },
-                        false,
-                        now,
-                        out,
-                    )
+                    // "Sign in again" gets a new session first; the others ask for a QR again.
+                    let then = if failure == Failure::Unauthorized {
+                        AfterClaim::SignIn
+                    } else {
+                        AfterClaim::Fetch
+                    };
+                    self.claim(fresh(display), then, false, now, out)
                 }
             }
             (phase, Input::Retry) => phase,
+            // "Pair here instead": take the lock from the other tab.
+            (Phase::OtherTab { display }, Input::TakeOver) => {
+                self.claim(fresh(display), AfterClaim::Fetch, true, now, out)
+            }
+
+            // ---- the cross-tab lock ---------------------------------------------------------
+            (
+                Phase::Claiming {
+                    display,
+                    epoch,
+                    then,
+                    ..
+                },
+                Input::TabClaimed { epoch: e },
+            ) if e == epoch => self.after_claim(display, then, now, out),
+            (Phase::Claiming { display, epoch, .. }, Input::TabBusy { epoch: e }) if e == epoch => {
+                Phase::OtherTab { display }
+            }
+            // No answer about the lock is taken for "busy": waiting is safe, a second socket is not.
+            (Phase::Claiming { display, .. }, Input::TimerFired) => {
+                out.push(Command::Log("the tab lock did not answer".into()));
+                Phase::OtherTab { display }
+            }
+            (phase, Input::TabLost { .. }) if holds_tab(&phase) => {
+                out.push(Command::Log("another tab took the pairing over".into()));
+                self.close_current(&phase, out);
+                match display_of(phase) {
+                    Some(display) => Phase::OtherTab { display },
+                    None => Phase::Idle,
+                }
+            }
+
+            // ---- the page and the network -----------------------------------------------------
+            (Phase::Paused { display }, Input::PageVisible) => {
+                self.claim(display, AfterClaim::Resume, false, now, out)
+            }
+            // Back online: the pending retry goes now (the 1 s rule still holds at the open).
+            (Phase::Backoff { display, .. }, Input::Online) => {
+                self.fetch(display, Purpose::Resync, now, out)
+            }
+            (
+                Phase::Failed {
+                    display,
+                    failure: Failure::Network,
+                    ..
+                },
+                Input::Online,
+            ) => self.claim(fresh(display), AfterClaim::Fetch, false, now, out),
+            // Offline: the socket cannot live; say so now rather than after the ping window.
+            (
+                Phase::Connecting(Connecting {
+                    display, socket, ..
+                })
+                | Phase::Open(Live {
+                    display, socket, ..
+                }),
+                Input::Offline,
+            ) => {
+                out.push(Command::Close { socket, code: 1000 });
+                self.retry(display, RetryCause::Network, now, out)
+            }
 
             // ---- the QR request ------------------------------------------------------------
             (
                 Phase::Fetching {
                     display,
                     epoch,
-                    resync,
+                    purpose,
                     ..
                 },
                 Input::QrFetched { epoch: e, qr },
@@ -645,7 +855,7 @@ impl Machine {
                     qr: Some(qr),
                     ..display
                 };
-                if resync {
+                if purpose == Purpose::Resync {
                     // A retry: the QR is on screen already.
                     self.open(display, now, out)
                 } else {
@@ -655,6 +865,23 @@ impl Machine {
                     }
                 }
             }
+            (
+                Phase::Fetching {
+                    display,
+                    epoch,
+                    purpose: Purpose::Resume,
+                    ..
+                },
+                Input::BotFetched {
+                    epoch: e,
+                    status,
+                    pairing,
+                },
+            ) if e == epoch => self.resumed(display, &status, pairing, out),
+            (
+                Phase::Fetching { display, epoch, .. },
+                Input::BotFetchFailed { epoch: e, failure },
+            ) if e == epoch => self.http_failed(display, failure, now, out),
             (
                 Phase::Fetching { display, epoch, .. },
                 Input::QrFetchFailed { epoch: e, failure },
@@ -672,7 +899,7 @@ impl Machine {
                 Input::SessionReady { epoch: e },
             ) if e == epoch => {
                 if fresh_session {
-                    self.fetch(display, false, now, out)
+                    self.fetch(display, Purpose::Display, now, out)
                 } else {
                     let retry_at = self.not_before(now + retry_delay);
                     Phase::Backoff {
@@ -741,7 +968,7 @@ impl Machine {
             ) => {
                 if now >= retry_at {
                     // Resync over HTTP before trusting a new socket: the pairing may have moved on.
-                    self.fetch(display, true, now, out)
+                    self.fetch(display, Purpose::Resync, now, out)
                 } else {
                     Phase::Backoff {
                         display,
@@ -831,26 +1058,109 @@ impl Machine {
             return phase;
         }
         self.end_display(&phase, out);
-        self.fetch(
-            Display {
-                bot,
-                qr: None,
-                budget: Budget::default(),
+        let display = Display {
+            bot,
+            qr: None,
+            budget: Budget::default(),
+        };
+        if holds_tab(&phase) {
+            // Another bot's display in this tab: the lock is ours already.
+            return self.fetch(display, Purpose::Display, now, out);
+        }
+        self.claim(display, AfterClaim::Fetch, false, now, out)
+    }
+
+    /// Asks for the cross-tab lock; `then` follows once it is this tab's.
+    fn claim(
+        &mut self,
+        display: Display,
+        then: AfterClaim,
+        steal: bool,
+        now: Millis,
+        out: &mut Vec<Command>,
+    ) -> Phase {
+        let epoch = self.epoch();
+        out.push(Command::ClaimTab { epoch, steal });
+        Phase::Claiming {
+            display,
+            epoch,
+            then,
+            give_up_at: now + self.config.request_timeout,
+        }
+    }
+
+    fn after_claim(
+        &mut self,
+        display: Display,
+        then: AfterClaim,
+        now: Millis,
+        out: &mut Vec<Command>,
+    ) -> Phase {
+        match then {
+            AfterClaim::Fetch => self.fetch(display, Purpose::Display, now, out),
+            AfterClaim::Resume => self.fetch(display, Purpose::Resume, now, out),
+            AfterClaim::SignIn => {
+                let epoch = self.epoch();
+                out.push(Command::NewSession { epoch });
+                Phase::Refreshing {
+                    display,
+                    epoch,
+                    retry_delay: 0,
+                    fresh_session: true,
+                    give_up_at: now + self.config.request_timeout,
+                }
+            }
+        }
+    }
+
+    /// The bot as the server sees it after a pause: linked, still pairing, or over.
+    fn resumed(
+        &mut self,
+        display: Display,
+        status: &str,
+        pairing: Option<QrCode>,
+        out: &mut Vec<Command>,
+    ) -> Phase {
+        out.push(Command::Notify(Notice::BotStatus {
+            bot: display.bot.clone(),
+            status: status.to_owned(),
+        }));
+        match pairing.filter(|p| !p.qr.is_empty()) {
+            _ if status == "connected" => {
+                out.push(Command::Notify(Notice::PairingEnded {
+                    bot: display.bot.clone(),
+                }));
+                Phase::Linked {
+                    bot: display.bot,
+                    phone: None,
+                }
+            }
+            // Still pairing: its current QR goes on screen, and the debounce counts from there.
+            Some(qr) => Phase::Debouncing {
+                display: Display {
+                    qr: Some(qr),
+                    ..display
+                },
+                open_at: None,
             },
-            false,
-            now,
-            out,
-        )
+            // The pairing ended while the page was away (its codes expired).
+            None => {
+                out.push(Command::Notify(Notice::PairingEnded {
+                    bot: display.bot.clone(),
+                }));
+                Phase::Failed {
+                    display,
+                    failure: Failure::QrExpired,
+                    retry_at: 0,
+                }
+            }
+        }
     }
 
     /// Ends a running display: closes its socket and tells the pages the pairing is over.
     fn end_display(&self, phase: &Phase, out: &mut Vec<Command>) {
         self.close_current(phase, out);
-        let running = !matches!(
-            phase,
-            Phase::Idle | Phase::Linked { .. } | Phase::Failed { .. }
-        );
-        if let Some(bot) = phase_bot(phase).filter(|_| running) {
+        if let Some(bot) = phase_bot(phase).filter(|_| wants_tab(phase)) {
             out.push(Command::Notify(Notice::PairingEnded { bot }));
         }
     }
@@ -858,19 +1168,20 @@ impl Machine {
     fn fetch(
         &mut self,
         display: Display,
-        resync: bool,
+        purpose: Purpose,
         now: Millis,
         out: &mut Vec<Command>,
     ) -> Phase {
         let epoch = self.epoch();
-        out.push(Command::FetchQr {
-            bot: display.bot.clone(),
-            epoch,
+        let bot = display.bot.clone();
+        out.push(match purpose {
+            Purpose::Resume => Command::FetchBot { bot, epoch },
+            Purpose::Display | Purpose::Resync => Command::FetchQr { bot, epoch },
         });
         Phase::Fetching {
             display,
             epoch,
-            resync,
+            purpose,
             give_up_at: now + self.config.request_timeout,
         }
     }
@@ -1280,15 +1591,84 @@ fn hang_up(socket: SocketId, out: &mut Vec<Command>) {
 
 fn phase_bot(phase: &Phase) -> Option<String> {
     match phase {
-        Phase::Idle => None,
         Phase::Linked { bot, .. } => Some(bot.clone()),
-        Phase::Fetching { display, .. }
-        | Phase::Debouncing { display, .. }
-        | Phase::Connecting(Connecting { display, .. })
-        | Phase::Refreshing { display, .. }
-        | Phase::Open(Live { display, .. })
-        | Phase::Backoff { display, .. }
-        | Phase::Failed { display, .. } => Some(display.bot.clone()),
+        _ => display_of(phase).map(|d| d.bot.clone()),
+    }
+}
+
+/// The display a phase carries (`&Phase` → `Option<&Display>`, `Phase` → `Option<Display>`).
+fn display_of<P: PhaseRef>(phase: P) -> Option<P::Display> {
+    phase.display()
+}
+
+/// A phase, owned or borrowed, from which its display can be had.
+trait PhaseRef {
+    type Display;
+    fn display(self) -> Option<Self::Display>;
+}
+
+impl<'a> PhaseRef for &'a Phase {
+    type Display = &'a Display;
+    fn display(self) -> Option<&'a Display> {
+        match self {
+            Phase::Idle | Phase::Linked { .. } => None,
+            Phase::Claiming { display, .. }
+            | Phase::Fetching { display, .. }
+            | Phase::Debouncing { display, .. }
+            | Phase::Connecting(Connecting { display, .. })
+            | Phase::Refreshing { display, .. }
+            | Phase::Open(Live { display, .. })
+            | Phase::Backoff { display, .. }
+            | Phase::OtherTab { display }
+            | Phase::Paused { display }
+            | Phase::Failed { display, .. } => Some(display),
+        }
+    }
+}
+
+impl PhaseRef for Phase {
+    type Display = Display;
+    fn display(self) -> Option<Display> {
+        match self {
+            Phase::Idle | Phase::Linked { .. } => None,
+            Phase::Claiming { display, .. }
+            | Phase::Fetching { display, .. }
+            | Phase::Debouncing { display, .. }
+            | Phase::Connecting(Connecting { display, .. })
+            | Phase::Refreshing { display, .. }
+            | Phase::Open(Live { display, .. })
+            | Phase::Backoff { display, .. }
+            | Phase::OtherTab { display }
+            | Phase::Paused { display }
+            | Phase::Failed { display, .. } => Some(display),
+        }
+    }
+}
+
+/// The phases of a running display: this tab holds the cross-tab pairing lock in each.
+fn holds_tab(phase: &Phase) -> bool {
+    matches!(
+        phase,
+        Phase::Fetching { .. }
+            | Phase::Debouncing { .. }
+            | Phase::Connecting(_)
+            | Phase::Refreshing { .. }
+            | Phase::Open(_)
+            | Phase::Backoff { .. }
+    )
+}
+
+/// Holding the lock, or waiting for it: leaving these lets go of it.
+fn wants_tab(phase: &Phase) -> bool {
+    holds_tab(phase) || matches!(phase, Phase::Claiming { .. })
+}
+
+/// A display started afresh by the user: no QR yet, the whole budget.
+fn fresh(display: Display) -> Display {
+    Display {
+        qr: None,
+        budget: Budget::default(),
+        ..display
     }
 }
 
@@ -1304,13 +1684,54 @@ fn describe(input: &Input) -> String {
         Input::SessionReady { .. } => "session ready".into(),
         Input::SessionFailed { failure, .. } => format!("session request failed: {failure:?}"),
         Input::SocketOpened { .. } => "socket open".into(),
-        Input::SocketMessage { text, .. } => {
-            let head: String = text.chars().take(60).collect();
-            format!("frame {head}")
-        }
+        Input::SocketMessage { text, .. } => describe_frame(text),
         Input::SocketError { .. } => "socket error".into(),
         Input::SocketClosed { code, .. } => format!("socket closed {code}"),
         Input::TimerFired => "timer".into(),
+        Input::BotFetched { status, .. } => format!("bot is {status}"),
+        Input::BotFetchFailed { failure, .. } => format!("bot request failed: {failure:?}"),
+        Input::TabClaimed { .. } => "this tab pairs".into(),
+        Input::TabBusy { .. } => "another tab is pairing".into(),
+        Input::TabLost { .. } => "another tab took over".into(),
+        Input::TakeOver => "take over".into(),
+        Input::PageHidden => "page hidden".into(),
+        Input::PageVisible => "page visible".into(),
+        Input::Online => "online".into(),
+        Input::Offline => "offline".into(),
+    }
+}
+
+/// A frame, named as the protocol names it (the timeline says "qr_scanned", not the raw frame).
+fn describe_frame(text: &str) -> String {
+    // Server strings (a refusal's message, an unknown event's name) are cut short.
+    let short = |s: &str| s.chars().take(40).collect::<String>();
+    match wire::decode(text, usize::MAX) {
+        Ok(Packet::Open(_)) => "Engine.IO open".into(),
+        Ok(Packet::Close) => "Engine.IO close".into(),
+        Ok(Packet::Ping) => "ping".into(),
+        Ok(Packet::Connected) => "connected to the namespace".into(),
+        Ok(Packet::Disconnect) => "server namespace disconnect".into(),
+        Ok(Packet::ConnectError(message)) => format!("CONNECT refused: {}", short(&message)),
+        Ok(Packet::Event { event, .. }) => match event {
+            ServerEvent::WhatsApp(e) => match e {
+                WhatsAppEvent::QrUpdated { qr, .. } => {
+                    format!("qr_updated (code {} of {})", qr.attempt, qr.attempts)
+                }
+                WhatsAppEvent::QrScanned { .. } => "qr_scanned".into(),
+                WhatsAppEvent::WhatsappConnected { .. } => "whatsapp_connected".into(),
+                WhatsAppEvent::QrExpired { .. } => "qr_expired".into(),
+                WhatsAppEvent::ConnectionFailed { code, .. } => format!("connection_failed {code}"),
+                WhatsAppEvent::Other => "whatsapp_connection_event of an unknown type".into(),
+            },
+            ServerEvent::BotStatus(update) => {
+                format!("bot_status_update {}", short(&update.status))
+            }
+            ServerEvent::ConnectionUpdate(_) => "connection_update".into(),
+            ServerEvent::MessageSync(_) => "message_sync".into(),
+            ServerEvent::Unknown(name) => format!("unknown event {}", short(&name)),
+        },
+        Ok(_) => "frame".into(),
+        Err(_) => "malformed frame".into(),
     }
 }
 

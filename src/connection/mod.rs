@@ -2,15 +2,23 @@
 //!
 //! - [`machine`]: the pure state machine (natively tested).
 //! - [`wire`]: Engine.IO / Socket.IO frames (natively tested).
+//! - [`telemetry`]: the diagnostics panel's timeline and counters (natively tested).
+//! - `tab_lock`: the cross-tab pairing lock (Web Locks; `tab_channel`, a BroadcastChannel, where
+//!   they are missing), used by the driver.
 //! - `driver`: runs the machine's commands in the browser.
 //! - [`ConnectionContext`]: the Leptos face of it: read-only signals out, intents in, and the one
 //!   consolidated effect that turns "which QR is wanted on screen" into machine input.
 
 pub mod machine;
+pub mod telemetry;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 mod driver;
+#[cfg(target_arch = "wasm32")]
+mod tab_channel;
+#[cfg(target_arch = "wasm32")]
+pub mod tab_lock;
 #[cfg(target_arch = "wasm32")]
 pub use context::{ConnectionContext, LiveBot, expect_connection, provide_connection};
 #[cfg(target_arch = "wasm32")]
@@ -20,6 +28,7 @@ pub use driver::now as now_ms;
 mod context {
     use super::driver::{Driver, Outputs};
     use super::machine::{Config, Input, Machine, Notice, View};
+    use super::telemetry::Telemetry;
     use crate::session::SessionStore;
     use leptos::prelude::*;
     use std::collections::HashMap;
@@ -41,6 +50,7 @@ mod context {
         live: RwSignal<HashMap<String, LiveBot>>,
         /// Bumped when a pairing ends: the dashboard refreshes its list over HTTP.
         pairing_ended: RwSignal<u64>,
+        telemetry: RwSignal<Telemetry>,
         driver: StoredValue<Rc<Driver>, LocalStorage>,
     }
 
@@ -51,7 +61,13 @@ mod context {
         let view = RwSignal::new(machine.view());
         let live = RwSignal::new(HashMap::<String, LiveBot>::new());
         let pairing_ended = RwSignal::new(0u64);
+        let telemetry = RwSignal::new(Telemetry::default());
         let outputs = Outputs {
+            on_telemetry: Box::new(move |t| {
+                if telemetry.with_untracked(|old| old != t) {
+                    telemetry.set(t.clone());
+                }
+            }),
             on_view: Box::new(move |v| {
                 if view.with_untracked(|old| *old != v) {
                     view.set(v);
@@ -73,6 +89,7 @@ mod context {
             wanted: RwSignal::new(None),
             live,
             pairing_ended,
+            telemetry,
             driver,
         };
 
@@ -146,6 +163,16 @@ mod context {
         /// Intent: "Try again" / "Generate new QR" / "Sign in again".
         pub fn retry(&self) {
             self.dispatch(Input::Retry);
+        }
+
+        /// Intent: "Pair here instead" — take the pairing over from another tab.
+        pub fn take_over(&self) {
+            self.dispatch(Input::TakeOver);
+        }
+
+        /// The diagnostics: timeline, counters, time to scan.
+        pub fn telemetry(&self) -> Signal<Telemetry> {
+            self.telemetry.into()
         }
     }
 }

@@ -6,9 +6,9 @@
 
 use crate::{
     api::{self, Bot},
-    app::expect_session,
     components::BotRow,
     connection::expect_connection,
+    session::expect_session,
 };
 use leptos::prelude::*;
 use leptos_router::components::A;

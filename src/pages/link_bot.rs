@@ -1,7 +1,7 @@
 //! `/bots/{id}/link`: the QR step of one bot. A reload comes back here; if the bot's pairing is
 //! still running, its QR is shown again at once (joining the same pairing).
 
-use crate::{api, app::expect_session, components::QrPanel};
+use crate::{api, components::QrPanel, session::expect_session};
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_params_map};
 

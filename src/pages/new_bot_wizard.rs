@@ -1,6 +1,6 @@
 //! `/bots/new`: name the bot, create it, then go to its QR step (`/bots/{id}/link`).
 
-use crate::{api, app::expect_session};
+use crate::{api, session::expect_session};
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use leptos_router::hooks::use_navigate;
 
