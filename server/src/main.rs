@@ -32,6 +32,9 @@ use tower_http::{
 /// JSON bodies larger than this are refused with 413.
 const BODY_LIMIT: usize = 16 * 1024;
 
+/// The WebSocket transport's read buffer, per socket (socketioxide's default is 4 KiB).
+const WS_READ_BUFFER: usize = 1024;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -104,6 +107,9 @@ fn app(cfg: ServeArgs, store: store::Store) -> Router {
         .ping_timeout(Duration::from_millis(cfg.ping_timeout_ms))
         .transports([TransportType::Websocket])
         .max_payload(100_000)
+        // Clients of this contract send small frames (CONNECT, pongs, acks): a 1 KiB first read
+        // buffer instead of 4 KiB is 30 MB less at 10,000 sockets; larger frames still read whole.
+        .ws_read_buffer_size(WS_READ_BUFFER)
         .with_state(st.clone())
         .build_layer();
     let _ = st.io.set(io);

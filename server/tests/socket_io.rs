@@ -33,6 +33,19 @@ async fn connect_is_accepted_and_replays_the_current_qr_at_once() {
 }
 
 #[tokio::test]
+async fn a_frame_larger_than_the_read_buffer_is_read_whole() {
+    // The server reads sockets 1 KiB at a time (memory at 10,000 sockets): a larger frame, well
+    // under maxPayload, must still arrive whole — here a CONNECT padded to 20 KB.
+    let s = Server::start(&[]);
+    let (t, user) = s.session().await;
+    let bot = s.bot(&t, "Padded").await;
+    let mut padded = auth(&t, &user, &bot);
+    padded["padding"] = json!("x".repeat(20_000));
+    let (_, answer) = Sio::connect(&s, padded).await;
+    assert!(answer.starts_with("40{"), "{answer}");
+}
+
+#[tokio::test]
 async fn connect_for_a_bot_that_is_not_pairing_replays_its_status() {
     let s = Server::start(&[]);
     let (t, user) = s.session().await;

@@ -6,9 +6,9 @@ use crate::connection::{expect_connection, tab_lock, telemetry::Telemetry};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-/// Page-clock milliseconds as seconds since the page loaded.
+/// Page-clock milliseconds as seconds since the page loaded (integer arithmetic: no float formatter).
 fn seconds(ms: u64) -> String {
-    format!("{:.3} s", ms as f64 / 1000.0)
+    format!("{}.{:03} s", ms / 1000, ms % 1000)
 }
 
 /// The footer's "Diagnostics" toggle and the panel it opens.

@@ -226,35 +226,85 @@ pub struct QrCode {
     pub expires_in_ms: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// A `whatsapp_connection_event` (PROTOCOL.md §3), by its `type`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WhatsAppEvent {
-    #[serde(rename_all = "camelCase")]
     QrUpdated {
         bot_id: String,
-        #[serde(flatten)]
         qr: QrCode,
     },
-    #[serde(rename_all = "camelCase")]
-    QrScanned { bot_id: String },
-    #[serde(rename_all = "camelCase")]
+    QrScanned {
+        bot_id: String,
+    },
     WhatsappConnected {
         bot_id: String,
-        #[serde(default)]
         phone: Option<String>,
     },
-    #[serde(rename_all = "camelCase")]
-    QrExpired { bot_id: String },
-    #[serde(rename_all = "camelCase")]
+    QrExpired {
+        bot_id: String,
+    },
     ConnectionFailed {
         bot_id: String,
         code: u16,
-        #[serde(default)]
         reason: Option<String>,
     },
     /// A `type` this app does not know.
-    #[serde(other)]
     Other,
+}
+
+/// Every field a `whatsapp_connection_event` may carry; which ones a `type` needs is checked by
+/// hand. (serde's derive for an internally tagged enum with a flattened struct buffers the
+/// payload generically: it cost 17 KB of wasm, the biggest single function of the app.)
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawWhatsAppEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    bot_id: Option<String>,
+    qr: Option<String>,
+    attempt: Option<u32>,
+    attempts: Option<u32>,
+    expires_in_ms: Option<u64>,
+    phone: Option<String>,
+    code: Option<u16>,
+    reason: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for WhatsAppEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let raw = RawWhatsAppEvent::deserialize(d)?;
+        let need = |field: &'static str| Error::missing_field(field);
+        if !matches!(
+            raw.kind.as_str(),
+            "qr_updated" | "qr_scanned" | "whatsapp_connected" | "qr_expired" | "connection_failed"
+        ) {
+            return Ok(WhatsAppEvent::Other);
+        }
+        let bot_id = raw.bot_id.ok_or_else(|| need("botId"))?;
+        Ok(match raw.kind.as_str() {
+            "qr_updated" => WhatsAppEvent::QrUpdated {
+                bot_id,
+                qr: QrCode {
+                    qr: raw.qr.ok_or_else(|| need("qr"))?,
+                    attempt: raw.attempt.ok_or_else(|| need("attempt"))?,
+                    attempts: raw.attempts.ok_or_else(|| need("attempts"))?,
+                    expires_in_ms: raw.expires_in_ms.ok_or_else(|| need("expiresInMs"))?,
+                },
+            },
+            "qr_scanned" => WhatsAppEvent::QrScanned { bot_id },
+            "whatsapp_connected" => WhatsAppEvent::WhatsappConnected {
+                bot_id,
+                phone: raw.phone,
+            },
+            "qr_expired" => WhatsAppEvent::QrExpired { bot_id },
+            _ => WhatsAppEvent::ConnectionFailed {
+                bot_id,
+                code: raw.code.ok_or_else(|| need("code"))?,
+                reason: raw.reason,
+            },
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -376,6 +426,43 @@ mod tests {
                 "{frame}"
             );
         }
+    }
+
+    #[test]
+    fn each_whatsapp_event_type_needs_its_own_fields() {
+        let ev = |payload: &str| {
+            decode(
+                &format!(r#"42["whatsapp_connection_event",{payload}]"#),
+                MAX,
+            )
+        };
+        // Missing what the type needs: a malformed frame (dropped), not a guess.
+        for payload in [
+            r#"{"type":"qr_updated","botId":"b","qr":"q","attempt":1,"attempts":6}"#,
+            r#"{"type":"connection_failed","botId":"b"}"#,
+            r#"{"type":"qr_scanned"}"#,
+            r#"{"type":"qr_expired","botId":7}"#,
+            r#"{"botId":"b"}"#,
+        ] {
+            assert!(ev(payload).is_err(), "{payload}");
+        }
+        // A type this app does not know needs nothing; unknown fields are ignored.
+        for payload in [
+            r#"{"type":"pairing_code_ready"}"#,
+            r#"{"type":"qr_scanned","botId":"b","extra":[1]}"#,
+        ] {
+            assert!(ev(payload).is_ok(), "{payload}");
+        }
+        assert_eq!(
+            ev(r#"{"type":"whatsapp_connected","botId":"b","phone":null}"#).unwrap(),
+            Packet::Event {
+                ack: None,
+                event: ServerEvent::WhatsApp(WhatsAppEvent::WhatsappConnected {
+                    bot_id: "b".into(),
+                    phone: None
+                })
+            }
+        );
     }
 
     #[test]
