@@ -9,12 +9,19 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let mut m = Machine::new(Config::default(), 7);
     let mut now = 0;
-    let mut out = m.handle(Input::ShowQr { bot: "b".into() }, now);
+    let out = m.handle(Input::ShowQr { bot: "b".into() }, now);
+    // The tab's pairing lock is asked for first; a browser with one tab grants it.
+    let claim = out.iter().find_map(|c| match c {
+        Command::ClaimTab { epoch, .. } => Some(*epoch),
+        _ => None,
+    });
+    let claim = claim.expect("a display asks for the tab lock first");
+    let mut out = m.handle(Input::TabClaimed { epoch: claim }, now);
     let epoch = out.iter().find_map(|c| match c {
         Command::FetchQr { epoch, .. } => Some(*epoch),
         _ => None,
     });
-    let Some(epoch) = epoch else { return };
+    let epoch = epoch.expect("then the QR is asked for");
     let qr = QrCode { qr: "q".into(), attempt: 1, attempts: 6, expires_in_ms: 60_000 };
     m.handle(Input::QrFetched { epoch, qr }, now);
     m.handle(Input::QrShown { qr: "q".into() }, now);
@@ -24,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         Command::Open { socket } => Some(*socket),
         _ => None,
     }) else {
-        return;
+        panic!("the socket opens 500 ms after the QR is on screen");
     };
     let mut live = true;
     for chunk in data.split(|b| *b == 0xff) {
