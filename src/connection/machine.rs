@@ -1589,60 +1589,36 @@ fn hang_up(socket: SocketId, out: &mut Vec<Command>) {
     out.push(Command::Close { socket, code: 1000 });
 }
 
+/// `Some(display)` of a phase, by value from a `Phase`, by reference from a `&Phase`: the one list
+/// of the phases that carry a display.
+macro_rules! display_in {
+    ($phase:expr) => {
+        match $phase {
+            Phase::Idle | Phase::Linked { .. } => None,
+            Phase::Claiming { display, .. }
+            | Phase::Fetching { display, .. }
+            | Phase::Debouncing { display, .. }
+            | Phase::Connecting(Connecting { display, .. })
+            | Phase::Refreshing { display, .. }
+            | Phase::Open(Live { display, .. })
+            | Phase::Backoff { display, .. }
+            | Phase::OtherTab { display }
+            | Phase::Paused { display }
+            | Phase::Failed { display, .. } => Some(display),
+        }
+    };
+}
+
 fn phase_bot(phase: &Phase) -> Option<String> {
     match phase {
         Phase::Linked { bot, .. } => Some(bot.clone()),
-        _ => display_of(phase).map(|d| d.bot.clone()),
+        _ => display_in!(phase).map(|d| d.bot.clone()),
     }
 }
 
-/// The display a phase carries (`&Phase` → `Option<&Display>`, `Phase` → `Option<Display>`).
-fn display_of<P: PhaseRef>(phase: P) -> Option<P::Display> {
-    phase.display()
-}
-
-/// A phase, owned or borrowed, from which its display can be had.
-trait PhaseRef {
-    type Display;
-    fn display(self) -> Option<Self::Display>;
-}
-
-impl<'a> PhaseRef for &'a Phase {
-    type Display = &'a Display;
-    fn display(self) -> Option<&'a Display> {
-        match self {
-            Phase::Idle | Phase::Linked { .. } => None,
-            Phase::Claiming { display, .. }
-            | Phase::Fetching { display, .. }
-            | Phase::Debouncing { display, .. }
-            | Phase::Connecting(Connecting { display, .. })
-            | Phase::Refreshing { display, .. }
-            | Phase::Open(Live { display, .. })
-            | Phase::Backoff { display, .. }
-            | Phase::OtherTab { display }
-            | Phase::Paused { display }
-            | Phase::Failed { display, .. } => Some(display),
-        }
-    }
-}
-
-impl PhaseRef for Phase {
-    type Display = Display;
-    fn display(self) -> Option<Display> {
-        match self {
-            Phase::Idle | Phase::Linked { .. } => None,
-            Phase::Claiming { display, .. }
-            | Phase::Fetching { display, .. }
-            | Phase::Debouncing { display, .. }
-            | Phase::Connecting(Connecting { display, .. })
-            | Phase::Refreshing { display, .. }
-            | Phase::Open(Live { display, .. })
-            | Phase::Backoff { display, .. }
-            | Phase::OtherTab { display }
-            | Phase::Paused { display }
-            | Phase::Failed { display, .. } => Some(display),
-        }
-    }
+/// The display a phase carries, taken out of it.
+fn display_of(phase: Phase) -> Option<Display> {
+    display_in!(phase)
 }
 
 /// The phases of a running display: this tab holds the cross-tab pairing lock in each.
