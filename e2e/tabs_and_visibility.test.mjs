@@ -39,6 +39,7 @@ async function twoTabs(how) {
   assert.match(await byTestId(tabB, 'diagnostics').innerText(), new RegExp(`tabs coordinated by: ${how}`));
   assert.match(await tabB.locator('[data-testid="connection-status"]').innerText(), /another tab/);
   assert.equal(await byTestId(tabB, 'qr-code').count(), 0);
+  assert.equal(await byTestId(tabB, 'generate-qr').innerText(), 'Generate QR', 'no "QR code on screen" without one');
   await sleep(1_500);
   let s = await server.stats();
   assert.equal(s.wsUpgrades, 0, 'the second tab opened no socket');

@@ -171,7 +171,8 @@ pub fn QrPanel(
                     disabled=running
                     on:click=generate
                 >
-                    {move || if running() { "QR code on screen" } else { "Generate QR" }}
+                    // Says what is on screen: in `other_tab` or `paused` a display runs, but no QR shows.
+                    {move || if has_qr.get() { "QR code on screen" } else { "Generate QR" }}
                 </button>
             </Show>
             <Show when=move || state.get().is_some()>

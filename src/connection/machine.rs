@@ -1125,16 +1125,16 @@ impl Machine {
             bot: display.bot.clone(),
             status: status.to_owned(),
         }));
+        if status == "connected" {
+            out.push(Command::Notify(Notice::PairingEnded {
+                bot: display.bot.clone(),
+            }));
+            return Phase::Linked {
+                bot: display.bot,
+                phone: None,
+            };
+        }
         match pairing.filter(|p| !p.qr.is_empty()) {
-            _ if status == "connected" => {
-                out.push(Command::Notify(Notice::PairingEnded {
-                    bot: display.bot.clone(),
-                }));
-                Phase::Linked {
-                    bot: display.bot,
-                    phone: None,
-                }
-            }
             // Still pairing: its current QR goes on screen, and the debounce counts from there.
             Some(qr) => Phase::Debouncing {
                 display: Display {
