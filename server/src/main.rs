@@ -6,6 +6,7 @@ mod csp;
 mod dev;
 mod limits;
 mod link;
+mod owned_parts;
 mod pairing;
 mod socket;
 mod state;
@@ -78,7 +79,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         "botlink-server listening on http://{addr} ({} mode)",
         if cfg.production { "production" } else { "dev" }
     );
-    axum::serve(listener, app)
+    // Before routing, so nothing (axum's `OriginalUri` included) clones the shared parts first.
+    let app = tower::ServiceExt::map_request(app, owned_parts::detach_socket_request);
+    axum::serve(listener, axum::ServiceExt::into_make_service(app))
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())
