@@ -261,6 +261,8 @@ impl Driver {
             }
             Command::Notify(notice) => (self.outputs.on_notice)(notice),
             Command::Log(line) => web_sys::console::log_1(&format!("[botlink] {line}").into()),
+            // For the telemetry, which reads every command before this runs; nothing to do here.
+            Command::Heard(_) => {}
         }
     }
 

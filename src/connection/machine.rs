@@ -11,7 +11,9 @@
 //! Every asynchronous answer (a QR fetch, a token refresh) and every socket event carries the
 //! epoch or socket id it belongs to; stale ones are dropped.
 
-use super::wire::{self, Packet, QrCode, ServerEvent, WhatsAppEvent};
+use super::wire::{self, QrCode};
+
+mod frames;
 
 /// Milliseconds on a monotonic clock (the driver uses `performance.now()`).
 pub type Millis = u64;
@@ -238,6 +240,20 @@ pub enum Command {
     },
     /// A readable line for the console: a dropped frame, a timeout.
     Log(String),
+    /// A code a frame of the current socket carried (the diagnostics count them). The machine
+    /// decodes each frame once; this is what the telemetry reads instead of decoding it again.
+    Heard(Heard),
+}
+
+/// The codes a frame can carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Heard {
+    /// A refused CONNECT (`44`) and its message.
+    Refused(String),
+    /// The server left our namespace (`41`).
+    ServerDisconnect,
+    /// A `connection_failed` event and its code (any bot's).
+    ConnectionFailed(u16),
 }
 
 /// Live facts for the pages; the list refreshes over HTTP when a pairing ends.
@@ -526,7 +542,11 @@ impl Machine {
         let before = self.view().state;
         let wanted_tab = wants_tab(&self.phase);
         let mut out = Vec::new();
-        let why = describe(&input);
+        let frame = self.frame_of(&input);
+        let why = match &frame {
+            Some(frame) => frames::describe_frame(frame),
+            None => describe(&input),
+        };
         if input == Input::TimerFired {
             // The driver's timer is spent once it fires: any deadline, even an equal one, re-arms.
             self.armed = None;
@@ -541,6 +561,8 @@ impl Machine {
         if input == Input::TimerFired && self.pause_due(now) {
             let phase = std::mem::replace(&mut self.phase, Phase::Idle);
             self.phase = self.pause(phase, &mut out);
+        } else if let Some(frame) = frame {
+            self.on_frame(frame, now, &mut out);
         } else {
             self.step(input, now, &mut out);
         }
@@ -1007,13 +1029,8 @@ impl Machine {
             }
 
             // ---- the socket ------------------------------------------------------------------
+            // Frames of the current socket are decoded and handled in `frames`, before `step`.
             (phase, Input::SocketOpened { .. }) => phase,
-            (Phase::Connecting(c), Input::SocketMessage { socket, text }) if socket == c.socket => {
-                self.on_handshake_frame(c, &text, now, out)
-            }
-            (Phase::Open(live), Input::SocketMessage { socket, text }) if socket == live.socket => {
-                self.on_open_frame(live, &text, now, out)
-            }
             // Close 1008: auth refused at the WebSocket level (plain backends): refresh and retry.
             (
                 Phase::Connecting(Connecting {
@@ -1218,221 +1235,6 @@ impl Machine {
             }),
             _ => {}
         }
-    }
-
-    /// A frame while the socket is being opened: the Engine.IO open, then the CONNECT answer.
-    fn on_handshake_frame(
-        &mut self,
-        mut c: Connecting,
-        text: &str,
-        now: Millis,
-        out: &mut Vec<Command>,
-    ) -> Phase {
-        let packet = match wire::decode(text, c.max_payload) {
-            Ok(packet) => packet,
-            Err(e) => {
-                out.push(Command::Log(format!("dropped a frame: {e}")));
-                return Phase::Connecting(c);
-            }
-        };
-        let socket = c.socket;
-        match (c.stage, packet) {
-            (Handshake::Transport, Packet::Open(info)) => {
-                out.push(Command::SendConnect {
-                    socket,
-                    bot: c.display.bot.clone(),
-                });
-                c.max_payload = usize::try_from(info.max_payload).unwrap_or(usize::MAX);
-                // Keep the handshake deadline; remember the ping window for when we are connected.
-                c.stage = Handshake::Namespace {
-                    ping_window: info.ping_interval + info.ping_timeout,
-                };
-                Phase::Connecting(c)
-            }
-            (Handshake::Namespace { ping_window }, Packet::Connected) => Phase::Open(Live {
-                display: c.display,
-                socket,
-                max_payload: c.max_payload,
-                liveness: Liveness {
-                    ping_window,
-                    dead_at: now + ping_window,
-                    stable_at: Some(now + self.config.stable_after),
-                },
-                scanned: None,
-            }),
-            (Handshake::Namespace { .. }, Packet::ConnectError(message)) => {
-                out.push(Command::Close { socket, code: 1000 });
-                self.refused(c.display, &message, now, out)
-            }
-            (_, Packet::Ping) => {
-                out.push(Command::Send {
-                    socket,
-                    text: wire::PONG.into(),
-                });
-                Phase::Connecting(c)
-            }
-            (_, Packet::Close | Packet::Disconnect) => {
-                out.push(Command::Close { socket, code: 1000 });
-                self.retry(c.display, RetryCause::Network, now, out)
-            }
-            _ => Phase::Connecting(c),
-        }
-    }
-
-    /// A frame on a connected socket: pings, the server's disconnect, and the events of §3.
-    fn on_open_frame(
-        &mut self,
-        live: Live,
-        text: &str,
-        now: Millis,
-        out: &mut Vec<Command>,
-    ) -> Phase {
-        let Live {
-            mut display,
-            socket,
-            max_payload,
-            mut liveness,
-            mut scanned,
-        } = live;
-        let packet = match wire::decode(text, max_payload) {
-            Ok(packet) => packet,
-            Err(e) => {
-                out.push(Command::Log(format!("dropped a frame: {e}")));
-                return Phase::Open(Live {
-                    display,
-                    socket,
-                    max_payload,
-                    liveness,
-                    scanned,
-                });
-            }
-        };
-        let event = match packet {
-            Packet::Ping => {
-                liveness.dead_at = now + liveness.ping_window;
-                out.push(Command::Send {
-                    socket,
-                    text: wire::PONG.into(),
-                });
-                return Phase::Open(Live {
-                    display,
-                    socket,
-                    max_payload,
-                    liveness,
-                    scanned,
-                });
-            }
-            Packet::Disconnect => {
-                // The server ended our namespace (another session replaced us): never reopen.
-                out.push(Command::Close { socket, code: 1000 });
-                return self.fail(display, Failure::ServerDisconnect, now, out);
-            }
-            Packet::Close => {
-                out.push(Command::Close { socket, code: 1000 });
-                return self.retry(display, RetryCause::Network, now, out);
-            }
-            Packet::Event { ack, event } => {
-                if let Some(id) = ack {
-                    out.push(Command::Send {
-                        socket,
-                        text: wire::encode_ack(id),
-                    });
-                }
-                event
-            }
-            _ => {
-                return Phase::Open(Live {
-                    display,
-                    socket,
-                    max_payload,
-                    liveness,
-                    scanned,
-                });
-            }
-        };
-        let ours = |bot_id: &str| bot_id == display.bot;
-        match event {
-            // An empty code is nothing to show: the one on screen stays.
-            ServerEvent::WhatsApp(WhatsAppEvent::QrUpdated { bot_id, qr })
-                if ours(&bot_id) && !qr.qr.is_empty() =>
-            {
-                display.qr = Some(qr);
-            }
-            ServerEvent::WhatsApp(WhatsAppEvent::QrScanned { bot_id }) if ours(&bot_id) => {
-                scanned.get_or_insert(Scanned {
-                    stall_at: now + self.config.scan_stall,
-                    stalled: false,
-                });
-            }
-            ServerEvent::WhatsApp(WhatsAppEvent::WhatsappConnected { bot_id, phone })
-                if ours(&bot_id) =>
-            {
-                hang_up(socket, out);
-                out.push(Command::Notify(Notice::PairingEnded {
-                    bot: display.bot.clone(),
-                }));
-                return Phase::Linked {
-                    bot: display.bot,
-                    phone,
-                };
-            }
-            ServerEvent::WhatsApp(WhatsAppEvent::QrExpired { bot_id }) if ours(&bot_id) => {
-                hang_up(socket, out);
-                return self.fail(display, Failure::QrExpired, now, out);
-            }
-            ServerEvent::WhatsApp(WhatsAppEvent::ConnectionFailed { bot_id, code, .. })
-                if ours(&bot_id) =>
-            {
-                match code {
-                    // Restart required: the backend restarts the session itself; keep waiting.
-                    515 => {}
-                    405 | 408 | 428 | 500 | 503 => {
-                        hang_up(socket, out);
-                        return self.retry(display, RetryCause::Code(code), now, out);
-                    }
-                    // 401, 403, 411, 440 and anything unknown: final, never a loop.
-                    _ => {
-                        hang_up(socket, out);
-                        return self.fail(display, Failure::Code(code), now, out);
-                    }
-                }
-            }
-            ServerEvent::BotStatus(update) => {
-                if ours(&update.bot_id) && update.status == "connected" {
-                    // Some backends only say it this way; it is as good as whatsapp_connected.
-                    hang_up(socket, out);
-                    out.push(Command::Notify(Notice::BotStatus {
-                        bot: update.bot_id,
-                        status: update.status,
-                    }));
-                    out.push(Command::Notify(Notice::PairingEnded {
-                        bot: display.bot.clone(),
-                    }));
-                    return Phase::Linked {
-                        bot: display.bot,
-                        phone: None,
-                    };
-                }
-                out.push(Command::Notify(Notice::BotStatus {
-                    bot: update.bot_id,
-                    status: update.status,
-                }));
-            }
-            ServerEvent::MessageSync(sync) => {
-                out.push(Command::Notify(Notice::Messages {
-                    bot: sync.bot_id,
-                    messages: sync.messages,
-                }));
-            }
-            _ => {}
-        }
-        Phase::Open(Live {
-            display,
-            socket,
-            max_payload,
-            liveness,
-            scanned,
-        })
     }
 
     /// A CONNECT_ERROR (`44{message}`).
@@ -1660,7 +1462,7 @@ fn describe(input: &Input) -> String {
         Input::SessionReady { .. } => "session ready".into(),
         Input::SessionFailed { failure, .. } => format!("session request failed: {failure:?}"),
         Input::SocketOpened { .. } => "socket open".into(),
-        Input::SocketMessage { text, .. } => describe_frame(text),
+        Input::SocketMessage { .. } => "a frame of an old socket".into(),
         Input::SocketError { .. } => "socket error".into(),
         Input::SocketClosed { code, .. } => format!("socket closed {code}"),
         Input::TimerFired => "timer".into(),
@@ -1674,40 +1476,6 @@ fn describe(input: &Input) -> String {
         Input::PageVisible => "page visible".into(),
         Input::Online => "online".into(),
         Input::Offline => "offline".into(),
-    }
-}
-
-/// A frame, named as the protocol names it (the timeline says "qr_scanned", not the raw frame).
-fn describe_frame(text: &str) -> String {
-    // Server strings (a refusal's message, an unknown event's name) are cut short.
-    let short = |s: &str| s.chars().take(40).collect::<String>();
-    match wire::decode(text, usize::MAX) {
-        Ok(Packet::Open(_)) => "Engine.IO open".into(),
-        Ok(Packet::Close) => "Engine.IO close".into(),
-        Ok(Packet::Ping) => "ping".into(),
-        Ok(Packet::Connected) => "connected to the namespace".into(),
-        Ok(Packet::Disconnect) => "server namespace disconnect".into(),
-        Ok(Packet::ConnectError(message)) => format!("CONNECT refused: {}", short(&message)),
-        Ok(Packet::Event { event, .. }) => match event {
-            ServerEvent::WhatsApp(e) => match e {
-                WhatsAppEvent::QrUpdated { qr, .. } => {
-                    format!("qr_updated (code {} of {})", qr.attempt, qr.attempts)
-                }
-                WhatsAppEvent::QrScanned { .. } => "qr_scanned".into(),
-                WhatsAppEvent::WhatsappConnected { .. } => "whatsapp_connected".into(),
-                WhatsAppEvent::QrExpired { .. } => "qr_expired".into(),
-                WhatsAppEvent::ConnectionFailed { code, .. } => format!("connection_failed {code}"),
-                WhatsAppEvent::Other => "whatsapp_connection_event of an unknown type".into(),
-            },
-            ServerEvent::BotStatus(update) => {
-                format!("bot_status_update {}", short(&update.status))
-            }
-            ServerEvent::ConnectionUpdate(_) => "connection_update".into(),
-            ServerEvent::MessageSync(_) => "message_sync".into(),
-            ServerEvent::Unknown(name) => format!("unknown event {}", short(&name)),
-        },
-        Ok(_) => "frame".into(),
-        Err(_) => "malformed frame".into(),
     }
 }
 

@@ -1002,6 +1002,48 @@ fn every_transition_is_logged_once_without_a_token() {
     );
 }
 
+#[test]
+fn the_codes_a_current_frame_carries_are_reported_once_and_old_sockets_are_not_read() {
+    let heard = |out: &[Command]| -> Vec<Heard> {
+        out.iter()
+            .filter_map(|c| match c {
+                Command::Heard(h) => Some(h.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut r = Rig::new();
+    r.open_display();
+    let first = r.socket();
+    let failed = event(r#"{"type":"connection_failed","botId":"other","code":440}"#);
+    assert_eq!(heard(&r.frame(&failed)), [Heard::ConnectionFailed(440)]);
+    assert_eq!(
+        heard(&r.frame(&event(r#"{"type":"qr_scanned","botId":"b1"}"#))),
+        []
+    );
+    assert_eq!(heard(&r.frame("41")), [Heard::ServerDisconnect]);
+    assert_eq!(r.failure().as_deref(), Some("server_disconnect"));
+
+    // A new display on a new socket: the old socket's frames are neither read nor counted.
+    r.send(Input::Retry);
+    r.answer_qr();
+    r.wait(1_000);
+    assert_ne!(r.socket(), first);
+    let out = r.send(Input::SocketMessage {
+        socket: first,
+        text: r#"44{"message":"unauthorized"}"#.into(),
+    });
+    assert_eq!(heard(&out), []);
+    r.frame(OPEN);
+    let out = r.frame(r#"44{"message":"unauthorized"}"#);
+    assert_eq!(heard(&out), [Heard::Refused("unauthorized".into())]);
+    let why = out.iter().find_map(|c| match c {
+        Command::Transition { why, .. } => Some(why.as_str()),
+        _ => None,
+    });
+    assert_eq!(why, Some("CONNECT refused: unauthorized"));
+}
+
 // ---- one tab pairs; the page and the network -----------------------------------------------
 
 impl Rig {

@@ -5,8 +5,7 @@
 //! no input or command carries one (the CONNECT frame is built by the driver from the session, and
 //! `SendConnect` names only the bot).
 
-use super::machine::{Command, HttpFailure, Input, Millis, UiState};
-use super::wire::{self, Packet, ServerEvent, WhatsAppEvent};
+use super::machine::{Command, Heard, HttpFailure, Input, Millis, UiState};
 use std::collections::{BTreeMap, VecDeque};
 
 /// Rows kept in the timeline: the newest win.
@@ -49,11 +48,6 @@ impl Telemetry {
             }
             Input::SocketOpened { .. } => self.opens += 1,
             Input::SocketClosed { code, .. } => self.seen(format!("close {code}")),
-            Input::SocketMessage { text, .. } => {
-                if let Some(code) = code_in_frame(text) {
-                    self.seen(code);
-                }
-            }
             Input::QrFetchFailed { failure, .. }
             | Input::SessionFailed { failure, .. }
             | Input::BotFetchFailed { failure, .. } => self.seen(http_code(failure)),
@@ -68,6 +62,7 @@ impl Telemetry {
                 Command::Open { .. } => self.attempts += 1,
                 Command::Close { .. } => self.closes += 1,
                 Command::Transition { from, to, why } => self.transition(*from, *to, why, now),
+                Command::Heard(heard) => self.seen(heard_code(heard)),
                 _ => {}
             }
         }
@@ -104,16 +99,12 @@ impl Telemetry {
     }
 }
 
-/// A code a frame carries: a refused CONNECT, a `connection_failed`, the server's disconnect.
-fn code_in_frame(text: &str) -> Option<String> {
-    match wire::decode(text, usize::MAX).ok()? {
-        Packet::ConnectError(message) => Some(format!("refused {message}")),
-        Packet::Disconnect => Some("server disconnect".into()),
-        Packet::Event {
-            event: ServerEvent::WhatsApp(WhatsAppEvent::ConnectionFailed { code, .. }),
-            ..
-        } => Some(format!("connection_failed {code}")),
-        _ => None,
+/// A frame's code, by name: a refused CONNECT, the server's disconnect, a `connection_failed`.
+fn heard_code(heard: &Heard) -> String {
+    match heard {
+        Heard::Refused(message) => format!("refused {message}"),
+        Heard::ServerDisconnect => "server disconnect".into(),
+        Heard::ConnectionFailed(code) => format!("connection_failed {code}"),
     }
 }
 
@@ -229,15 +220,14 @@ mod tests {
     fn codes_from_refusals_closes_and_http_are_counted() {
         let mut t = Telemetry::default();
         let socket = crate::connection::machine::SocketId(1);
-        for text in [r#"44{"message":"token_expired"}"#, "41", "not a frame"] {
-            t.input(
-                &Input::SocketMessage {
-                    socket,
-                    text: text.into(),
-                },
-                0,
-            );
-        }
+        t.commands(
+            &[
+                Command::Heard(Heard::Refused("token_expired".into())),
+                Command::Heard(Heard::ServerDisconnect),
+                Command::Log("dropped a frame: not a frame".into()),
+            ],
+            0,
+        );
         t.input(&Input::SocketClosed { socket, code: 1006 }, 0);
         t.input(&Input::SocketClosed { socket, code: 1006 }, 0);
         t.input(
