@@ -10,9 +10,14 @@
 //! expires in [`Phase::Debouncing`] or [`Phase::Backoff`], which hold no socket and no lock.
 //! Every asynchronous answer (a QR fetch, a token refresh) and every socket event carries the
 //! epoch or socket id it belongs to; stale ones are dropped.
+//!
+//! Files: this one holds the types and the routing of inputs (`handle`, `step`);
+//! `machine/frames.rs` decodes and handles the current socket's frames, once each;
+//! `machine/failures.rs` decides retry or stop for every failure (PROTOCOL.md §4 and §6).
 
 use super::wire::{self, QrCode};
 
+mod failures;
 mod frames;
 
 /// Milliseconds on a monotonic clock (the driver uses `performance.now()`).
@@ -1234,150 +1239,6 @@ impl Machine {
                 code: 1000,
             }),
             _ => {}
-        }
-    }
-
-    /// A CONNECT_ERROR (`44{message}`).
-    fn refused(
-        &mut self,
-        display: Display,
-        message: &str,
-        now: Millis,
-        out: &mut Vec<Command>,
-    ) -> Phase {
-        match message {
-            "token_expired" => self.retry(display, RetryCause::TokenExpired, now, out),
-            "rate_limited" => self.retry(display, RetryCause::RateLimited, now, out),
-            _ => self.fail(display, Failure::Unauthorized, now, out),
-        }
-    }
-
-    fn http_failed(
-        &mut self,
-        display: Display,
-        failure: HttpFailure,
-        now: Millis,
-        out: &mut Vec<Command>,
-    ) -> Phase {
-        match failure {
-            HttpFailure::Unauthorized => self.fail(display, Failure::Unauthorized, now, out),
-            HttpFailure::AlreadyConnected => {
-                out.push(Command::Notify(Notice::PairingEnded {
-                    bot: display.bot.clone(),
-                }));
-                Phase::Linked {
-                    bot: display.bot,
-                    phone: None,
-                }
-            }
-            HttpFailure::RateLimited { retry_after } => {
-                if display.budget.rate_limit_retried {
-                    return self.fail(display, Failure::RateLimited, now, out);
-                }
-                let mut display = display;
-                display.budget.rate_limit_retried = true;
-                let wait = retry_after.unwrap_or(self.config.rate_limit_wait);
-                Phase::Backoff {
-                    display,
-                    retry_at: self.not_before(now + wait),
-                    cause: RetryCause::RateLimited,
-                }
-            }
-            HttpFailure::Network => self.retry(display, RetryCause::Network, now, out),
-            HttpFailure::Status { status, message } if status >= 500 => {
-                let _ = message;
-                self.retry(display, RetryCause::Network, now, out)
-            }
-            HttpFailure::Status { status, message } => {
-                self.fail(display, Failure::Http { status, message }, now, out)
-            }
-        }
-    }
-
-    /// Schedules the next attempt within its budget, or ends the display.
-    fn retry(
-        &mut self,
-        mut display: Display,
-        cause: RetryCause,
-        now: Millis,
-        out: &mut Vec<Command>,
-    ) -> Phase {
-        match cause {
-            RetryCause::Network | RetryCause::Code(_) => {
-                if display.budget.network_retries >= self.config.max_network_retries {
-                    let failure = match cause {
-                        RetryCause::Code(code) => Failure::Code(code),
-                        _ => Failure::Network,
-                    };
-                    return self.fail(display, failure, now, out);
-                }
-                display.budget.network_retries += 1;
-                // Full jitter: uniform in [0, min(cap, base·2^(n-1))], floored by the 1 s rule.
-                let exp = self
-                    .config
-                    .backoff_base
-                    .saturating_mul(1 << (display.budget.network_retries - 1).min(20));
-                let delay = self.random_below(exp.min(self.config.backoff_cap));
-                let retry_at = self.not_before(now + delay);
-                Phase::Backoff {
-                    display,
-                    retry_at,
-                    cause,
-                }
-            }
-            RetryCause::TokenExpired => {
-                let n = display.budget.token_retries as usize;
-                let Some(&delay) = self.config.token_retry_delays.get(n) else {
-                    let retry_at = now + self.config.token_cooldown;
-                    out.push(Command::Notify(Notice::PairingEnded {
-                        bot: display.bot.clone(),
-                    }));
-                    return Phase::Failed {
-                        display,
-                        failure: Failure::TokenExpired,
-                        retry_at,
-                    };
-                };
-                display.budget.token_retries += 1;
-                let epoch = self.epoch();
-                out.push(Command::RefreshSession { epoch });
-                Phase::Refreshing {
-                    display,
-                    epoch,
-                    retry_delay: delay,
-                    fresh_session: false,
-                    give_up_at: now + self.config.request_timeout,
-                }
-            }
-            RetryCause::RateLimited => {
-                if display.budget.rate_limit_retried {
-                    return self.fail(display, Failure::RateLimited, now, out);
-                }
-                display.budget.rate_limit_retried = true;
-                let retry_at = self.not_before(now + self.config.rate_limit_wait);
-                Phase::Backoff {
-                    display,
-                    retry_at,
-                    cause,
-                }
-            }
-        }
-    }
-
-    fn fail(
-        &mut self,
-        display: Display,
-        failure: Failure,
-        now: Millis,
-        out: &mut Vec<Command>,
-    ) -> Phase {
-        out.push(Command::Notify(Notice::PairingEnded {
-            bot: display.bot.clone(),
-        }));
-        Phase::Failed {
-            display,
-            failure,
-            retry_at: now,
         }
     }
 }
