@@ -104,41 +104,29 @@ impl Machine {
     /// A frame on a connected socket: pings, the server's disconnect, and the events of §3.
     fn on_open_frame(
         &mut self,
-        live: Live,
+        mut live: Live,
         packet: Packet,
         now: Millis,
         out: &mut Vec<Command>,
     ) -> Phase {
-        let Live {
-            mut display,
-            socket,
-            max_payload,
-            mut liveness,
-            mut scanned,
-        } = live;
+        let socket = live.socket;
         let event = match packet {
             Packet::Ping => {
-                liveness.dead_at = now + liveness.ping_window;
+                live.liveness.dead_at = now + live.liveness.ping_window;
                 out.push(Command::Send {
                     socket,
                     text: wire::PONG.into(),
                 });
-                return Phase::Open(Live {
-                    display,
-                    socket,
-                    max_payload,
-                    liveness,
-                    scanned,
-                });
+                return Phase::Open(live);
             }
             Packet::Disconnect => {
                 // The server ended our namespace (another session replaced us): never reopen.
                 out.push(Command::Close { socket, code: 1000 });
-                return self.fail(display, Failure::ServerDisconnect, now, out);
+                return self.fail(live.display, Failure::ServerDisconnect, now, out);
             }
             Packet::Close => {
                 out.push(Command::Close { socket, code: 1000 });
-                return self.retry(display, RetryCause::Network, now, out);
+                return self.retry(live.display, RetryCause::Network, now, out);
             }
             Packet::Event { ack, event } => {
                 if let Some(id) = ack {
@@ -149,26 +137,18 @@ impl Machine {
                 }
                 event
             }
-            _ => {
-                return Phase::Open(Live {
-                    display,
-                    socket,
-                    max_payload,
-                    liveness,
-                    scanned,
-                });
-            }
+            _ => return Phase::Open(live),
         };
-        let ours = |bot_id: &str| bot_id == display.bot;
+        let ours = |bot_id: &str| bot_id == live.display.bot;
         match event {
             // An empty code is nothing to show: the one on screen stays.
             ServerEvent::WhatsApp(WhatsAppEvent::QrUpdated { bot_id, qr })
                 if ours(&bot_id) && !qr.qr.is_empty() =>
             {
-                display.qr = Some(qr);
+                live.display.qr = Some(qr);
             }
             ServerEvent::WhatsApp(WhatsAppEvent::QrScanned { bot_id }) if ours(&bot_id) => {
-                scanned.get_or_insert(Scanned {
+                live.scanned.get_or_insert(Scanned {
                     stall_at: now + self.config.scan_stall,
                     stalled: false,
                 });
@@ -178,16 +158,16 @@ impl Machine {
             {
                 hang_up(socket, out);
                 out.push(Command::Notify(Notice::PairingEnded {
-                    bot: display.bot.clone(),
+                    bot: live.display.bot.clone(),
                 }));
                 return Phase::Linked {
-                    bot: display.bot,
+                    bot: live.display.bot,
                     phone,
                 };
             }
             ServerEvent::WhatsApp(WhatsAppEvent::QrExpired { bot_id }) if ours(&bot_id) => {
                 hang_up(socket, out);
-                return self.fail(display, Failure::QrExpired, now, out);
+                return self.fail(live.display, Failure::QrExpired, now, out);
             }
             ServerEvent::WhatsApp(WhatsAppEvent::ConnectionFailed { bot_id, code, .. })
                 if ours(&bot_id) =>
@@ -197,12 +177,12 @@ impl Machine {
                     515 => {}
                     405 | 408 | 428 | 500 | 503 => {
                         hang_up(socket, out);
-                        return self.retry(display, RetryCause::Code(code), now, out);
+                        return self.retry(live.display, RetryCause::Code(code), now, out);
                     }
                     // 401, 403, 411, 440 and anything unknown: final, never a loop.
                     _ => {
                         hang_up(socket, out);
-                        return self.fail(display, Failure::Code(code), now, out);
+                        return self.fail(live.display, Failure::Code(code), now, out);
                     }
                 }
             }
@@ -215,10 +195,10 @@ impl Machine {
                         status: update.status,
                     }));
                     out.push(Command::Notify(Notice::PairingEnded {
-                        bot: display.bot.clone(),
+                        bot: live.display.bot.clone(),
                     }));
                     return Phase::Linked {
-                        bot: display.bot,
+                        bot: live.display.bot,
                         phone: None,
                     };
                 }
@@ -235,13 +215,7 @@ impl Machine {
             }
             _ => {}
         }
-        Phase::Open(Live {
-            display,
-            socket,
-            max_payload,
-            liveness,
-            scanned,
-        })
+        Phase::Open(live)
     }
 }
 
