@@ -94,7 +94,18 @@ test('pairing code on a phone-sized screen: offered at once, phone checked, copi
   assert.match(shown, /^[A-Z2-9]{4}-[A-Z2-9]{4}$/, `shown as XXXX-XXXX: ${shown}`);
   assert.match(await page.locator('.code-box').innerText(), /Valid for [23]:\d\d/);
   await byTestId(page, 'copy-code').click();
-  await page.locator('.copy-said', { hasText: 'Copied.' }).first().waitFor();
+  const said = page.locator('.copy-said', { hasText: 'Copied.' });
+  await said.first().waitFor();
+  // The countdown under the code ticks each second; that tick must not rebuild the code box (it
+  // did: "Copied." was wiped within a second, and a copy whose promise resolved after a tick
+  // said nothing at all). Two ticks later it still says so, on the same button, focus kept.
+  const copy = byTestId(page, 'copy-code');
+  await copy.evaluate((el) => { el.dataset.marked = 'yes'; });
+  await copy.focus();
+  await sleep(2_200);
+  assert.equal(await said.count(), 1, '"Copied." stays after the countdown ticks');
+  assert.equal(await copy.getAttribute('data-marked'), 'yes', 'the same Copy button after two ticks');
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'copy-code', 'focus stays on Copy');
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), shown);
   await screenshot(page, 'screenshot-pairing-code');
 

@@ -58,7 +58,10 @@ pub fn PairingCodeOffer(
                 .map(|(_, until)| ((until - now.get()) / 1000.0).ceil().max(0.0) as u64)
         })
     };
-    let live_code = move || code.get().filter(|_| seconds_left().is_some_and(|s| s > 0));
+    // A memo: it reads the ticking clock, but tells its readers only when the code comes or goes,
+    // so the code box (and the focus on its Copy button) is not rebuilt every second.
+    let live_code =
+        Memo::new(move |_| code.get().filter(|_| seconds_left().is_some_and(|s| s > 0)));
     let had_code = move || code.with(Option::is_some);
 
     let request = move |ev: SubmitEvent| {
@@ -104,7 +107,7 @@ pub fn PairingCodeOffer(
                     }
                 >
                     <h2 id="pairing-code-title" class="subhead">"Link with a phone number instead"</h2>
-                    <Show when=move || live_code().is_none()>
+                    <Show when=move || live_code.with(Option::is_none)>
                         <form class="pairing-code-form" on:submit=request novalidate>
                             <label for="pairing-phone">"The phone's WhatsApp number, with its country code"</label>
                             <input
@@ -128,7 +131,7 @@ pub fn PairingCodeOffer(
                             </button>
                         </form>
                     </Show>
-                    {move || live_code().map(|(c, _)| {
+                    {move || live_code.get().map(|(c, _)| {
                         let shown = show_code(&c);
                         let copied = shown.clone();
                         view! {
