@@ -1,32 +1,26 @@
 // The dashboard: Reconnect shows a QR in place through the same owner; list refreshes do not
 // disturb it; live status; unlink and delete ask first.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage, sessionOf, byTestId, waitForState, eventually, scan, sleep } from './helpers.mjs';
+import {
+  serverAndBrowser, openPage, sessionOf, byTestId, waitForState, eventually, scan, sleep,
+} from './helpers.mjs';
 
-let server, browser;
-before(async () => {
-  server = await startServer(['--restart-ms', '300']);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser(['--restart-ms', '300']);
 
 const row = (page, id) => page.locator(`[data-testid="bot-row"][data-bot-id="${id}"]`);
 
 test('Reconnect shows the QR in the row; a list refresh does not close it; the row turns connected', async () => {
-  const page = await openPage(browser);
-  await page.goto(server.url);
+  const page = await openPage(env.browser);
+  await page.goto(env.server.url);
   await page.getByText('No bots yet').waitFor();
   const { token } = await eventually('a session', () => sessionOf(page));
-  const { json: bot } = await server.api('/api/bots', { method: 'POST', token, body: { name: 'Dash bot' } });
+  const { json: bot } = await env.server.api('/api/bots', { method: 'POST', token, body: { name: 'Dash bot' } });
   await page.evaluate(() => window.dispatchEvent(new Event('focus')));
   await row(page, bot.id).waitFor();
   assert.equal(await row(page, bot.id).getAttribute('data-status'), 'created');
   await sleep(600);
-  assert.equal((await server.stats()).wsUpgrades, 0, 'the dashboard alone opens no socket');
+  assert.equal((await env.server.stats()).wsUpgrades, 0, 'the dashboard alone opens no socket');
 
   await row(page, bot.id).locator('[data-testid="generate-qr"]').click();
   await waitForState(page, 'waiting_for_scan');
@@ -38,7 +32,7 @@ test('Reconnect shows the QR in the row; a list refresh does not close it; the r
   }
   await waitForState(page, 'waiting_for_scan');
   assert.equal(await byTestId(page, 'qr-code').getAttribute('data-qr'), link, 'the same QR, still shown');
-  assert.equal((await server.stats()).wsUpgrades, 1, 'the refreshes did not reopen the socket');
+  assert.equal((await env.server.stats()).wsUpgrades, 1, 'the refreshes did not reopen the socket');
 
   await scan(link);
   await byTestId(page, 'pairing-success').waitFor();
@@ -47,18 +41,18 @@ test('Reconnect shows the QR in the row; a list refresh does not close it; the r
 });
 
 test('unlink and delete ask first, then act', async () => {
-  const page = await openPage(browser);
-  await page.goto(server.url);
+  const page = await openPage(env.browser);
+  await page.goto(env.server.url);
   await page.getByRole('heading', { name: 'Your bots' }).waitFor();
   const t = (await eventually('a session', () => sessionOf(page))).token;
-  const { json: bot } = await server.api('/api/bots', { method: 'POST', token: t, body: { name: 'Doomed bot' } });
-  const { json: pairing } = await server.api(`/api/bots/${bot.id}/qr`, { method: 'POST', token: t });
+  const { json: bot } = await env.server.api('/api/bots', { method: 'POST', token: t, body: { name: 'Doomed bot' } });
+  const { json: pairing } = await env.server.api(`/api/bots/${bot.id}/qr`, { method: 'POST', token: t });
   await scan(pairing.qr);
-  await eventually('linked', async () => (await server.api(`/api/bots/${bot.id}`, { token: t })).json.status === 'connected');
+  await eventually('linked', async () => (await env.server.api(`/api/bots/${bot.id}`, { token: t })).json.status === 'connected');
   await page.reload();
   await row(page, bot.id).locator('[data-testid="unlink-bot"]').click();
   await byTestId(page, 'confirm-action').waitFor();
-  assert.equal((await server.api(`/api/bots/${bot.id}`, { token: t })).json.status, 'connected', 'nothing happens before confirming');
+  assert.equal((await env.server.api(`/api/bots/${bot.id}`, { token: t })).json.status, 'connected', 'nothing happens before confirming');
   await byTestId(page, 'confirm-action').click();
   await page.locator(`[data-testid="bot-row"][data-bot-id="${bot.id}"][data-status="logged_out"]`).waitFor();
 
@@ -68,6 +62,6 @@ test('unlink and delete ask first, then act', async () => {
   await row(page, bot.id).locator('[data-testid="delete-bot"]').click();
   await byTestId(page, 'confirm-action').click();
   await row(page, bot.id).waitFor({ state: 'detached' });
-  assert.equal((await server.api(`/api/bots/${bot.id}`, { token: t })).status, 404);
+  assert.equal((await env.server.api(`/api/bots/${bot.id}`, { token: t })).status, 404);
   await page.context().close();
 });

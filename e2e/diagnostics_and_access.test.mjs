@@ -1,24 +1,16 @@
 // The diagnostics panel, and pairing by keyboard and screen reader (issue #7).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launch, openPage, sessionOf, byTestId, waitForState, createBotThroughWizard, scan, screenshot,
+  serverAndBrowser, openPage, sessionOf, byTestId, waitForState, createBotThroughWizard, scan, screenshot,
 } from './helpers.mjs';
 
-let server, browser;
-before(async () => {
-  server = await startServer(['--restart-ms', '300']);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser(['--restart-ms', '300']);
 
 test('?debug=1 opens the diagnostics: timeline, counters, codes, time to scan â€” and no token', async () => {
-  const page = await openPage(browser);
-  const botId = await createBotThroughWizard(page, server.url, 'Telemetry bot');
-  await page.goto(`${server.url}/bots/${botId}/link?debug=1`);
+  const page = await openPage(env.browser);
+  const botId = await createBotThroughWizard(page, env.server.url, 'Telemetry bot');
+  await page.goto(`${env.server.url}/bots/${botId}/link?debug=1`);
   const panel = byTestId(page, 'diagnostics');
   await panel.waitFor();
   await byTestId(page, 'generate-qr').click();
@@ -43,8 +35,8 @@ test('?debug=1 opens the diagnostics: timeline, counters, codes, time to scan â€
 });
 
 test('the footer opens and closes the diagnostics by keyboard', async () => {
-  const page = await openPage(browser);
-  await page.goto(server.url);
+  const page = await openPage(env.browser);
+  await page.goto(env.server.url);
   const toggle = page.getByRole('button', { name: 'Diagnostics' });
   await toggle.focus();
   await page.keyboard.press('Enter');
@@ -56,8 +48,8 @@ test('the footer opens and closes the diagnostics by keyboard', async () => {
 });
 
 test('by keyboard alone: generate, keep focus through state changes, copy the link, cancel', async () => {
-  const page = await openPage(browser, { permissions: ['clipboard-read', 'clipboard-write'] });
-  await createBotThroughWizard(page, server.url, 'Keyboard bot');
+  const page = await openPage(env.browser, { permissions: ['clipboard-read', 'clipboard-write'] });
+  await createBotThroughWizard(page, env.server.url, 'Keyboard bot');
   await byTestId(page, 'generate-qr').focus();
   await page.keyboard.press('Enter');
   const status = byTestId(page, 'connection-status');

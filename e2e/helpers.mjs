@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
+import { before, after } from 'node:test';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -124,3 +125,20 @@ export async function scan(link) {
 }
 
 export { sleep };
+
+/**
+ * The fixture of a test file: one reference server (started with `flags`) and one browser,
+ * started before the file's tests and stopped after them. Read them as `env.server`, `env.browser`.
+ */
+export function serverAndBrowser(flags = []) {
+  const env = { server: undefined, browser: undefined };
+  before(async () => {
+    env.server = await startServer(flags);
+    env.browser = await launch();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+  return env;
+}

@@ -1,37 +1,27 @@
 // The pairing journey as a person takes it, with the server's counters as the witness.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launch, openPage, sessionOf, byTestId, waitForState, eventually,
-  createBotThroughWizard, scan, sleep, screenshot,
+  serverAndBrowser, openPage, sessionOf, byTestId, waitForState, eventually, createBotThroughWizard, scan, sleep, screenshot,
 } from './helpers.mjs';
 
-let server, browser;
-
-before(async () => {
-  server = await startServer(['--restart-ms', '300']);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser(['--restart-ms', '300']);
 
 test('happy path: wizard, QR, scan, success — one socket, closed afterwards', async () => {
-  const page = await openPage(browser, { width: 390, height: 844 });
+  const page = await openPage(env.browser, { width: 390, height: 844 });
   const urls = [];
   page.on('request', (r) => urls.push(r.url()));
   page.on('websocket', (ws) => urls.push(ws.url()));
-  await page.goto(server.url);
+  await page.goto(env.server.url);
   await page.getByText('No bots yet').waitFor();
-  const botId = await createBotThroughWizard(page, server.url, 'Support bot');
-  await server.resetStats();
+  const botId = await createBotThroughWizard(page, env.server.url, 'Support bot');
+  await env.server.resetStats();
 
   await byTestId(page, 'generate-qr').click();
   await waitForState(page, 'waiting_for_scan');
   const link = await byTestId(page, 'qr-code').getAttribute('data-qr');
   const { token, userId } = await sessionOf(page);
-  const bot = (await server.api(`/api/bots/${botId}`, { token })).json;
+  const bot = (await env.server.api(`/api/bots/${botId}`, { token })).json;
   assert.equal(link, bot.pairing.qr, "the QR is the server's current link");
   assert.match(await byTestId(page, 'qr-attempt').innerText(), /Code 1 of 6/);
   assert.match(await page.locator('[data-testid="qr-code"] svg').innerHTML(), /path|rect/);
@@ -41,7 +31,7 @@ test('happy path: wizard, QR, scan, success — one socket, closed afterwards', 
   await byTestId(page, 'pairing-success').waitFor();
   assert.match(await byTestId(page, 'pairing-success').innerText(), /\+1555/);
   const stats = await eventually('the socket to close', async () => {
-    const s = await server.stats();
+    const s = await env.server.stats();
     return s.perUser[userId]?.open === 0 && s;
   });
   assert.equal(stats.perUser[userId].opened, 1, 'exactly one socket for the QR display');
@@ -53,18 +43,18 @@ test('happy path: wizard, QR, scan, success — one socket, closed afterwards', 
   await page.setViewportSize({ width: 1024, height: 640 });
   await screenshot(page, 'screenshot-dashboard');
   await sleep(600);
-  assert.equal((await server.stats()).wsUpgrades, 1, 'the dashboard opens no socket');
+  assert.equal((await env.server.stats()).wsUpgrades, 1, 'the dashboard opens no socket');
   // The token travels in headers and the CONNECT payload only: never a URL, a console line or a log line.
   assert.ok(urls.some((u) => u.includes('/socket.io/')), 'the socket URL was seen');
   for (const u of urls) assert.ok(!u.includes(token), `token in a URL: ${u}`);
   for (const line of page.consoleLines) assert.ok(!line.includes(token), `token in the console: ${line}`);
-  assert.ok(!server.log().includes(token), 'token in the server log');
+  assert.ok(!env.server.log().includes(token), 'token in the server log');
   assert.deepEqual(page.pageErrors, []);
   await page.context().close();
 });
 
 test('debounce: the socket opens no sooner than 500 ms after the QR appears', async () => {
-  const page = await openPage(browser);
+  const page = await openPage(env.browser);
   // Measured inside the page: when the QR enters the DOM, and when a WebSocket is constructed.
   await page.addInitScript(() => {
     const Native = window.WebSocket;
@@ -75,7 +65,7 @@ test('debounce: the socket opens no sooner than 500 ms after the QR appears', as
       if (!window.__qrAt && document.querySelector('[data-testid="qr-code"]')) window.__qrAt = performance.now();
     }).observe(document, { childList: true, subtree: true });
   });
-  await createBotThroughWizard(page, server.url, 'Debounce bot');
+  await createBotThroughWizard(page, env.server.url, 'Debounce bot');
   await byTestId(page, 'generate-qr').click();
   await waitForState(page, 'waiting_for_scan');
   const { qrAt, wsAt } = await page.evaluate(() => ({ qrAt: window.__qrAt, wsAt: window.__wsAt }));
@@ -88,9 +78,9 @@ test('debounce: the socket opens no sooner than 500 ms after the QR appears', as
 });
 
 test('storm: 50 clicks, 10 route switches, 20 hide/show — at most one socket per display, none replaced', async () => {
-  const page = await openPage(browser);
-  const botId = await createBotThroughWizard(page, server.url, 'Storm bot');
-  await server.resetStats();
+  const page = await openPage(env.browser);
+  const botId = await createBotThroughWizard(page, env.server.url, 'Storm bot');
+  await env.server.resetStats();
   // 50 clicks in about a second (the button is disabled while the QR shows: clicks go through JS).
   await page.evaluate(async () => {
     for (let i = 0; i < 50; i++) {
@@ -117,7 +107,7 @@ test('storm: 50 clicks, 10 route switches, 20 hide/show — at most one socket p
   }
   await waitForState(page, 'waiting_for_scan');
   const { userId } = await sessionOf(page);
-  const s = await server.stats();
+  const s = await env.server.stats();
   assert.equal(s.socketsReplaced, 0, 'no socket ever replaced another');
   assert.ok(s.wsUpgrades <= displays, `${s.wsUpgrades} sockets for ${displays} displays`);
   assert.equal(s.perUser[userId].open, 1, 'one socket open at the end');
@@ -128,17 +118,17 @@ test('storm: 50 clicks, 10 route switches, 20 hide/show — at most one socket p
 });
 
 test('440 conflict: the error says so and no socket opens for 10 s', async () => {
-  const page = await openPage(browser);
-  const botId = await createBotThroughWizard(page, server.url, 'Conflict bot');
+  const page = await openPage(env.browser);
+  const botId = await createBotThroughWizard(page, env.server.url, 'Conflict bot');
   await byTestId(page, 'generate-qr').click();
   await waitForState(page, 'waiting_for_scan');
   const { token } = await sessionOf(page);
-  await server.resetStats();
-  await server.api(`/api/dev/bots/${botId}/fail`, { method: 'POST', token, body: { code: 440 } });
+  await env.server.resetStats();
+  await env.server.api(`/api/dev/bots/${botId}/fail`, { method: 'POST', token, body: { code: 440 } });
   await page.locator('[data-testid="pairing-error"][data-code="440"]').waitFor();
   assert.match(await byTestId(page, 'pairing-error').innerText(), /WhatsApp Web elsewhere/);
   await sleep(10_000);
-  const s = await server.stats();
+  const s = await env.server.stats();
   const { userId } = await sessionOf(page);
   assert.equal(s.wsUpgrades, 0, 'no socket after a 440');
   assert.equal(s.perUser[userId]?.open ?? 0, 0, `this user's socket is closed: ${JSON.stringify(s)}`);
@@ -146,8 +136,8 @@ test('440 conflict: the error says so and no socket opens for 10 s', async () =>
 });
 
 test('reload with the QR displayed: still one socket for the user', async () => {
-  const page = await openPage(browser);
-  await createBotThroughWizard(page, server.url, 'Reload bot');
+  const page = await openPage(env.browser);
+  await createBotThroughWizard(page, env.server.url, 'Reload bot');
   await byTestId(page, 'generate-qr').click();
   await waitForState(page, 'waiting_for_scan');
   const first = await byTestId(page, 'qr-code').getAttribute('data-qr');
@@ -155,6 +145,6 @@ test('reload with the QR displayed: still one socket for the user', async () => 
   await waitForState(page, 'waiting_for_scan');
   assert.equal(await byTestId(page, 'qr-code').getAttribute('data-qr'), first, 'the same pairing, the same QR');
   const { userId } = await sessionOf(page);
-  await eventually('one open socket', async () => (await server.stats()).perUser[userId]?.open === 1);
+  await eventually('one open socket', async () => (await env.server.stats()).perUser[userId]?.open === 1);
   await page.context().close();
 });

@@ -1,30 +1,20 @@
 // The pairing experience beyond the anchors (issue #7): the QR's lifetime you can see, pairing
 // codes for people on a phone, and the stall after a scan. The server's counters are the witness.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launch, openPage, sessionOf, byTestId, waitForState, eventually, createBotThroughWizard, sleep, screenshot,
+  serverAndBrowser, startServer, openPage, sessionOf, byTestId, waitForState, eventually, createBotThroughWizard, sleep, screenshot,
 } from './helpers.mjs';
 
-let server, browser;
-
-
-before(async () => {
-  // Short QR lifetimes so rotation and expiry happen within a test.
-  server = await startServer(['--qr-first-ms', '4000', '--qr-next-ms', '2500', '--qr-count', '3', '--restart-ms', '300']);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+// Short QR lifetimes so rotation and expiry happen within a test.
+const env = serverAndBrowser(['--qr-first-ms', '4000', '--qr-next-ms', '2500', '--qr-count', '3', '--restart-ms', '300']);
 
 /** The ring's stroke-dashoffset: 0 when the code is new, 100 when it has run out. */
 const ringOffset = (page) => page.locator('.ring-left').getAttribute('stroke-dashoffset').then(Number);
 
 test('QR lifetime: a draining ring, codes replaced in place, then a clear expired end state', async () => {
-  const page = await openPage(browser);
-  await createBotThroughWizard(page, server.url, 'Lifetime bot');
+  const page = await openPage(env.browser);
+  await createBotThroughWizard(page, env.server.url, 'Lifetime bot');
   await byTestId(page, 'generate-qr').click();
   await waitForState(page, 'waiting_for_scan');
   assert.match(await byTestId(page, 'qr-attempt').innerText(), /Code 1 of 3/);
@@ -52,7 +42,7 @@ test('QR lifetime: a draining ring, codes replaced in place, then a clear expire
   assert.equal(await byTestId(page, 'qr-code').count(), 0, 'no stale QR left on screen');
   const { userId } = await sessionOf(page);
   await sleep(1_500);
-  const s = await server.stats();
+  const s = await env.server.stats();
   assert.equal(s.perUser[userId].open, 0);
   assert.equal(s.perUser[userId].opened, 1, 'one socket for the whole display');
   assert.deepEqual(page.pageErrors, []);
@@ -60,8 +50,8 @@ test('QR lifetime: a draining ring, codes replaced in place, then a clear expire
 });
 
 test('after two unscanned codes the pairing-code option opens by itself (wide screen)', async () => {
-  const page = await openPage(browser, { width: 1024 });
-  await createBotThroughWizard(page, server.url, 'Patient bot');
+  const page = await openPage(env.browser, { width: 1024 });
+  await createBotThroughWizard(page, env.server.url, 'Patient bot');
   await byTestId(page, 'generate-qr').click();
   await waitForState(page, 'waiting_for_scan');
   assert.equal(await byTestId(page, 'pairing-code-request').count(), 0, 'on a wide screen it waits behind a link');
@@ -72,8 +62,8 @@ test('after two unscanned codes the pairing-code option opens by itself (wide sc
 });
 
 test('pairing code on a phone-sized screen: offered at once, phone checked, copied, entered, linked', async () => {
-  const page = await openPage(browser, { width: 390, height: 844, permissions: ['clipboard-read', 'clipboard-write'] });
-  await createBotThroughWizard(page, server.url, 'Phone-only bot');
+  const page = await openPage(env.browser, { width: 390, height: 844, permissions: ['clipboard-read', 'clipboard-write'] });
+  await createBotThroughWizard(page, env.server.url, 'Phone-only bot');
   await byTestId(page, 'generate-qr').click();
   await waitForState(page, 'waiting_for_scan');
   const { userId } = await sessionOf(page);
@@ -111,13 +101,13 @@ test('pairing code on a phone-sized screen: offered at once, phone checked, copi
 
   // The phone enters the code on the reference server's /link/code form.
   const phonePage = await page.context().newPage();
-  await phonePage.goto(`${server.url}/link/code`);
+  await phonePage.goto(`${env.server.url}/link/code`);
   await phonePage.getByLabel('Pairing code').fill(shown.toLowerCase());
   await phonePage.getByRole('button', { name: 'Link device' }).click();
   await phonePage.getByTestId('link-done').waitFor();
   await byTestId(page, 'pairing-success').waitFor({ timeout: 5_000 });
   const s = await eventually('the socket to close', async () => {
-    const st = await server.stats();
+    const st = await env.server.stats();
     return st.perUser[userId].open === 0 && st;
   });
   assert.equal(s.perUser[userId].opened, 1, 'the pairing code rode the one socket of the display');
@@ -126,11 +116,11 @@ test('pairing code on a phone-sized screen: offered at once, phone checked, copi
 });
 
 test('a backend without pairing codes (404): the option simply goes away', async () => {
-  const page = await openPage(browser, { width: 390, height: 844 });
+  const page = await openPage(env.browser, { width: 390, height: 844 });
   await page.route('**/pairing-code', (route) => route.fulfill({
     status: 404, contentType: 'application/json', body: '{"error":"not found"}',
   }));
-  await createBotThroughWizard(page, server.url, 'Plain backend bot');
+  await createBotThroughWizard(page, env.server.url, 'Plain backend bot');
   await byTestId(page, 'generate-qr').click();
   await waitForState(page, 'waiting_for_scan');
   await page.getByLabel("The phone's WhatsApp number, with its country code").fill('+15551234567');
@@ -144,7 +134,7 @@ test('a backend without pairing codes (404): the option simply goes away', async
 test('scanned but not linked within 60 s: the app says what to do on the phone, and keeps waiting', async () => {
   // A restart that never finishes in time: the phone is stuck (a passkey prompt, say).
   const slow = await startServer(['--restart-ms', '120000']);
-  const page = await openPage(browser);
+  const page = await openPage(env.browser);
   try {
     await createBotThroughWizard(page, slow.url, 'Passkey bot');
     await byTestId(page, 'generate-qr').click();

@@ -1,29 +1,21 @@
 // Token expiry and revocation while a QR shows; QR rotation and expiry; names shown as text.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launch, openPage, sessionOf, byTestId, waitForState, eventually, createBotThroughWizard, sleep,
+  serverAndBrowser, openPage, sessionOf, byTestId, waitForState, eventually, createBotThroughWizard, sleep,
 } from './helpers.mjs';
 
-let server, browser;
-before(async () => {
-  server = await startServer(['--qr-first-ms', '1500', '--qr-next-ms', '700', '--qr-count', '3']);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser(['--qr-first-ms', '1500', '--qr-next-ms', '700', '--qr-count', '3']);
 
 /** A second session of the same user, to drive the dev calls while the app's token is spoilt. */
 async function operator(userId) {
-  return (await server.api('/api/auth/session', { method: 'POST', body: { userId } })).json.token;
+  return (await env.server.api('/api/auth/session', { method: 'POST', body: { userId } })).json.token;
 }
 
 /** A bot on its QR step, with the QR shown and the socket open. */
 async function showingQr(name) {
-  const page = await openPage(browser);
-  const botId = await createBotThroughWizard(page, server.url, name);
+  const page = await openPage(env.browser);
+  const botId = await createBotThroughWizard(page, env.server.url, name);
   await byTestId(page, 'generate-qr').click();
   await waitForState(page, 'waiting_for_scan');
   return { page, botId, session: await sessionOf(page) };
@@ -31,14 +23,14 @@ async function showingQr(name) {
 
 test('token expiry while the QR shows: refresh and reconnect', async () => {
   const { page, botId, session } = await showingQr('Expiry bot');
-  await server.api('/api/dev/tokens/expire', { method: 'POST', token: session.token });
+  await env.server.api('/api/dev/tokens/expire', { method: 'POST', token: session.token });
   // A retryable failure makes the app reconnect; its resync meets the expired token.
   const op = await operator(session.userId);
-  const opened = (await server.stats()).perUser[session.userId].opened;
-  await server.api(`/api/dev/bots/${botId}/fail`, { method: 'POST', token: op, body: { code: 408 } });
+  const opened = (await env.server.stats()).perUser[session.userId].opened;
+  await env.server.api(`/api/dev/bots/${botId}/fail`, { method: 'POST', token: op, body: { code: 408 } });
   // The link comes back: one more accepted socket, with a refreshed token. (The "retrying" state
   // in between may last only milliseconds, so it is not waited for.)
-  await eventually('the reconnect', async () => (await server.stats()).perUser[session.userId].opened === opened + 1, 15_000);
+  await eventually('the reconnect', async () => (await env.server.stats()).perUser[session.userId].opened === opened + 1, 15_000);
   await waitForState(page, 'waiting_for_scan', 15_000);
   const fresh = await sessionOf(page);
   assert.notEqual(fresh.token, session.token, 'the token was refreshed');
@@ -49,18 +41,18 @@ test('token expiry while the QR shows: refresh and reconnect', async () => {
 
 test('tokens revoked: "Your session ended", no attempt for 10 s, then Sign in again pairs again', async () => {
   const { page, botId, session } = await showingQr('Revoked bot');
-  await server.api('/api/dev/tokens/revoke', { method: 'POST', token: session.token });
+  await env.server.api('/api/dev/tokens/revoke', { method: 'POST', token: session.token });
   // A retryable failure makes the app reconnect; its resync meets the revoked token.
   const op = await operator(session.userId);
-  await server.api(`/api/dev/bots/${botId}/fail`, { method: 'POST', token: op, body: { code: 408 } });
-  await server.api('/api/dev/tokens/revoke', { method: 'POST', token: op });
+  await env.server.api(`/api/dev/bots/${botId}/fail`, { method: 'POST', token: op, body: { code: 408 } });
+  await env.server.api('/api/dev/tokens/revoke', { method: 'POST', token: op });
 
   await page.locator('[data-testid="pairing-error"][data-code="unauthorized"]').waitFor({ timeout: 15_000 });
   assert.match(await byTestId(page, 'pairing-error').innerText(), /Your session ended/);
   assert.equal(await byTestId(page, 'retry').innerText(), 'Sign in again');
-  const upgrades = (await server.stats()).wsUpgrades;
+  const upgrades = (await env.server.stats()).wsUpgrades;
   await sleep(10_000);
-  assert.equal((await server.stats()).wsUpgrades, upgrades, 'no attempt during the next 10 s');
+  assert.equal((await env.server.stats()).wsUpgrades, upgrades, 'no attempt during the next 10 s');
 
   await byTestId(page, 'retry').click();
   await waitForState(page, 'waiting_for_scan', 10_000);
@@ -81,7 +73,7 @@ test('QR codes rotate in place, then "QR expired" and a button to start again; n
   assert.match(await byTestId(page, 'pairing-error').innerText(), /QR expired/);
   assert.equal(await byTestId(page, 'retry').innerText(), 'Generate new QR');
   assert.equal(await byTestId(page, 'qr-code').count(), 0, 'no stale QR left on screen');
-  await eventually('the socket to close', async () => (await server.stats()).perUser[session.userId]?.open === 0);
+  await eventually('the socket to close', async () => (await env.server.stats()).perUser[session.userId]?.open === 0);
   await byTestId(page, 'retry').click();
   await waitForState(page, 'waiting_for_scan');
   assert.match(await byTestId(page, 'qr-attempt').innerText(), /Code 1 of 3/);
@@ -89,10 +81,10 @@ test('QR codes rotate in place, then "QR expired" and a button to start again; n
 });
 
 test('bot names are shown as text, never as markup', async () => {
-  const page = await openPage(browser);
+  const page = await openPage(env.browser);
   const name = '<img src=x onerror=alert(1)>';
-  await createBotThroughWizard(page, server.url, name);
-  await page.goto(server.url);
+  await createBotThroughWizard(page, env.server.url, name);
+  await page.goto(env.server.url);
   const title = page.locator('.bot-title', { hasText: name });
   await title.first().waitFor();
   assert.equal(await page.locator('.bot-list img').count(), 0);
