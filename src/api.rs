@@ -57,6 +57,9 @@ pub struct Bot {
     pub messages: u64,
     #[serde(default)]
     pub pairing: Option<QrCode>,
+    /// Why the bot is in its status (botlink's extension; other backends leave it out).
+    #[serde(default)]
+    pub status_reason: Option<String>,
 }
 
 /// Why a call failed, in words a page can show.

@@ -1,6 +1,7 @@
 //! The HTTP API of PROTOCOL.md §1. Every error is `{"error": "..."}` with a 4xx/5xx status.
 
 use crate::{
+    links::LinkError,
     pairing::{self, PairingCodeView, PairingView},
     socket::valid_id,
     state::Shared,
@@ -25,13 +26,37 @@ pub enum ApiError {
     #[error("not found")]
     NotFound,
     #[error("{0}")]
-    Conflict(&'static str),
+    Conflict(String),
     #[error("request body too large")]
     TooLarge,
     #[error("too many requests; retry after {} s", .0.as_secs().max(1))]
     RateLimited(std::time::Duration),
+    #[error("{0}")]
+    Unavailable(String, std::time::Duration),
+    #[error("{0}")]
+    Broken(String),
     #[error("internal error")]
     Internal(#[from] StoreError),
+}
+
+impl From<LinkError> for ApiError {
+    fn from(e: LinkError) -> Self {
+        match e {
+            LinkError::AlreadyConnected => {
+                ApiError::Conflict("the bot is already connected".into())
+            }
+            LinkError::Unavailable {
+                reason,
+                retry_after,
+            } => ApiError::Unavailable(reason, retry_after),
+            LinkError::Broken(why) => ApiError::Broken(why),
+        }
+    }
+}
+
+/// `Retry-After` in whole seconds, at least 1.
+fn retry_after_secs(wait: std::time::Duration) -> String {
+    (wait.as_secs_f64().ceil().max(1.0) as u64).to_string()
 }
 
 impl IntoResponse for ApiError {
@@ -41,13 +66,17 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Broken(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited(wait) => {
-                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            ApiError::RateLimited(wait) | ApiError::Unavailable(_, wait) => {
+                let status = match &self {
+                    ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+                    _ => StatusCode::SERVICE_UNAVAILABLE,
+                };
                 let body = Json(json!({"error": self.to_string()}));
                 return (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [(axum::http::header::RETRY_AFTER, secs.to_string())],
+                    status,
+                    [(axum::http::header::RETRY_AFTER, retry_after_secs(*wait))],
                     body,
                 )
                     .into_response();
@@ -130,7 +159,7 @@ struct Bot {
 }
 
 fn bot(st: &Shared, row: BotRow) -> Bot {
-    let pairing = st.pairings.view(st, &row.id);
+    let pairing = st.link.pairing(st, &row.id);
     Bot { row, pairing }
 }
 
@@ -255,7 +284,7 @@ async fn delete_bot(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     owned_bot(&st, &user, &id)?;
-    st.pairings.end(&id);
+    st.link.unlink(&st, &id).await;
     st.store.delete_bot(&user, &id)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -267,10 +296,7 @@ async fn start_qr(
 ) -> Result<Json<PairingView>, ApiError> {
     let row = owned_bot(&st, &user, &id)?;
     st.qr_limit.take(&user).map_err(ApiError::RateLimited)?;
-    if row.status == "connected" {
-        return Err(ApiError::Conflict("the bot is already connected"));
-    }
-    Ok(Json(pairing::start_or_join(&st, &user, &id)))
+    Ok(Json(st.link.start(&st, &user, &row).await?))
 }
 
 #[derive(Deserialize)]
@@ -310,12 +336,9 @@ async fn pairing_code(
     ApiJson(req): ApiJson<PairingCodeRequest>,
 ) -> Result<Json<PairingCodeView>, ApiError> {
     let row = owned_bot(&st, &user, &id)?;
-    phone_digits(&req.phone).map_err(ApiError::BadRequest)?;
+    let phone = phone_digits(&req.phone).map_err(ApiError::BadRequest)?;
     st.qr_limit.take(&user).map_err(ApiError::RateLimited)?;
-    if row.status == "connected" {
-        return Err(ApiError::Conflict("the bot is already connected"));
-    }
-    Ok(Json(pairing::issue_code(&st, &user, &id)))
+    Ok(Json(st.link.pairing_code(&st, &user, &row, &phone).await?))
 }
 
 async fn logout(
@@ -324,8 +347,15 @@ async fn logout(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     owned_bot(&st, &user, &id)?;
-    st.pairings.end(&id);
-    pairing::set_status(&st, &user, &id, "logged_out", None);
+    st.link.unlink(&st, &id).await;
+    pairing::set_status(
+        &st,
+        &user,
+        &id,
+        "logged_out",
+        None,
+        Some("unlinked from the dashboard"),
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 

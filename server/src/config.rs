@@ -40,8 +40,16 @@ pub struct ServeArgs {
     #[arg(long, env = "BOTLINK_ADDR", default_value = "127.0.0.1:8000")]
     pub addr: SocketAddr,
     /// SQLite database file, or `:memory:`.
-    #[arg(long, default_value = "botlink.db")]
+    #[arg(long, env = "BOTLINK_DB", default_value = "botlink.db")]
     pub db: String,
+    /// Where the server keeps its lock and each bot's WhatsApp device store. Defaults to the
+    /// directory of `--db`; with `--db :memory:`, a temporary directory (and no lock).
+    #[arg(long, env = "BOTLINK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Which WhatsApp link pairs the bots: `simulated` (QR codes that open `/link/<ref>` of this
+    /// server) or `whatsapp` (real sessions with WhatsApp's servers).
+    #[arg(long, env = "BOTLINK_LINK", value_enum, default_value_t = LinkKind::Simulated)]
+    pub link: LinkKind,
     /// The origin phones reach this server at; QR codes encode `<public-url>/link/<ref>`.
     /// Defaults to `http://<addr>`.
     #[arg(long)]
@@ -80,6 +88,13 @@ pub struct ServeArgs {
     /// Lifetime of a session token.
     #[arg(long, default_value_t = 3_600_000)]
     pub token_ttl_ms: u64,
+}
+
+/// The two implementations of the WhatsApp link seam (`links::Link`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    Simulated,
+    Whatsapp,
 }
 
 impl ServeArgs {

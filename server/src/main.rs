@@ -3,14 +3,17 @@
 mod api;
 mod config;
 mod csp;
+mod data_dir;
 mod dev;
 mod limits;
-mod link;
+mod link_page;
+mod links;
 mod owned_parts;
 mod pairing;
 mod socket;
 mod state;
 mod store;
+mod whatsapp;
 
 use axum::{
     Router,
@@ -20,7 +23,7 @@ use axum::{
     response::Response,
 };
 use clap::Parser;
-use config::{Cli, Command, ServeArgs, TokenAction};
+use config::{Cli, Command, LinkKind, ServeArgs, TokenAction};
 use socketioxide::{SocketIo, TransportType};
 use state::{AppState, Shared};
 use std::time::Duration;
@@ -70,20 +73,33 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let mut cfg = cli.serve;
+    // Held until the server stops: a second server on this directory refuses to start.
+    let data = data_dir::DataDir::for_server(&cfg.db, cfg.data_dir.as_deref())?;
+    let link: Box<dyn links::Link> = match cfg.link {
+        LinkKind::Simulated => Box::new(links::Simulated),
+        LinkKind::Whatsapp => Box::new(whatsapp::WhatsAppLink::new(
+            data.devices()?,
+            whatsapp::connector::Connector::real(),
+        )),
+    };
     let listener = tokio::net::TcpListener::bind(cfg.addr).await?;
     let addr = listener.local_addr()?;
     // With `--addr ...:0` the port is known only now; QR links must carry the real one.
     cfg.addr = addr;
-    let app = app(cfg.clone(), store);
+    let (app, st) = app(cfg.clone(), store, link);
+    st.link.resume(&st).await;
     tracing::info!(
-        "botlink-server listening on http://{addr} ({} mode)",
-        if cfg.production { "production" } else { "dev" }
+        "botlink-server listening on http://{addr} ({} mode, {:?} link, data in {})",
+        if cfg.production { "production" } else { "dev" },
+        cfg.link,
+        data.path().display()
     );
     // Before routing, so nothing (axum's `OriginalUri` included) clones the shared parts first.
     let app = tower::ServiceExt::map_request(app, owned_parts::detach_socket_request);
     axum::serve(listener, axum::ServiceExt::into_make_service(app))
         .with_graceful_shutdown(shutdown())
         .await?;
+    st.link.shutdown().await;
     Ok(())
 }
 
@@ -103,8 +119,8 @@ async fn shutdown() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-fn app(cfg: ServeArgs, store: store::Store) -> Router {
-    let st = AppState::new(cfg.clone(), store);
+fn app(cfg: ServeArgs, store: store::Store, link: Box<dyn links::Link>) -> (Router, Shared) {
+    let st = AppState::new(cfg.clone(), store, link);
     let (io_layer, io) = SocketIo::builder()
         .ping_interval(Duration::from_millis(cfg.ping_interval_ms))
         .ping_timeout(Duration::from_millis(cfg.ping_timeout_ms))
@@ -118,7 +134,7 @@ fn app(cfg: ServeArgs, store: store::Store) -> Router {
     let _ = st.io.set(io);
     socket::register(&st);
 
-    let mut router = api::routes(&st).merge(link::routes());
+    let mut router = api::routes(&st).merge(link_page::routes());
     if !cfg.production {
         router = router.merge(dev::routes());
     }
@@ -141,12 +157,13 @@ fn app(cfg: ServeArgs, store: store::Store) -> Router {
             .service(ServeDir::new(dir).fallback(index));
         router = router.fallback_service(app);
     }
-    router
+    let router = router
         .layer(io_layer)
         .layer(middleware::from_fn_with_state(st.clone(), count_upgrades))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors(&cfg))
-        .with_state(st)
+        .with_state(st.clone());
+    (router, st)
 }
 
 /// Counts every WebSocket upgrade on `/socket.io/`: the raw figure of sockets clients opened.

@@ -1,4 +1,4 @@
-//! The simulated WhatsApp link: one pairing per bot, QR refs that rotate and expire as
+//! The engine of the simulated WhatsApp link (`links::Simulated`): one pairing per bot, QR refs that rotate and expire as
 //! WhatsApp's do (first 60 s, then 20 s, 6 in all), a "scan" through `/link/<ref>`, and the
 //! restart (code 515) before `whatsapp_connected`.
 
@@ -55,7 +55,7 @@ pub struct PairingCodeView {
 }
 
 /// `Pairing` of PROTOCOL.md §1.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PairingView {
     pub qr: String,
@@ -124,8 +124,8 @@ fn view_of(st: &Shared, p: &Pairing) -> PairingView {
     }
 }
 
-fn qr_event(st: &Shared, bot_id: &str, v: &PairingView) -> serde_json::Value {
-    let _ = st;
+/// `qr_updated` for a pairing's current QR.
+pub fn qr_event(bot_id: &str, v: &PairingView) -> serde_json::Value {
     json!({"type": "qr_updated", "botId": bot_id, "qr": v.qr, "attempt": v.attempt,
            "attempts": v.attempts, "expiresInMs": v.expires_in_ms})
 }
@@ -153,7 +153,7 @@ pub fn start_or_join(st: &Shared, user_id: &str, bot_id: &str) -> PairingView {
     }
     drop(running);
     st.stats.update(|c| c.pairings_started += 1);
-    set_status(st, user_id, bot_id, "pairing", None);
+    set_status(st, user_id, bot_id, "pairing", None, None);
     view
 }
 
@@ -198,7 +198,7 @@ async fn rotate(st: Shared, bot_id: String) {
                 &json!({"type": "qr_expired", "botId": bot_id}),
             );
             let back = previous_status(&st, &bot_id);
-            set_status(&st, &user, &bot_id, back, None);
+            set_status(&st, &user, &bot_id, back, None, None);
             return;
         }
         let old = std::mem::replace(&mut p.qr_ref, random_id(16));
@@ -212,13 +212,13 @@ async fn rotate(st: Shared, bot_id: String) {
         st.emit_to_user(
             &user,
             "whatsapp_connection_event",
-            &qr_event(&st, &bot_id, &view),
+            &qr_event(&bot_id, &view),
         );
     }
 }
 
 /// A pairing that ends unlinked leaves the bot `created` if it never had a phone, else `disconnected`.
-fn previous_status(st: &Shared, bot_id: &str) -> &'static str {
+pub fn previous_status(st: &Shared, bot_id: &str) -> &'static str {
     match st.store.get_bot_any(bot_id) {
         Ok(Some((_, bot))) if bot.phone.is_some() => "disconnected",
         _ => "created",
@@ -344,21 +344,38 @@ async fn finish_link(st: Shared, user: String, bot_id: String) {
         return;
     }
     let phone = format!("+1555{:07}", rand::random::<u32>() % 10_000_000);
-    // Stored first (a client that reloads now sees it), announced in the contract's order:
-    // whatsapp_connected, then bot_status_update.
-    if let Err(e) = st.store.set_status(&bot_id, "connected", Some(&phone)) {
-        tracing::error!("could not store the link of {bot_id}: {e}");
-    }
+    // Stored once, first (a client that reloads now sees it), then announced in the contract's
+    // order: whatsapp_connected, then bot_status_update.
+    store_status(&st, &bot_id, "connected", Some(&phone), None);
     st.emit_to_user(
         &user,
         "whatsapp_connection_event",
         &json!({"type": "whatsapp_connected", "botId": bot_id, "phone": phone}),
     );
-    set_status(&st, &user, &bot_id, "connected", Some(&phone));
+    announce_status(&st, &user, &bot_id, "connected");
 }
 
-/// Stores a status and tells the user's socket.
-pub fn set_status(st: &Shared, user_id: &str, bot_id: &str, status: &str, phone: Option<&str>) {
+/// Stores a status and tells the user's socket. `reason` says why, in words (`statusReason`).
+pub fn set_status(
+    st: &Shared,
+    user_id: &str,
+    bot_id: &str,
+    status: &str,
+    phone: Option<&str>,
+    reason: Option<&str>,
+) {
+    store_status(st, bot_id, status, phone, reason);
+    announce_status(st, user_id, bot_id, status);
+}
+
+/// Stores a status; the phone stays unless a new one comes or the bot logged out.
+pub fn store_status(
+    st: &Shared,
+    bot_id: &str,
+    status: &str,
+    phone: Option<&str>,
+    reason: Option<&str>,
+) {
     let keep_phone = match (status, phone) {
         (_, Some(p)) => Some(p.to_owned()),
         ("logged_out", None) => None,
@@ -369,9 +386,16 @@ pub fn set_status(st: &Shared, user_id: &str, bot_id: &str, status: &str, phone:
             .flatten()
             .and_then(|(_, b)| b.phone),
     };
-    if let Err(e) = st.store.set_status(bot_id, status, keep_phone.as_deref()) {
+    if let Err(e) = st
+        .store
+        .set_status(bot_id, status, keep_phone.as_deref(), reason)
+    {
         tracing::error!("could not store the status of {bot_id}: {e}");
     }
+}
+
+/// Tells the user's socket a bot's status (`bot_status_update`).
+pub fn announce_status(st: &Shared, user_id: &str, bot_id: &str, status: &str) {
     st.emit_to_user(
         user_id,
         "bot_status_update",
@@ -386,8 +410,8 @@ pub fn replay(
     bot_id: &str,
 ) -> Option<(&'static str, serde_json::Value)> {
     let bot = st.store.get_bot(user_id, bot_id).ok().flatten()?;
-    if let Some(view) = st.pairings.view(st, bot_id) {
-        return Some(("whatsapp_connection_event", qr_event(st, bot_id, &view)));
+    if let Some(view) = st.link.pairing(st, bot_id) {
+        return Some(("whatsapp_connection_event", qr_event(bot_id, &view)));
     }
     Some((
         "bot_status_update",
@@ -418,15 +442,15 @@ pub fn fail(st: &Shared, user_id: &str, bot_id: &str, code: u16) {
     match code {
         401 => {
             st.pairings.end(bot_id);
-            set_status(st, user_id, bot_id, "logged_out", None);
+            set_status(st, user_id, bot_id, "logged_out", None, Some(reason));
         }
         440 => {
             st.pairings.end(bot_id);
-            set_status(st, user_id, bot_id, "conflict", None);
+            set_status(st, user_id, bot_id, "conflict", None, Some(reason));
         }
         403 | 411 => {
             st.pairings.end(bot_id);
-            set_status(st, user_id, bot_id, "disconnected", None);
+            set_status(st, user_id, bot_id, "disconnected", None, Some(reason));
         }
         // Retryable codes and 515: the simulated backend restarts itself; the pairing goes on.
         _ => {}

@@ -1,6 +1,6 @@
 //! The server's shared state and its counters (the witnesses of "one socket per QR display").
 
-use crate::{config::ServeArgs, limits::RateLimiter, pairing::Pairings, store::Store};
+use crate::{config::ServeArgs, limits::RateLimiter, links::Link, pairing::Pairings, store::Store};
 use serde::Serialize;
 use socketioxide::{SocketIo, socket::Sid};
 use std::{
@@ -21,7 +21,10 @@ pub struct AppState {
     pub stats: Stats,
     /// The one live socket of each user (PROTOCOL.md §5).
     pub sockets: Mutex<HashMap<String, Sid>>,
+    /// The simulated link's pairings (its engine's state; empty with the real link).
     pub pairings: Pairings,
+    /// The WhatsApp link every pairing goes through (`--link`).
+    pub link: Box<dyn Link>,
     pub connect_limit: RateLimiter,
     pub qr_limit: RateLimiter,
     /// Pairing codes typed on `/link/code`, all phones together: guessing one is hopeless.
@@ -29,7 +32,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(cfg: ServeArgs, store: Store) -> Shared {
+    pub fn new(cfg: ServeArgs, store: Store, link: Box<dyn Link>) -> Shared {
         Arc::new(AppState {
             connect_limit: RateLimiter::new(cfg.connect_limit_per_min),
             qr_limit: RateLimiter::new(cfg.qr_limit_per_min),
@@ -40,6 +43,7 @@ impl AppState {
             stats: Stats::default(),
             sockets: Mutex::new(HashMap::new()),
             pairings: Pairings::default(),
+            link,
         })
     }
 
@@ -77,6 +81,14 @@ pub struct Counters {
     pub pairings_started: u64,
     /// WebSocket upgrade requests on `/socket.io/` — every socket a client opened, accepted or not.
     pub ws_upgrades: u64,
+    /// The real WhatsApp link: clients started, and running now (at most one per bot).
+    pub whatsapp_clients_started: u64,
+    pub whatsapp_clients_running: u64,
+    /// Its connection attempts to WhatsApp, and those our retry budget refused.
+    pub whatsapp_connect_attempts: u64,
+    pub whatsapp_attempts_refused: u64,
+    /// Clients stopped because their retry budget was spent.
+    pub whatsapp_budgets_spent: u64,
     pub per_user: BTreeMap<String, UserCounters>,
 }
 
@@ -104,6 +116,7 @@ impl Stats {
     pub fn reset(&self) {
         let mut c = lock(&self.0);
         let open = c.sockets_open;
+        let running = c.whatsapp_clients_running;
         let per_user: BTreeMap<_, _> = c
             .per_user
             .iter()
@@ -120,6 +133,7 @@ impl Stats {
             .collect();
         *c = Counters {
             sockets_open: open,
+            whatsapp_clients_running: running,
             per_user,
             ..Counters::default()
         };

@@ -20,7 +20,8 @@ pub enum StoreError {
 }
 
 /// Migrations, applied in order; `PRAGMA user_version` says how many ran.
-const MIGRATIONS: &[&str] = &["CREATE TABLE sessions (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE sessions (
         token_hash TEXT PRIMARY KEY,
         user_id TEXT NOT NULL,
         expires_at INTEGER NOT NULL,
@@ -36,7 +37,10 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE sessions (
         created_at TEXT NOT NULL,
         messages INTEGER NOT NULL DEFAULT 0
      );
-     CREATE INDEX bots_user ON bots(user_id);"];
+     CREATE INDEX bots_user ON bots(user_id);",
+    // Why a bot is in its status (a failure with no socket open is still explained).
+    "ALTER TABLE bots ADD COLUMN status_reason TEXT;",
+];
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -47,6 +51,8 @@ pub struct BotRow {
     pub phone: Option<String>,
     pub created_at: String,
     pub messages: i64,
+    /// Why the bot is in its status, in words for a person (botlink's extension of `Bot`).
+    pub status_reason: Option<String>,
 }
 
 /// What a token is worth right now.
@@ -81,8 +87,12 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(version).unwrap_or(0))
+        {
             conn.execute_batch(&format!(
                 "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
                 i + 1
@@ -167,6 +177,7 @@ impl Store {
             phone: None,
             created_at: now_rfc3339(),
             messages: 0,
+            status_reason: None,
         };
         self.db().execute(
             "INSERT INTO bots (id, user_id, name, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -178,7 +189,7 @@ impl Store {
     pub fn list_bots(&self, user_id: &str) -> Result<Vec<BotRow>, StoreError> {
         let db = self.db();
         let mut stmt = db.prepare(
-            "SELECT id, name, status, phone, created_at, messages FROM bots WHERE user_id = ?1 ORDER BY created_at, id",
+            "SELECT id, name, status, phone, created_at, messages, status_reason FROM bots WHERE user_id = ?1 ORDER BY created_at, id",
         )?;
         let rows = stmt.query_map(params![user_id], bot_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -189,7 +200,7 @@ impl Store {
         Ok(self
             .db()
             .query_row(
-                "SELECT id, name, status, phone, created_at, messages FROM bots WHERE user_id = ?1 AND id = ?2",
+                "SELECT id, name, status, phone, created_at, messages, status_reason FROM bots WHERE user_id = ?1 AND id = ?2",
                 params![user_id, id],
                 bot_from_row,
             )
@@ -201,9 +212,9 @@ impl Store {
         Ok(self
             .db()
             .query_row(
-                "SELECT id, name, status, phone, created_at, messages, user_id FROM bots WHERE id = ?1",
+                "SELECT id, name, status, phone, created_at, messages, status_reason, user_id FROM bots WHERE id = ?1",
                 params![id],
-                |r| Ok((r.get(6)?, bot_from_row(r)?)),
+                |r| Ok((r.get(7)?, bot_from_row(r)?)),
             )
             .optional()?)
     }
@@ -220,12 +231,32 @@ impl Store {
         id: &str,
         status: &str,
         phone: Option<&str>,
+        reason: Option<&str>,
     ) -> Result<(), StoreError> {
         self.db().execute(
-            "UPDATE bots SET status = ?2, phone = ?3 WHERE id = ?1",
-            params![id, status, phone],
+            "UPDATE bots SET status = ?2, phone = ?3, status_reason = ?4 WHERE id = ?1",
+            params![id, status, phone, reason],
         )?;
         Ok(())
+    }
+
+    /// Counts messages a bot received (the `messages` of `Bot`); returns the new count.
+    pub fn count_messages(&self, id: &str, received: i64) -> Result<i64, StoreError> {
+        Ok(self.db().query_row(
+            "UPDATE bots SET messages = messages + ?2 WHERE id = ?1 RETURNING messages",
+            params![id, received],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Every bot with its owner: what a restarted server resumes.
+    pub fn all_bots(&self) -> Result<Vec<(String, BotRow)>, StoreError> {
+        let db = self.db();
+        let mut stmt = db.prepare(
+            "SELECT id, name, status, phone, created_at, messages, status_reason, user_id FROM bots ORDER BY created_at, id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(7)?, bot_from_row(r)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 
@@ -237,6 +268,7 @@ fn bot_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BotRow> {
         phone: r.get(3)?,
         created_at: r.get(4)?,
         messages: r.get(5)?,
+        status_reason: r.get(6)?,
     })
 }
 

@@ -85,6 +85,9 @@ pub fn BotRow(
                     <dt>"Phone"</dt><dd>{phone}</dd>
                     <dt>"Messages"</dt><dd>{message_count}</dd>
                 </dl>
+                {move || (status.get() != "connected").then(|| bot.with(|b| b.as_ref().and_then(|b| b.status_reason.clone())))
+                    .flatten()
+                    .map(|why| view! { <p class="bot-reason" data-testid="status-reason">{why}</p> })}
             </div>
             <div class="bot-actions">
                 <Show when=move || status.get() != "connected" && !showing_qr.get()>

@@ -38,6 +38,11 @@ fn shows_qr(state: UiState) -> bool {
 }
 
 /// What went wrong, in words, and what the action button says (PROTOCOL.md §4, §6).
+/// Whether a QR's text is a link a phone can open (the simulator's `/link/<ref>`).
+fn is_link(qr: &str) -> bool {
+    qr.starts_with("https://") || qr.starts_with("http://")
+}
+
 fn failure_text(failure: &Failure) -> (String, &'static str) {
     let text = match failure {
         Failure::QrExpired => "QR expired — nobody scanned it in time. Get a new one.".into(),
@@ -58,6 +63,9 @@ fn failure_text(failure: &Failure) -> (String, &'static str) {
         Failure::Code(440) => {
             "Another session replaced this one. Close WhatsApp Web elsewhere, then try again."
                 .into()
+        }
+        Failure::Code(426) => {
+            "WhatsApp refused the server as outdated: botlink-server needs an update.".into()
         }
         Failure::Code(code) => format!("WhatsApp's connection failed (code {code})."),
         Failure::Http { message, .. } => message.clone(),
@@ -111,6 +119,8 @@ pub fn QrPanel(
     let qr_data =
         Signal::derive(move || qr.with(|q| q.as_ref().map(|q| q.qr.clone()).unwrap_or_default()));
     let attempt = Signal::derive(move || qr.with(|q| q.as_ref().map_or(0, |q| q.attempt)));
+    // The simulator's QR is a link a phone opens; WhatsApp's is not.
+    let is_link = Memo::new(move |_| qr_data.with(|d| is_link(d)));
     let failure = Memo::new(move |_| {
         view.with(|v| {
             v.as_ref()
@@ -198,13 +208,23 @@ pub fn QrPanel(
                     " · "
                     <span data-testid="qr-countdown">{move || seconds_left().map(|s| format!("expires in {s} s"))}</span>
                 </p>
-                <div class="qr-link">
-                    <label for="qr-link-text">"The code's link (its text alternative)"</label>
-                    <div class="copy-row">
-                        <input id="qr-link-text" class="link-text" readonly prop:value=move || qr_data.get()/>
-                        <CopyButton text=qr_data label="Copy link" testid="copy-link" input_id="qr-link-text"/>
+                <Show
+                    when=move || is_link.get()
+                    fallback=|| view! {
+                        // WhatsApp's own QR holds keys, not a link: there is nothing to open or copy.
+                        <p class="qr-instructions" data-testid="qr-instructions">
+                            "On your phone, open WhatsApp → Settings → Linked devices → Link a device, and point the camera at this code."
+                        </p>
+                    }
+                >
+                    <div class="qr-link">
+                        <label for="qr-link-text">"The code's link (its text alternative)"</label>
+                        <div class="copy-row">
+                            <input id="qr-link-text" class="link-text" readonly prop:value=move || qr_data.get()/>
+                            <CopyButton text=qr_data label="Copy link" testid="copy-link" input_id="qr-link-text"/>
+                        </div>
                     </div>
-                </div>
+                </Show>
                 <PairingCodeOffer bot_id=bot.get_value() attempt=attempt/>
                 <button type="button" class="secondary" data-testid="hide-qr" on:click=cancel>"Cancel"</button>
             </Show>

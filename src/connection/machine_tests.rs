@@ -370,6 +370,43 @@ fn the_socket_stays_open_while_waiting_after_the_scan_and_says_so_after_60s() {
 }
 
 #[test]
+fn a_passkey_request_says_finish_on_the_phone_at_once_and_keeps_the_socket() {
+    let mut r = Rig::new();
+    r.open_display();
+    r.frame(&event(r#"{"type":"qr_scanned","botId":"b1"}"#));
+    assert!(!r.m.view().scan_stalled);
+    r.frame(&event(r#"{"type":"finish_on_phone","botId":"b1"}"#));
+    assert_eq!(r.state(), UiState::Finishing);
+    assert!(
+        r.m.view().scan_stalled,
+        "the note shows now, not after 60 s"
+    );
+    // Another bot's passkey is not ours.
+    let mut other = Rig::new();
+    other.open_display();
+    other.frame(&event(r#"{"type":"finish_on_phone","botId":"b2"}"#));
+    assert!(!other.m.view().scan_stalled);
+    assert_eq!(r.count(|c| matches!(c, Command::Close { .. })), 0);
+    r.frame(&event(
+        r#"{"type":"whatsapp_connected","botId":"b1","phone":"+15551234567"}"#,
+    ));
+    assert_eq!(r.state(), UiState::Linked);
+}
+
+#[test]
+fn a_426_client_outdated_ends_the_attempt_for_good() {
+    let mut r = Rig::new();
+    r.open_display();
+    r.frame(&event(
+        r#"{"type":"connection_failed","botId":"b1","code":426,"reason":"outdated"}"#,
+    ));
+    assert_eq!(r.state(), UiState::Failed);
+    let opens = r.opens().len();
+    r.wait(120_000);
+    assert_eq!(r.opens().len(), opens, "no reopen after a terminal code");
+}
+
+#[test]
 fn qr_updated_replaces_the_qr_in_place() {
     let mut r = Rig::new();
     r.open_display();

@@ -248,6 +248,10 @@ pub enum WhatsAppEvent {
         code: u16,
         reason: Option<String>,
     },
+    /// The phone asks the person to finish linking there (a passkey): botlink's extension.
+    FinishOnPhone {
+        bot_id: String,
+    },
     /// A `type` this app does not know.
     Other,
 }
@@ -277,7 +281,12 @@ impl<'de> Deserialize<'de> for WhatsAppEvent {
         let need = |field: &'static str| Error::missing_field(field);
         if !matches!(
             raw.kind.as_str(),
-            "qr_updated" | "qr_scanned" | "whatsapp_connected" | "qr_expired" | "connection_failed"
+            "qr_updated"
+                | "qr_scanned"
+                | "whatsapp_connected"
+                | "qr_expired"
+                | "connection_failed"
+                | "finish_on_phone"
         ) {
             return Ok(WhatsAppEvent::Other);
         }
@@ -298,6 +307,7 @@ impl<'de> Deserialize<'de> for WhatsAppEvent {
                 phone: raw.phone,
             },
             "qr_expired" => WhatsAppEvent::QrExpired { bot_id },
+            "finish_on_phone" => WhatsAppEvent::FinishOnPhone { bot_id },
             _ => WhatsAppEvent::ConnectionFailed {
                 bot_id,
                 code: raw.code.ok_or_else(|| need("code"))?,

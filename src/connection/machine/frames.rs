@@ -153,6 +153,15 @@ impl Machine {
                     stalled: false,
                 });
             }
+            // The phone asks for a passkey: say "finish on your phone" now, not after 60 s.
+            ServerEvent::WhatsApp(WhatsAppEvent::FinishOnPhone { bot_id }) if ours(&bot_id) => {
+                live.scanned
+                    .get_or_insert(Scanned {
+                        stall_at: now,
+                        stalled: true,
+                    })
+                    .stalled = true;
+            }
             ServerEvent::WhatsApp(WhatsAppEvent::WhatsappConnected { bot_id, phone })
                 if ours(&bot_id) =>
             {
@@ -252,6 +261,7 @@ pub(super) fn describe_frame(frame: &Result<Packet, WireError>) -> String {
                 WhatsAppEvent::WhatsappConnected { .. } => "whatsapp_connected".into(),
                 WhatsAppEvent::QrExpired { .. } => "qr_expired".into(),
                 WhatsAppEvent::ConnectionFailed { code, .. } => format!("connection_failed {code}"),
+                WhatsAppEvent::FinishOnPhone { .. } => "finish_on_phone".into(),
                 WhatsAppEvent::Other => "whatsapp_connection_event of an unknown type".into(),
             },
             ServerEvent::BotStatus(update) => {

@@ -1,0 +1,98 @@
+//! The seam between the pairing API and WhatsApp: one interface, [`Link`], with two
+//! implementations — [`Simulated`] (the default, for development, demos and tests: QR codes that
+//! open this server's `/link/<ref>`) and `whatsapp::WhatsAppLink` (real sessions through the
+//! whatsapp-rust crate). The HTTP API and the Socket.IO replay talk to this trait only.
+
+use crate::{
+    pairing::{self, PairingCodeView, PairingView},
+    state::Shared,
+    store::BotRow,
+};
+use std::time::Duration;
+
+/// Why a link could not do what was asked; each is an HTTP answer of the contract.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// `409`: the bot is linked already (its device is registered and its session open).
+    #[error("the bot is already connected")]
+    AlreadyConnected,
+    /// `503` with `Retry-After`: WhatsApp did not answer, or refused for now.
+    #[error("{reason}")]
+    Unavailable {
+        reason: String,
+        retry_after: Duration,
+    },
+    /// `500`: the bot's device store cannot be used (the server log says why).
+    #[error("{0}")]
+    Broken(String),
+}
+
+/// One WhatsApp link, shared by every bot of the server.
+#[async_trait::async_trait]
+pub trait Link: Send + Sync {
+    /// Starts pairing `bot`, or joins the pairing already running (never two for one bot).
+    /// Answers within 10 s.
+    async fn start(&self, st: &Shared, user: &str, bot: &BotRow) -> Result<PairingView, LinkError>;
+
+    /// The QR on screen for `bot` now, if it is pairing.
+    fn pairing(&self, st: &Shared, bot_id: &str) -> Option<PairingView>;
+
+    /// A code the phone enters instead of scanning (`phone`: its digits with country code).
+    async fn pairing_code(
+        &self,
+        st: &Shared,
+        user: &str,
+        bot: &BotRow,
+        phone: &str,
+    ) -> Result<PairingCodeView, LinkError>;
+
+    /// Unlinks the phone (logout and delete): ends any pairing or session, tells WhatsApp
+    /// (best effort) and forgets the device.
+    async fn unlink(&self, st: &Shared, bot_id: &str);
+
+    /// After a restart: resumes every linked bot from its stored device, without a QR.
+    async fn resume(&self, st: &Shared);
+
+    /// Stops every client (the server is shutting down); devices are kept.
+    async fn shutdown(&self);
+}
+
+/// The simulated link: `pairing.rs` is its engine.
+pub struct Simulated;
+
+#[async_trait::async_trait]
+impl Link for Simulated {
+    async fn start(&self, st: &Shared, user: &str, bot: &BotRow) -> Result<PairingView, LinkError> {
+        if bot.status == "connected" {
+            return Err(LinkError::AlreadyConnected);
+        }
+        Ok(pairing::start_or_join(st, user, &bot.id))
+    }
+
+    fn pairing(&self, st: &Shared, bot_id: &str) -> Option<PairingView> {
+        st.pairings.view(st, bot_id)
+    }
+
+    async fn pairing_code(
+        &self,
+        st: &Shared,
+        user: &str,
+        bot: &BotRow,
+        _phone: &str,
+    ) -> Result<PairingCodeView, LinkError> {
+        if bot.status == "connected" {
+            return Err(LinkError::AlreadyConnected);
+        }
+        Ok(pairing::issue_code(st, user, &bot.id))
+    }
+
+    async fn unlink(&self, st: &Shared, bot_id: &str) {
+        st.pairings.end(bot_id);
+    }
+
+    async fn resume(&self, _st: &Shared) {
+        // A simulated session has nothing to resume: its "device" is the row's status.
+    }
+
+    async fn shutdown(&self) {}
+}

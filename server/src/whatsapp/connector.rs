@@ -1,0 +1,100 @@
+//! How a bot's client reaches WhatsApp: the transport (WebSocket), the HTTP client (version
+//! look-up, media) and the runtime — real ones in production, failing or scripted ones in tests —
+//! and the supervised transport factory through which every connection attempt first asks the
+//! bot's retry budget.
+
+use std::sync::Arc;
+use whatsapp_rust::{
+    anyhow,
+    async_channel::Receiver,
+    async_trait,
+    transport::{Transport, TransportEvent, TransportFactory},
+    wacore::net::{HttpClient, HttpRequest, HttpResponse},
+};
+
+/// What every bot's client is built with.
+#[derive(Clone)]
+pub struct Connector {
+    pub transport: Arc<dyn TransportFactory>,
+    pub http: Arc<dyn HttpClient>,
+    /// Tests compress whatsapp-rust's own backoff timers by this factor (1 in production).
+    pub time_divisor: u32,
+}
+
+impl Connector {
+    /// WhatsApp's servers, over the crate's tokio WebSocket transport and ureq.
+    pub fn real() -> Connector {
+        Connector {
+            transport: Arc::new(whatsapp_rust::transport::TokioWebSocketTransportFactory::new()),
+            http: Arc::new(whatsapp_rust::http::UreqHttpClient::new()),
+            time_divisor: 1,
+        }
+    }
+}
+
+/// Asked before each connection attempt; `false` refuses it (the budget is spent).
+pub type Gate = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// The bot's transport factory: the real one, behind the bot's retry budget.
+pub struct Supervised {
+    pub inner: Arc<dyn TransportFactory>,
+    pub gate: Gate,
+}
+
+#[async_trait]
+impl TransportFactory for Supervised {
+    async fn create_transport(
+        &self,
+    ) -> Result<(Arc<dyn Transport>, Receiver<TransportEvent>), anyhow::Error> {
+        if !(self.gate)() {
+            return Err(anyhow::anyhow!(
+                "botlink's retry budget for this bot is spent"
+            ));
+        }
+        self.inner.create_transport().await
+    }
+}
+
+/// The shared HTTP client, as the value the builder takes.
+pub struct SharedHttp(pub Arc<dyn HttpClient>);
+
+#[async_trait]
+impl HttpClient for SharedHttp {
+    async fn execute(&self, request: HttpRequest) -> anyhow::Result<HttpResponse> {
+        self.0.execute(request).await
+    }
+}
+
+/// Tokio, with whatsapp-rust's sleeps divided by `divisor`: its reconnect backoff (1, 1, 2, 3,
+/// 5 s …) runs in milliseconds in tests, so they replay a whole retry budget quickly.
+pub struct ScaledRuntime {
+    pub divisor: u32,
+}
+
+#[async_trait]
+impl whatsapp_rust::Runtime for ScaledRuntime {
+    fn spawn(
+        &self,
+        future: std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>,
+    ) -> whatsapp_rust::wacore::runtime::AbortHandle {
+        whatsapp_rust::TokioRuntime.spawn(future)
+    }
+
+    fn sleep(
+        &self,
+        duration: std::time::Duration,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        whatsapp_rust::TokioRuntime.sleep(duration / self.divisor.max(1))
+    }
+
+    fn spawn_blocking(
+        &self,
+        f: Box<dyn FnOnce() + Send + 'static>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        whatsapp_rust::TokioRuntime.spawn_blocking(f)
+    }
+
+    fn yield_now(&self) -> Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> {
+        None
+    }
+}

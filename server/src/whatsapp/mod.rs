@@ -1,0 +1,356 @@
+//! The real WhatsApp link (`--link whatsapp`), on the whatsapp-rust crate, with the discipline
+//! the seed backends learned the hard way, by construction:
+//!
+//! - **one client per bot**: each bot has one slot, and every start and stop of its client
+//!   happens under that slot's lock — a second start (also 50 at once) joins the running client;
+//! - **the old client fully closed before a new one starts** (its run loop has ended);
+//! - **no reconnect after 401, 403, 411, 440**: those end the session (`events.rs`), and a
+//!   whatsapp-rust reconnect after any drop asks the bot's retry budget first (`budget.rs`);
+//! - **devices survive restarts**: each bot's device store is its own file in the data
+//!   directory; a restarted server resumes every linked bot without a new QR.
+
+pub mod budget;
+pub mod connector;
+pub mod events;
+pub mod session;
+#[cfg(test)]
+mod tests;
+
+use crate::{
+    links::{Link, LinkError},
+    pairing::{PairingCodeView, PairingView},
+    socket::valid_id,
+    state::{Shared, lock},
+    store::BotRow,
+};
+use connector::Connector;
+use session::{Phase, Purpose, Session, StartArgs};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+use tokio::sync::Mutex as AsyncMutex;
+
+/// `POST .../qr` answers within this, QR or not.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// What a 503 asks the app to wait.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// How long WhatsApp keeps a pairing code valid.
+const CODE_TTL: Duration = Duration::from_secs(180);
+
+pub struct WhatsAppLink {
+    slots: Arc<Slots>,
+    /// `POST .../qr` answers within this ([`ANSWER_WITHIN`]; shorter in tests).
+    answer_within: Duration,
+}
+
+/// Each bot's one slot, and the device stores' directory.
+struct Slots {
+    devices: PathBuf,
+    connector: Connector,
+    /// The lock of a bot's client: held across every start and stop of it.
+    slots: Mutex<HashMap<String, Arc<AsyncMutex<Option<Session>>>>>,
+    /// The running sessions' shared parts, readable without waiting for a slot.
+    cores: Mutex<HashMap<String, Arc<session::Core>>>,
+    generations: AtomicU64,
+    this: Weak<Slots>,
+}
+
+impl WhatsAppLink {
+    pub fn new(devices: PathBuf, connector: Connector) -> WhatsAppLink {
+        WhatsAppLink {
+            answer_within: ANSWER_WITHIN,
+            slots: Arc::new_cyclic(|this| Slots {
+                devices,
+                connector,
+                slots: Mutex::new(HashMap::new()),
+                cores: Mutex::new(HashMap::new()),
+                generations: AtomicU64::new(0),
+                this: this.clone(),
+            }),
+        }
+    }
+}
+
+/// The files of a bot's device store (the database and SQLite's `-wal` and `-shm`).
+fn device_files(devices: &Path, bot_id: &str) -> [PathBuf; 3] {
+    let db = devices.join(format!("{bot_id}.sqlite"));
+    let with = |suffix: &str| {
+        let mut s = db.clone().into_os_string();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    [with("-wal"), with("-shm"), db]
+}
+
+impl Slots {
+    fn slot(&self, bot_id: &str) -> Arc<AsyncMutex<Option<Session>>> {
+        lock(&self.slots)
+            .entry(bot_id.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    fn device_file(&self, bot_id: &str) -> PathBuf {
+        device_files(&self.devices, bot_id)[2].clone()
+    }
+
+    fn has_device(&self, bot_id: &str) -> bool {
+        self.device_file(bot_id).exists()
+    }
+
+    /// Wipes the bot's device store. Only ever with its client stopped.
+    fn forget_device(&self, bot_id: &str) {
+        for f in device_files(&self.devices, bot_id) {
+            match std::fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::error!(bot = bot_id, "could not remove a device file: {e}"),
+            }
+        }
+    }
+
+    /// The bot's running client, or a new one: never two. A finished client is fully closed
+    /// before its successor starts. `None`: a resume found no registered device.
+    async fn ensure(
+        &self,
+        st: &Shared,
+        user_id: &str,
+        bot_id: &str,
+        purpose: Purpose,
+        fresh_device: bool,
+    ) -> Result<Option<Arc<session::Core>>, LinkError> {
+        let slot = self.slot(bot_id);
+        let mut running = slot.lock().await;
+        if let Some(s) = running.as_ref()
+            && !s.core.is_over()
+        {
+            return Ok(Some(s.core.clone()));
+        }
+        if let Some(old) = running.take() {
+            self.closed(st, &old.core.bot_id);
+            old.close().await;
+        }
+        if fresh_device {
+            self.forget_device(bot_id);
+        }
+        let this = self.this.clone();
+        let stop_bot = bot_id.to_owned();
+        let stop = Box::new(move |generation: u64, forget: bool| {
+            let Some(slots) = this.upgrade() else { return };
+            let bot = stop_bot.clone();
+            tokio::spawn(async move { slots.stop(&bot, Some(generation), forget).await });
+        });
+        let started = Session::start(StartArgs {
+            st,
+            user_id,
+            bot_id,
+            generation: self.generations.fetch_add(1, Ordering::Relaxed) + 1,
+            device_file: &self.device_file(bot_id),
+            connector: &self.connector,
+            purpose,
+            stop,
+        })
+        .await?;
+        let Some(session) = started else {
+            return Ok(None);
+        };
+        let core = session.core.clone();
+        lock(&self.cores).insert(bot_id.to_owned(), core.clone());
+        st.stats.update(|c| {
+            c.whatsapp_clients_started += 1;
+            c.whatsapp_clients_running += 1;
+        });
+        tracing::info!(
+            bot = bot_id,
+            generation = core.generation,
+            ?purpose,
+            "WhatsApp client started"
+        );
+        *running = Some(session);
+        Ok(Some(core))
+    }
+
+    /// Bookkeeping of a client that is being closed.
+    fn closed(&self, st: &Shared, bot_id: &str) {
+        lock(&self.cores).remove(bot_id);
+        st.stats
+            .update(|c| c.whatsapp_clients_running = c.whatsapp_clients_running.saturating_sub(1));
+    }
+
+    /// Stops the bot's client (only generation `generation`, if given), then maybe forgets its
+    /// device — in that order, under the slot's lock.
+    async fn stop(&self, bot_id: &str, generation: Option<u64>, forget: bool) {
+        let slot = self.slot(bot_id);
+        let mut running = slot.lock().await;
+        let matches = running
+            .as_ref()
+            .is_some_and(|s| generation.is_none_or(|g| s.core.generation == g));
+        if !matches {
+            return;
+        }
+        if let Some(old) = running.take() {
+            if let Some(st) = old.core.st() {
+                self.closed(&st, bot_id);
+            }
+            old.close().await;
+        }
+        if forget {
+            self.forget_device(bot_id);
+        }
+    }
+
+    /// Waits (until `deadline`) for a QR, an open session or the end.
+    async fn settle(core: &session::Core, deadline: tokio::time::Instant) -> Phase {
+        let mut phase = core.phase();
+        let waited =
+            tokio::time::timeout_at(deadline, phase.wait_for(|p| !matches!(p, Phase::Starting)))
+                .await;
+        match waited {
+            Ok(Ok(p)) => p.clone(),
+            _ => core.current(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Link for WhatsAppLink {
+    async fn start(&self, st: &Shared, user: &str, bot: &BotRow) -> Result<PairingView, LinkError> {
+        let deadline = tokio::time::Instant::now() + self.answer_within;
+        let mut fresh = false;
+        loop {
+            let core = self
+                .slots
+                .ensure(st, user, &bot.id, Purpose::Pair, fresh)
+                .await?
+                .ok_or_else(|| LinkError::Broken("the bot's client did not start".into()))?;
+            match Slots::settle(&core, deadline).await {
+                Phase::Qr(view) | Phase::Scanned(view) => return Ok(view),
+                Phase::Open => return Err(LinkError::AlreadyConnected),
+                // The stored device is gone from WhatsApp: once more, with a new device (a QR).
+                Phase::Ended(e) if e.forget_device && !fresh => fresh = true,
+                Phase::Ended(e) => {
+                    return Err(LinkError::Unavailable {
+                        reason: e.reason,
+                        retry_after: RETRY_AFTER,
+                    });
+                }
+                Phase::Starting => {
+                    let reason = format!(
+                        "WhatsApp did not answer within {} s",
+                        self.answer_within.as_secs_f64()
+                    );
+                    core.end(events::Ending {
+                        code: 408,
+                        reason: reason.clone(),
+                        status: "disconnected",
+                        forget_device: false,
+                    });
+                    return Err(LinkError::Unavailable {
+                        reason,
+                        retry_after: RETRY_AFTER,
+                    });
+                }
+            }
+        }
+    }
+
+    fn pairing(&self, _st: &Shared, bot_id: &str) -> Option<PairingView> {
+        lock(&self.slots.cores).get(bot_id).and_then(|c| c.view())
+    }
+
+    async fn pairing_code(
+        &self,
+        st: &Shared,
+        user: &str,
+        bot: &BotRow,
+        phone: &str,
+    ) -> Result<PairingCodeView, LinkError> {
+        // A code rides the pairing connection: the same start (and the same answers) as a QR.
+        self.start(st, user, bot).await?;
+        let slot = self.slots.slot(&bot.id);
+        let client = slot
+            .lock()
+            .await
+            .as_ref()
+            .map(|s| s.client.clone())
+            .ok_or_else(|| LinkError::Unavailable {
+                reason: "the pairing ended".into(),
+                retry_after: RETRY_AFTER,
+            })?;
+        // One outstanding code per client: a new one replaces the old, as in the simulator.
+        client.cancel_pair_code().await;
+        let options = whatsapp_rust::pair_code::PairCodeOptions {
+            phone_number: phone.to_owned(),
+            ..Default::default()
+        };
+        match tokio::time::timeout(ANSWER_WITHIN, client.pair_with_code(options)).await {
+            Ok(Ok(code)) => Ok(PairingCodeView {
+                code,
+                expires_in_ms: CODE_TTL.as_millis() as u64,
+            }),
+            Ok(Err(e)) => Err(LinkError::Unavailable {
+                reason: format!("WhatsApp gave no pairing code: {e}"),
+                retry_after: RETRY_AFTER,
+            }),
+            Err(_) => Err(LinkError::Unavailable {
+                reason: "WhatsApp gave no pairing code within 10 s".into(),
+                retry_after: RETRY_AFTER,
+            }),
+        }
+    }
+
+    async fn unlink(&self, st: &Shared, bot_id: &str) {
+        let slot = self.slots.slot(bot_id);
+        let mut running = slot.lock().await;
+        if let Some(session) = running.take() {
+            self.slots.closed(st, bot_id);
+            session.log_out().await;
+        }
+        self.slots.forget_device(bot_id);
+    }
+
+    async fn resume(&self, st: &Shared) {
+        let bots = match st.store.all_bots() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("could not list the bots to resume: {e}");
+                return;
+            }
+        };
+        for (user, bot) in bots {
+            // A conflict (440) is never resumed on its own: the person decides.
+            if !valid_id(&bot.id) || bot.status == "conflict" || !self.slots.has_device(&bot.id) {
+                continue;
+            }
+            let slots = self.slots.clone();
+            let st = st.clone();
+            tokio::spawn(async move {
+                match slots
+                    .ensure(&st, &user, &bot.id, Purpose::Resume, false)
+                    .await
+                {
+                    Ok(Some(_)) => tracing::info!(bot = %bot.id, "resuming the linked bot"),
+                    Ok(None) => tracing::info!(bot = %bot.id, "no registered device to resume"),
+                    Err(e) => tracing::warn!(bot = %bot.id, "could not resume: {e}"),
+                }
+            });
+        }
+    }
+
+    async fn shutdown(&self) {
+        let slots: Vec<_> = lock(&self.slots.slots).values().cloned().collect();
+        for slot in slots {
+            if let Some(session) = slot.lock().await.take() {
+                session.close().await;
+            }
+        }
+    }
+}

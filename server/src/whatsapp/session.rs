@@ -1,0 +1,393 @@
+//! One bot's WhatsApp client: built on the bot's own device store, started once, its events
+//! turned into the contract's (through the table of `events.rs`) and its connection attempts
+//! counted against the bot's retry budget (`budget.rs`). Its owner (`slots.rs`) starts and stops
+//! it; nothing else does.
+
+use super::{
+    budget::{Budget, Verdict},
+    connector::{Connector, ScaledRuntime, SharedHttp, Supervised},
+    events::{self, Ending, Outcome, QR_REFS_PER_CONNECTION},
+};
+use crate::{
+    links::LinkError,
+    pairing::{self, PairingView},
+    state::{AppState, Shared, lock},
+};
+use serde_json::json;
+use std::{
+    path::Path,
+    sync::{Arc, Mutex, Weak},
+    time::{Duration, Instant},
+};
+use tokio::sync::watch;
+use whatsapp_rust::{
+    Client,
+    bot::{Bot, BotHandle, EventDelivery},
+    store::SqliteStore,
+    types::events::Event,
+};
+
+/// Where a session is, as the pairing API waits for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Connecting; nothing from WhatsApp yet.
+    Starting,
+    /// A QR is on offer.
+    Qr(PairingView),
+    /// The phone scanned; WhatsApp restarts the stream before the session opens.
+    Scanned(PairingView),
+    /// The session is open.
+    Open,
+    /// The session ended; the client is being stopped.
+    Ended(Ending),
+}
+
+/// Why a session was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `POST .../qr` or a pairing code: a QR (new device) or a resumed session (registered one).
+    Pair,
+    /// A restarted server resumes a linked bot: only a registered device is started.
+    Resume,
+}
+
+/// What the session's event handler, its budget gate and its owner share.
+pub struct Core {
+    pub bot_id: String,
+    pub user_id: String,
+    /// Which start of this bot it is: a stop aimed at an older session leaves a newer one alone.
+    pub generation: u64,
+    st: Weak<AppState>,
+    phase: watch::Sender<Phase>,
+    progress: Mutex<Progress>,
+    /// Asks the owner to stop this session (and maybe forget the device).
+    stop: Box<dyn Fn(u64, bool) + Send + Sync>,
+}
+
+struct Progress {
+    budget: Budget,
+    /// Distinct QR refs seen: the `attempt` of `qr_updated`.
+    qr_refs: u32,
+    last_qr: Option<String>,
+    /// Our own stop is under way: what the client says now is not the bot's news.
+    stopping: bool,
+}
+
+impl Core {
+    pub fn phase(&self) -> watch::Receiver<Phase> {
+        self.phase.subscribe()
+    }
+
+    /// The server's state, while it runs.
+    pub fn st(&self) -> Option<Shared> {
+        self.st.upgrade()
+    }
+
+    pub fn current(&self) -> Phase {
+        self.phase.borrow().clone()
+    }
+
+    pub fn is_over(&self) -> bool {
+        matches!(*self.phase.borrow(), Phase::Ended(_)) || lock(&self.progress).stopping
+    }
+
+    /// The QR on offer, for `Bot.pairing` and the CONNECT replay.
+    pub fn view(&self) -> Option<PairingView> {
+        match &*self.phase.borrow() {
+            Phase::Qr(v) | Phase::Scanned(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    /// From now on the client's events are ours (logout, shutdown), not the bot's.
+    pub fn mark_stopping(&self) {
+        lock(&self.progress).stopping = true;
+    }
+
+    /// Asked by the supervised transport before each connection attempt.
+    fn admit_attempt(&self) -> bool {
+        let Some(st) = self.st.upgrade() else {
+            return false;
+        };
+        let verdict = {
+            let mut p = lock(&self.progress);
+            if p.stopping {
+                return false;
+            }
+            p.budget.attempt(Instant::now())
+        };
+        match verdict {
+            Verdict::Go => {
+                st.stats.update(|c| c.whatsapp_connect_attempts += 1);
+                true
+            }
+            Verdict::GiveUp { attempts } => {
+                st.stats.update(|c| c.whatsapp_attempts_refused += 1);
+                if !self.is_over() {
+                    st.stats.update(|c| c.whatsapp_budgets_spent += 1);
+                    self.end(Ending {
+                        code: 503,
+                        reason: format!(
+                            "WhatsApp could not be reached: gave up after {attempts} connection attempts"
+                        ),
+                        status: "disconnected",
+                        forget_device: false,
+                    });
+                }
+                false
+            }
+        }
+    }
+
+    /// Ends the session once: `connection_failed`, the bot's status and reason, then the stop.
+    pub fn end(&self, ending: Ending) {
+        self.finish(ending, true);
+    }
+
+    /// Ends the session once; `connection_failed` only when `announce` (not after `qr_expired`).
+    fn finish(&self, ending: Ending, announce: bool) {
+        if self.is_over() {
+            return;
+        }
+        self.phase.send_replace(Phase::Ended(ending.clone()));
+        if let Some(st) = self.st.upgrade() {
+            tracing::info!(bot = %self.bot_id, code = ending.code, "WhatsApp session ended: {}", ending.reason);
+            if announce {
+                st.emit_to_user(
+                    &self.user_id,
+                    "whatsapp_connection_event",
+                    &json!({"type": "connection_failed", "botId": self.bot_id,
+                            "code": ending.code, "reason": ending.reason}),
+                );
+            }
+            pairing::set_status(
+                &st,
+                &self.user_id,
+                &self.bot_id,
+                ending.status,
+                None,
+                Some(&ending.reason),
+            );
+        }
+        (self.stop)(self.generation, ending.forget_device);
+    }
+
+    /// An event as the library's bus would deliver it.
+    #[cfg(test)]
+    pub fn on_event_for_test(&self, event: &Event, client: &Client) {
+        self.on_event(event, client);
+    }
+
+    /// One library event, through the table of `events.rs`.
+    fn on_event(&self, event: &Event, client: &Client) {
+        let outcome = events::outcome(event);
+        if outcome == Outcome::Ignored || self.is_over() {
+            return;
+        }
+        let Some(st) = self.st.upgrade() else { return };
+        let emit = |payload: serde_json::Value| {
+            st.emit_to_user(&self.user_id, "whatsapp_connection_event", &payload)
+        };
+        match outcome {
+            Outcome::Qr {
+                code,
+                expires_in_ms,
+            } => {
+                let view = {
+                    let mut p = lock(&self.progress);
+                    if p.last_qr.as_deref() != Some(code.as_str()) {
+                        p.qr_refs += 1;
+                        p.last_qr = Some(code.clone());
+                    }
+                    PairingView {
+                        qr: code,
+                        attempt: p.qr_refs,
+                        attempts: QR_REFS_PER_CONNECTION.max(p.qr_refs),
+                        expires_in_ms,
+                    }
+                };
+                let first = !matches!(self.current(), Phase::Qr(_));
+                self.phase.send_replace(Phase::Qr(view.clone()));
+                if first {
+                    pairing::set_status(&st, &self.user_id, &self.bot_id, "pairing", None, None);
+                }
+                emit(pairing::qr_event(&self.bot_id, &view));
+            }
+            Outcome::QrExpired => {
+                emit(json!({"type": "qr_expired", "botId": self.bot_id}));
+                let back = pairing::previous_status(&st, &self.bot_id);
+                let ending = Ending {
+                    code: 408,
+                    reason: "nobody scanned the QR code in time".into(),
+                    status: back,
+                    forget_device: false,
+                };
+                self.finish(ending, false);
+            }
+            Outcome::Scanned => {
+                let view = self.view();
+                if let Some(v) = view {
+                    self.phase.send_replace(Phase::Scanned(v));
+                }
+                emit(json!({"type": "qr_scanned", "botId": self.bot_id}));
+            }
+            Outcome::Connected => {
+                lock(&self.progress).budget.opened(Instant::now());
+                let was_pairing = matches!(self.current(), Phase::Qr(_) | Phase::Scanned(_));
+                self.phase.send_replace(Phase::Open);
+                let phone = client.pn().and_then(|jid| events::e164(&jid.user));
+                pairing::store_status(&st, &self.bot_id, "connected", phone.as_deref(), None);
+                if was_pairing {
+                    emit(
+                        json!({"type": "whatsapp_connected", "botId": self.bot_id, "phone": phone}),
+                    );
+                }
+                pairing::announce_status(&st, &self.user_id, &self.bot_id, "connected");
+            }
+            Outcome::Dropped { reason } => {
+                lock(&self.progress).budget.closed(Instant::now());
+                tracing::info!(bot = %self.bot_id, "WhatsApp connection dropped: {reason}");
+                st.emit_to_user(
+                    &self.user_id,
+                    "connection_update",
+                    &json!({"botId": self.bot_id, "state": "close"}),
+                );
+            }
+            Outcome::Ended(ending) => self.end(ending),
+            Outcome::FinishOnPhone => {
+                emit(json!({"type": "finish_on_phone", "botId": self.bot_id}));
+            }
+            Outcome::PairingCodeDead { reason } => {
+                emit(
+                    json!({"type": "pairing_code_expired", "botId": self.bot_id, "reason": reason}),
+                );
+            }
+            Outcome::Messages(n) => match st.store.count_messages(&self.bot_id, n as i64) {
+                Ok(total) => st.emit_to_user(
+                    &self.user_id,
+                    "message_sync",
+                    &json!({"botId": self.bot_id, "messages": total}),
+                ),
+                Err(e) => tracing::error!(bot = %self.bot_id, "could not count messages: {e}"),
+            },
+            Outcome::Ignored => {}
+        }
+    }
+}
+
+/// A running client and what it shares.
+pub struct Session {
+    pub core: Arc<Core>,
+    pub client: Arc<Client>,
+    handle: BotHandle,
+}
+
+/// How long a client may take to stop before it is aborted.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct StartArgs<'a> {
+    pub st: &'a Shared,
+    pub user_id: &'a str,
+    pub bot_id: &'a str,
+    pub generation: u64,
+    pub device_file: &'a Path,
+    pub connector: &'a Connector,
+    pub purpose: Purpose,
+    pub stop: Box<dyn Fn(u64, bool) + Send + Sync>,
+}
+
+impl Session {
+    /// Builds the bot's client on its device store and starts it. `Ok(None)`: a resume found no
+    /// registered device, so nothing was started.
+    pub async fn start(a: StartArgs<'_>) -> Result<Option<Session>, LinkError> {
+        let ctx = (a.st, a.user_id, a.bot_id, a.device_file);
+        crate::data_dir::create_private_file(a.device_file).map_err(|e| broken(&ctx, &e))?;
+        let url = a.device_file.to_string_lossy().into_owned();
+        let store = SqliteStore::new(&url).await.map_err(|e| broken(&ctx, &e))?;
+        let core = Arc::new(Core {
+            bot_id: a.bot_id.to_owned(),
+            user_id: a.user_id.to_owned(),
+            generation: a.generation,
+            st: Arc::downgrade(a.st),
+            phase: watch::Sender::new(Phase::Starting),
+            progress: Mutex::new(Progress {
+                budget: Budget::default(),
+                qr_refs: 0,
+                last_qr: None,
+                stopping: false,
+            }),
+            stop: a.stop,
+        });
+        let gate_core = Arc::downgrade(&core);
+        let events_core = Arc::downgrade(&core);
+        let bot = Bot::builder()
+            .with_backend(store)
+            .with_transport_factory(Supervised {
+                inner: a.connector.transport.clone(),
+                gate: Arc::new(move || gate_core.upgrade().is_some_and(|c| c.admit_attempt())),
+            })
+            .with_http_client(SharedHttp(a.connector.http.clone()))
+            .with_runtime(ScaledRuntime {
+                divisor: a.connector.time_divisor,
+            })
+            // In order: a QR, its scan and the open session reach the app in that order.
+            .with_event_delivery(EventDelivery::Ordered { capacity: 1024 })
+            .on_event(move |event: Arc<Event>, client: Arc<Client>| {
+                let core = events_core.clone();
+                async move {
+                    if let Some(core) = core.upgrade() {
+                        core.on_event(&event, &client);
+                    }
+                }
+            })
+            .build()
+            .await
+            .map_err(|e| broken(&ctx, &e))?;
+        let client = bot.client();
+        if a.purpose == Purpose::Resume && client.pn().is_none() {
+            return Ok(None);
+        }
+        let handle = bot.spawn();
+        Ok(Some(Session {
+            core,
+            client,
+            handle,
+        }))
+    }
+
+    /// Stops the client and waits until its run loop has ended (or aborts it after 10 s): the
+    /// old client is fully closed before a new one can start.
+    pub async fn close(self) {
+        self.core.mark_stopping();
+        if tokio::time::timeout(STOP_TIMEOUT, self.handle.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(bot = %self.core.bot_id, "the WhatsApp client did not stop within 10 s: aborted");
+        }
+    }
+
+    /// Tells WhatsApp this device is gone (best effort: offline it sends nothing), then stops.
+    pub async fn log_out(self) {
+        self.core.mark_stopping();
+        if tokio::time::timeout(STOP_TIMEOUT, self.client.logout())
+            .await
+            .is_err()
+        {
+            tracing::warn!(bot = %self.core.bot_id, "logging out of WhatsApp took over 10 s");
+        }
+        self.close().await;
+    }
+}
+
+/// The bot's device store cannot be used: the bot says so, the server log says which file.
+fn broken(
+    (st, user_id, bot_id, file): &(&Shared, &str, &str, &Path),
+    e: &dyn std::fmt::Display,
+) -> LinkError {
+    tracing::error!(bot = bot_id, file = %file.display(), "the bot's device store cannot be used: {e}");
+    let reason =
+        "this bot's WhatsApp device store cannot be read (the server log says which file and why)";
+    pairing::set_status(st, user_id, bot_id, "disconnected", None, Some(reason));
+    LinkError::Broken(reason.into())
+}

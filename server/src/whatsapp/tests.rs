@@ -1,0 +1,383 @@
+//! The real link on the real `whatsapp_rust::Client`, driven through scripted transports (the
+//! public `TransportFactory` trait) with whatsapp-rust's own timers compressed 100×: the
+//! supervisor, one client per bot, close-before-new, 440, resume, unlink.
+
+use super::{
+    Slots, WhatsAppLink,
+    connector::Connector,
+    session::{Phase, Purpose},
+};
+use crate::{
+    config::Cli,
+    state::{AppState, Counters, Shared},
+    store::{BotRow, Store},
+};
+use clap::Parser;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicI32, AtomicU32, Ordering},
+    },
+    time::Duration,
+};
+use whatsapp_rust::{
+    anyhow,
+    async_channel::Receiver,
+    async_trait,
+    transport::{Transport, TransportEvent, TransportFactory},
+    types::events::{self as ev, Event},
+    wacore::net::{HttpClient, HttpRequest, HttpResponse},
+};
+
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Every connection attempt fails at once (WhatsApp unreachable).
+    Refuse,
+    /// Every attempt hangs until the client gives it up (a black hole).
+    Hang,
+}
+
+struct ScriptedTransport {
+    mode: Mode,
+    calls: AtomicU32,
+    pending: AtomicI32,
+    most_pending: AtomicI32,
+}
+
+struct Pending<'a>(&'a ScriptedTransport);
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl TransportFactory for ScriptedTransport {
+    async fn create_transport(
+        &self,
+    ) -> Result<(Arc<dyn Transport>, Receiver<TransportEvent>), anyhow::Error> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.mode {
+            Mode::Refuse => Err(anyhow::anyhow!("connection refused (test)")),
+            Mode::Hang => {
+                let now = self.pending.fetch_add(1, Ordering::SeqCst) + 1;
+                self.most_pending.fetch_max(now, Ordering::SeqCst);
+                let _guard = Pending(self);
+                std::future::pending::<()>().await;
+                unreachable!()
+            }
+        }
+    }
+}
+
+/// No network: the version look-up fails at once.
+struct Offline;
+
+#[async_trait]
+impl HttpClient for Offline {
+    async fn execute(&self, _request: HttpRequest) -> anyhow::Result<HttpResponse> {
+        Err(anyhow::anyhow!("offline (test)"))
+    }
+}
+
+struct Fixture {
+    st: Shared,
+    slots: Arc<Slots>,
+    transport: Arc<ScriptedTransport>,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture(mode: Mode, answer_within: Duration) -> Fixture {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let devices = dir.path().join("devices");
+    std::fs::create_dir(&devices).expect("the devices directory");
+    let transport = Arc::new(ScriptedTransport {
+        mode,
+        calls: AtomicU32::new(0),
+        pending: AtomicI32::new(0),
+        most_pending: AtomicI32::new(0),
+    });
+    let mut link = WhatsAppLink::new(
+        devices,
+        Connector {
+            transport: transport.clone(),
+            http: Arc::new(Offline),
+            time_divisor: 100,
+        },
+    );
+    link.answer_within = answer_within;
+    let slots = link.slots.clone();
+    let cfg = Cli::parse_from(["botlink-server", "--db", ":memory:"]).serve;
+    let st = AppState::new(
+        cfg,
+        Store::open(":memory:").expect("a store"),
+        Box::new(link),
+    );
+    Fixture {
+        st,
+        slots,
+        transport,
+        _dir: dir,
+    }
+}
+
+impl Fixture {
+    fn bot(&self, name: &str) -> BotRow {
+        self.st.store.create_bot("u1", name).expect("a bot")
+    }
+
+    fn stats(&self) -> Counters {
+        self.st.stats.snapshot()
+    }
+
+    fn row(&self, id: &str) -> BotRow {
+        self.st.store.get_bot("u1", id).unwrap().expect("the bot")
+    }
+
+    /// Waits (bounded) until no client runs.
+    async fn until_no_client_runs(&self) {
+        for _ in 0..400 {
+            if self.stats().whatsapp_clients_running == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "a client still runs: {:?}",
+            self.stats().whatsapp_clients_running
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_cannot_reach_whatsapp_stops_when_its_budget_is_spent() {
+    let f = fixture(Mode::Refuse, super::ANSWER_WITHIN);
+    let bot = f.bot("Support");
+    let started = std::time::Instant::now();
+    let err =
+        f.st.link
+            .start(&f.st, "u1", &bot)
+            .await
+            .expect_err("no QR can come");
+    assert!(started.elapsed() < super::ANSWER_WITHIN, "answered in time");
+    let text = err.to_string();
+    assert!(text.contains("gave up after 6"), "{text}");
+    f.until_no_client_runs().await;
+    let row = f.row(&bot.id);
+    assert_eq!(row.status, "disconnected");
+    assert!(
+        row.status_reason
+            .unwrap_or_default()
+            .contains("could not be reached")
+    );
+    let stats = f.stats();
+    assert_eq!(
+        f.transport.calls.load(Ordering::SeqCst),
+        super::budget::ATTEMPTS
+    );
+    assert_eq!(
+        stats.whatsapp_connect_attempts,
+        u64::from(super::budget::ATTEMPTS)
+    );
+    assert_eq!(stats.whatsapp_budgets_spent, 1);
+    assert_eq!(stats.whatsapp_clients_started, 1);
+    // 300 ms is 30 s of the client's own (compressed) time: no attempt past the budget.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        f.transport.calls.load(Ordering::SeqCst),
+        super::budget::ATTEMPTS
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_starts_share_one_client_and_answer_in_time() {
+    let f = fixture(Mode::Hang, Duration::from_millis(400));
+    let bot = f.bot("Support");
+    let mut calls = Vec::new();
+    for _ in 0..50 {
+        let st = f.st.clone();
+        let bot = bot.clone();
+        calls.push(tokio::spawn(
+            async move { st.link.start(&st, "u1", &bot).await },
+        ));
+    }
+    for call in calls {
+        let answer = tokio::time::timeout(Duration::from_secs(5), call)
+            .await
+            .expect("answers")
+            .expect("no panic");
+        let err = answer.expect_err("no QR comes from a black hole");
+        assert!(err.to_string().contains("did not answer"), "{err}");
+    }
+    assert_eq!(
+        f.stats().whatsapp_clients_started,
+        1,
+        "one client for 50 starts"
+    );
+    f.until_no_client_runs().await;
+    assert_eq!(f.row(&bot.id).status, "disconnected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_client_starts_only_once_the_old_one_has_stopped() {
+    let f = fixture(Mode::Hang, Duration::from_millis(200));
+    let bot = f.bot("Support");
+    for _ in 0..3 {
+        let err = f.st.link.start(&f.st, "u1", &bot).await;
+        assert!(err.is_err());
+    }
+    f.until_no_client_runs().await;
+    assert_eq!(f.stats().whatsapp_clients_started, 3);
+    assert_eq!(
+        f.transport.most_pending.load(Ordering::SeqCst),
+        1,
+        "two clients of one bot were connecting at once"
+    );
+}
+
+/// Starts a client for `bot` and hands back its core and client, for events injected as the
+/// library would deliver them.
+async fn running(
+    f: &Fixture,
+    bot: &BotRow,
+) -> (Arc<super::session::Core>, Arc<whatsapp_rust::Client>) {
+    let core = f
+        .slots
+        .ensure(&f.st, "u1", &bot.id, Purpose::Pair, false)
+        .await
+        .expect("starts")
+        .expect("a client");
+    let client = f
+        .slots
+        .slot(&bot.id)
+        .lock()
+        .await
+        .as_ref()
+        .expect("running")
+        .client
+        .clone();
+    (core, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_440_stops_the_client_for_good() {
+    let f = fixture(Mode::Hang, Duration::from_secs(5));
+    let bot = f.bot("Support");
+    let (core, client) = running(&f, &bot).await;
+    core.on_event_for_test(
+        &Event::StreamReplaced(ev::StreamReplaced::builder().build()),
+        &client,
+    );
+    assert!(matches!(core.current(), Phase::Ended(e) if e.code == 440));
+    f.until_no_client_runs().await;
+    let row = f.row(&bot.id);
+    assert_eq!(row.status, "conflict");
+    let calls = f.transport.calls.load(Ordering::SeqCst);
+    // No reconnect, and a restart does not resume a conflict either.
+    f.st.link.resume(&f.st).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(f.transport.calls.load(Ordering::SeqCst), calls);
+    assert_eq!(f.stats().whatsapp_clients_started, 1);
+    // Later events of the stopped client are not the bot's news.
+    core.on_event_for_test(&Event::Connected(ev::Connected::builder().build()), &client);
+    assert_eq!(f.row(&bot.id).status, "conflict");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlink_logs_out_and_wipes_the_device() {
+    let f = fixture(Mode::Hang, Duration::from_secs(5));
+    let bot = f.bot("Support");
+    running(&f, &bot).await;
+    let device = f.slots.device_file(&bot.id);
+    assert!(device.exists());
+    f.st.link.unlink(&f.st, &bot.id).await;
+    assert!(!device.exists(), "the device store is gone");
+    for f in super::device_files(&f.slots.devices, &bot.id) {
+        assert!(!f.exists(), "{} is gone", f.display());
+    }
+    assert_eq!(f.stats().whatsapp_clients_running, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logged_out_device_is_forgotten_and_the_next_start_gets_a_new_one() {
+    let f = fixture(Mode::Hang, Duration::from_millis(300));
+    let bot = f.bot("Support");
+    let (core, client) = running(&f, &bot).await;
+    core.on_event_for_test(
+        &Event::LoggedOut(
+            ev::LoggedOut::builder()
+                .on_connect(true)
+                .reason(ev::ConnectFailureReason::LoggedOut)
+                .build(),
+        ),
+        &client,
+    );
+    f.until_no_client_runs().await;
+    assert_eq!(f.row(&bot.id).status, "logged_out");
+    for _ in 0..100 {
+        if !f.slots.device_file(&bot.id).exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !f.slots.device_file(&bot.id).exists(),
+        "the device is forgotten"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_resumes_linked_bots_without_a_qr() {
+    let f = fixture(Mode::Hang, Duration::from_secs(5));
+    let linked = f.bot("Linked");
+    let unregistered = f.bot("Never linked");
+    let _no_device = f.bot("No device");
+    // A registered device, as a finished pairing leaves it: the phone's JID in the store.
+    for (bot, jid) in [
+        (&linked, Some("15551234567@s.whatsapp.net")),
+        (&unregistered, None),
+    ] {
+        let file = f.slots.device_file(&bot.id);
+        crate::data_dir::create_private_file(&file).unwrap();
+        let store = whatsapp_rust::store::SqliteStore::new(&file.to_string_lossy())
+            .await
+            .unwrap();
+        let built = whatsapp_rust::bot::Bot::builder()
+            .with_backend(store)
+            .build()
+            .await
+            .unwrap();
+        if let Some(jid) = jid {
+            let pm = built.client().persistence_manager();
+            pm.process_command(whatsapp_rust::store::commands::DeviceCommand::SetId(Some(
+                jid.parse().unwrap(),
+            )))
+            .await;
+            pm.flush().await.unwrap();
+        }
+    }
+    f.st.store
+        .set_status(&linked.id, "connected", Some("+15551234567"), None)
+        .unwrap();
+    f.st.link.resume(&f.st).await;
+    for _ in 0..200 {
+        if f.stats().whatsapp_clients_started == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(f.stats().whatsapp_clients_started, 1, "only the linked bot");
+    let core = crate::state::lock(&f.slots.cores)
+        .get(&linked.id)
+        .cloned()
+        .expect("the linked bot runs");
+    assert_eq!(
+        core.current(),
+        Phase::Starting,
+        "no QR for a registered device"
+    );
+    assert!(f.st.link.pairing(&f.st, &linked.id).is_none());
+    f.st.link.shutdown().await;
+}
