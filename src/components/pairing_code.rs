@@ -6,7 +6,7 @@
 //! link (`qr_scanned`, `whatsapp_connected`) whichever way the phone makes it.
 
 use super::{CopyButton, use_ticking_clock};
-use crate::{api, session::expect_session};
+use crate::{api, connection::expect_connection, session::expect_session};
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -49,13 +49,16 @@ pub fn PairingCodeOffer(
     let phone = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
-    // The code and when it expires (`Date.now()` milliseconds).
-    let code = RwSignal::new(None::<(String, f64)>);
+    // The code and when it expires (`Date.now()` milliseconds), and how many codes the server
+    // had declared dead when it came: a later `pairing_code_expired` makes it dead too.
+    let code = RwSignal::new(None::<(String, f64, u64)>);
+    let codes_expired = expect_connection().codes_expired();
     let now = use_ticking_clock();
     let seconds_left = move || {
         code.with(|c| {
             c.as_ref()
-                .map(|(_, until)| ((until - now.get()) / 1000.0).ceil().max(0.0) as u64)
+                .filter(|(_, _, seen)| *seen == codes_expired.get())
+                .map(|(_, until, _)| ((until - now.get()) / 1000.0).ceil().max(0.0) as u64)
         })
     };
     // A memo: it reads the ticking clock, but tells its readers only when the code comes or goes,
@@ -82,7 +85,11 @@ pub fn PairingCodeOffer(
         let id = bot.get_value();
         spawn_local(async move {
             match api::request_pairing_code(&session, &id, &typed).await {
-                Ok(c) => code.set(Some((c.code, js_sys::Date::now() + c.expires_in_ms as f64))),
+                Ok(c) => code.set(Some((
+                    c.code,
+                    js_sys::Date::now() + c.expires_in_ms as f64,
+                    codes_expired.get_untracked(),
+                ))),
                 Err(api::ApiError::Status { status: 404, .. }) => {
                     // A backend without pairing codes: the option goes away, quietly.
                     web_sys::console::log_1(&"[botlink] this backend has no pairing codes".into());
@@ -131,7 +138,7 @@ pub fn PairingCodeOffer(
                             </button>
                         </form>
                     </Show>
-                    {move || live_code.get().map(|(c, _)| {
+                    {move || live_code.get().map(|(c, _, _)| {
                         let shown = show_code(&c);
                         let copied = shown.clone();
                         view! {

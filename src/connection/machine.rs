@@ -276,6 +276,10 @@ pub enum Notice {
     PairingEnded {
         bot: String,
     },
+    /// The pairing code shown for this bot no longer works: stop showing it.
+    PairingCodeExpired {
+        bot: String,
+    },
 }
 
 /// Why a display ended for good; the page shows it and waits for the user.

@@ -394,6 +394,26 @@ fn a_passkey_request_says_finish_on_the_phone_at_once_and_keeps_the_socket() {
 }
 
 #[test]
+fn a_dead_pairing_code_is_reported_for_this_bot_only() {
+    let mut r = Rig::new();
+    r.open_display();
+    let out = r.frame(&event(
+        r#"{"type":"pairing_code_expired","botId":"b1","reason":"replaced"}"#,
+    ));
+    assert!(out.contains(&Command::Notify(Notice::PairingCodeExpired {
+        bot: "b1".into()
+    })));
+    let other = r.frame(&event(r#"{"type":"pairing_code_expired","botId":"b2"}"#));
+    assert!(
+        !other
+            .iter()
+            .any(|c| matches!(c, Command::Notify(Notice::PairingCodeExpired { .. })))
+    );
+    // It ends nothing: the QR and the socket stay.
+    assert_eq!(r.state(), UiState::WaitingForScan);
+}
+
+#[test]
 fn a_426_client_outdated_ends_the_attempt_for_good() {
     let mut r = Rig::new();
     r.open_display();

@@ -50,6 +50,8 @@ mod context {
         live: RwSignal<HashMap<String, LiveBot>>,
         /// Bumped when a pairing ends: the dashboard refreshes its list over HTTP.
         pairing_ended: RwSignal<u64>,
+        /// Bumped when the server says the pairing code on screen no longer works.
+        codes_expired: RwSignal<u64>,
         telemetry: RwSignal<Telemetry>,
         driver: StoredValue<Rc<Driver>, LocalStorage>,
     }
@@ -61,6 +63,7 @@ mod context {
         let view = RwSignal::new(machine.view());
         let live = RwSignal::new(HashMap::<String, LiveBot>::new());
         let pairing_ended = RwSignal::new(0u64);
+        let codes_expired = RwSignal::new(0u64);
         let telemetry = RwSignal::new(Telemetry::default());
         let outputs = Outputs {
             on_telemetry: Box::new(move |t| {
@@ -81,6 +84,7 @@ mod context {
                     live.update(|m| m.entry(bot).or_default().messages = Some(messages));
                 }
                 Notice::PairingEnded { .. } => pairing_ended.update(|n| *n += 1),
+                Notice::PairingCodeExpired { .. } => codes_expired.update(|n| *n += 1),
             }),
         };
         let driver = StoredValue::new_local(Driver::new(machine, session, outputs));
@@ -89,6 +93,7 @@ mod context {
             wanted: RwSignal::new(None),
             live,
             pairing_ended,
+            codes_expired,
             telemetry,
             driver,
         };
@@ -134,6 +139,11 @@ mod context {
         /// Changes whenever a pairing ends.
         pub fn pairing_ended(&self) -> Signal<u64> {
             self.pairing_ended.into()
+        }
+
+        /// Changes whenever the server says the pairing code on screen no longer works.
+        pub fn codes_expired(&self) -> Signal<u64> {
+            self.codes_expired.into()
         }
 
         /// Which bot's QR is wanted on screen.

@@ -252,6 +252,11 @@ pub enum WhatsAppEvent {
     FinishOnPhone {
         bot_id: String,
     },
+    /// The pairing code on screen no longer works (WhatsApp replaced or refused it): botlink's
+    /// extension.
+    PairingCodeExpired {
+        bot_id: String,
+    },
     /// A `type` this app does not know.
     Other,
 }
@@ -287,6 +292,7 @@ impl<'de> Deserialize<'de> for WhatsAppEvent {
                 | "qr_expired"
                 | "connection_failed"
                 | "finish_on_phone"
+                | "pairing_code_expired"
         ) {
             return Ok(WhatsAppEvent::Other);
         }
@@ -308,6 +314,7 @@ impl<'de> Deserialize<'de> for WhatsAppEvent {
             },
             "qr_expired" => WhatsAppEvent::QrExpired { bot_id },
             "finish_on_phone" => WhatsAppEvent::FinishOnPhone { bot_id },
+            "pairing_code_expired" => WhatsAppEvent::PairingCodeExpired { bot_id },
             _ => WhatsAppEvent::ConnectionFailed {
                 bot_id,
                 code: raw.code.ok_or_else(|| need("code"))?,

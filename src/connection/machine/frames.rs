@@ -162,6 +162,11 @@ impl Machine {
                     })
                     .stalled = true;
             }
+            ServerEvent::WhatsApp(WhatsAppEvent::PairingCodeExpired { bot_id })
+                if ours(&bot_id) =>
+            {
+                out.push(Command::Notify(Notice::PairingCodeExpired { bot: bot_id }));
+            }
             ServerEvent::WhatsApp(WhatsAppEvent::WhatsappConnected { bot_id, phone })
                 if ours(&bot_id) =>
             {
@@ -262,6 +267,7 @@ pub(super) fn describe_frame(frame: &Result<Packet, WireError>) -> String {
                 WhatsAppEvent::QrExpired { .. } => "qr_expired".into(),
                 WhatsAppEvent::ConnectionFailed { code, .. } => format!("connection_failed {code}"),
                 WhatsAppEvent::FinishOnPhone { .. } => "finish_on_phone".into(),
+                WhatsAppEvent::PairingCodeExpired { .. } => "pairing_code_expired".into(),
                 WhatsAppEvent::Other => "whatsapp_connection_event of an unknown type".into(),
             },
             ServerEvent::BotStatus(update) => {
