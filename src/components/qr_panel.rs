@@ -38,11 +38,6 @@ fn shows_qr(state: UiState) -> bool {
 }
 
 /// What went wrong, in words, and what the action button says (PROTOCOL.md §4, §6).
-/// Whether a QR's text is a link a phone can open (the simulator's `/link/<ref>`).
-fn is_link(qr: &str) -> bool {
-    qr.starts_with("https://") || qr.starts_with("http://")
-}
-
 fn failure_text(failure: &Failure) -> (String, &'static str) {
     let text = match failure {
         Failure::QrExpired => "QR expired — nobody scanned it in time. Get a new one.".into(),
@@ -120,7 +115,12 @@ pub fn QrPanel(
         Signal::derive(move || qr.with(|q| q.as_ref().map(|q| q.qr.clone()).unwrap_or_default()));
     let attempt = Signal::derive(move || qr.with(|q| q.as_ref().map_or(0, |q| q.attempt)));
     // The simulator's QR is a link a phone opens; WhatsApp's is not.
-    let is_link = Memo::new(move |_| qr_data.with(|d| is_link(d)));
+    let is_link = Memo::new(move |_| {
+        qr.with(|q| {
+            q.as_ref()
+                .is_some_and(crate::connection::wire::QrCode::is_link)
+        })
+    });
     let failure = Memo::new(move |_| {
         view.with(|v| {
             v.as_ref()

@@ -226,6 +226,14 @@ pub struct QrCode {
     pub expires_in_ms: u64,
 }
 
+impl QrCode {
+    /// Whether the QR's text is a link a phone opens (the reference server's simulated
+    /// `/link/<ref>`); WhatsApp's own QR (`2@…,…`) is not, and gets instructions instead.
+    pub fn is_link(&self) -> bool {
+        self.qr.starts_with("https://") || self.qr.starts_with("http://")
+    }
+}
+
 /// A `whatsapp_connection_event` (PROTOCOL.md §3), by its `type`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WhatsAppEvent {
@@ -352,6 +360,23 @@ pub struct MessageSync {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
+
+    fn qr_of(text: &str) -> QrCode {
+        QrCode {
+            qr: text.into(),
+            attempt: 1,
+            attempts: 6,
+            expires_in_ms: 60_000,
+        }
+    }
+
+    #[test]
+    fn a_simulated_qr_is_a_link_and_whatsapps_is_not() {
+        assert!(qr_of("http://127.0.0.1:8080/link/abc").is_link());
+        assert!(qr_of("https://bots.example.com/link/abc").is_link());
+        assert!(!qr_of("2@Xk9sd0,QmFzZTY0,a2V5cw==,ZGV2aWNl").is_link());
+        assert!(!qr_of("javascript:alert(1)").is_link());
+    }
 
     const MAX: usize = DEFAULT_MAX_PAYLOAD;
 

@@ -302,8 +302,14 @@ impl Session {
     pub async fn start(a: StartArgs<'_>) -> Result<Option<Session>, LinkError> {
         let ctx = (a.st, a.user_id, a.bot_id, a.device_file);
         crate::data_dir::create_private_file(a.device_file).map_err(|e| broken(&ctx, &e))?;
+        // A file that is not a database is refused at once: the store's connection pool would
+        // retry it for 30 s, past the 10 s the pairing API promises.
+        check_database(a.device_file).map_err(|e| broken(&ctx, &e))?;
         let url = a.device_file.to_string_lossy().into_owned();
-        let store = SqliteStore::new(&url).await.map_err(|e| broken(&ctx, &e))?;
+        let store = tokio::time::timeout(STOP_TIMEOUT, SqliteStore::new(&url))
+            .await
+            .map_err(|_| broken(&ctx, &"the device store did not open within 10 s"))?
+            .map_err(|e| broken(&ctx, &e))?;
         let core = Arc::new(Core {
             bot_id: a.bot_id.to_owned(),
             user_id: a.user_id.to_owned(),
@@ -378,6 +384,13 @@ impl Session {
         }
         self.close().await;
     }
+}
+
+/// Reads the device store's schema once: an unreadable or corrupt file fails here, at once.
+fn check_database(file: &Path) -> rusqlite::Result<()> {
+    let conn = rusqlite::Connection::open(file)?;
+    conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))?;
+    Ok(())
 }
 
 /// The bot's device store cannot be used: the bot says so, the server log says which file.

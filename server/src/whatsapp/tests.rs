@@ -381,3 +381,40 @@ async fn a_restarted_server_resumes_linked_bots_without_a_qr() {
     assert!(f.st.link.pairing(&f.st, &linked.id).is_none());
     f.st.link.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_device_store_explains_itself_and_loses_nothing() {
+    let f = fixture(Mode::Hang, Duration::from_secs(5));
+    let bot = f.bot("Support");
+    let healthy = f.bot("Healthy");
+    let file = f.slots.device_file(&bot.id);
+    let garbage = b"this is not an SQLite database, and it must survive".repeat(100);
+    std::fs::write(&file, &garbage).unwrap();
+    let err =
+        f.st.link
+            .start(&f.st, "u1", &bot)
+            .await
+            .expect_err("a corrupt store cannot start");
+    assert!(
+        asked.elapsed() < super::ANSWER_WITHIN,
+        "answered in {:?}",
+        asked.elapsed()
+    );
+    assert!(matches!(err, crate::links::LinkError::Broken(_)), "{err}");
+    let row = f.row(&bot.id);
+    assert_eq!(row.status, "disconnected");
+    assert!(
+        row.status_reason
+            .unwrap_or_default()
+            .contains("device store")
+    );
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        garbage,
+        "the file is left as it was"
+    );
+    // The other bots are not touched: one starts as usual.
+    running(&f, &healthy).await;
+    assert_eq!(f.stats().whatsapp_clients_running, 1);
+    f.st.link.shutdown().await;
+}
