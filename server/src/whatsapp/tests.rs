@@ -390,6 +390,7 @@ async fn a_corrupt_device_store_explains_itself_and_loses_nothing() {
     let file = f.slots.device_file(&bot.id);
     let garbage = b"this is not an SQLite database, and it must survive".repeat(100);
     std::fs::write(&file, &garbage).unwrap();
+    let asked = std::time::Instant::now();
     let err =
         f.st.link
             .start(&f.st, "u1", &bot)
