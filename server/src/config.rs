@@ -73,6 +73,11 @@ pub struct ServeArgs {
     /// Lifetime of every later QR.
     #[arg(long, default_value_t = 20_000)]
     pub qr_next_ms: u64,
+    /// What the simulated link's QR codes hold: `link` (`<public-url>/link/<ref>`, which a phone
+    /// opens) or `whatsapp` (a string shaped like WhatsApp's own, `2@<ref>,…`, which is no link:
+    /// to see and test the app as it is with the real link, offline). `/link/<ref>` works for both.
+    #[arg(long, value_enum, default_value_t = QrStyle::Link)]
+    pub qr_style: QrStyle,
     /// QR codes per pairing before `qr_expired`.
     #[arg(long, default_value_t = 6)]
     pub qr_count: u32,
@@ -94,6 +99,13 @@ pub struct ServeArgs {
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkKind {
     Simulated,
+    Whatsapp,
+}
+
+/// What the simulated link's QR codes hold (`--qr-style`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QrStyle {
+    Link,
     Whatsapp,
 }
 

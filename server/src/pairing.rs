@@ -3,6 +3,7 @@
 //! restart (code 515) before `whatsapp_connected`.
 
 use crate::{
+    config::QrStyle,
     state::{Shared, lock},
     store::{self, random_id},
 };
@@ -116,8 +117,12 @@ impl Pairings {
 }
 
 fn view_of(st: &Shared, p: &Pairing) -> PairingView {
+    let qr = match st.cfg.qr_style {
+        QrStyle::Link => format!("{}/link/{}", st.cfg.public_url(), p.qr_ref),
+        QrStyle::Whatsapp => format!("2@{},botlink-simulated", p.qr_ref),
+    };
     PairingView {
-        qr: format!("{}/link/{}", st.cfg.public_url(), p.qr_ref),
+        qr,
         attempt: p.attempt,
         attempts: st.cfg.qr_count,
         expires_in_ms: p.expires_in_ms,
