@@ -104,7 +104,8 @@ pub(crate) async fn error_of(resp: Response) -> ApiError {
             .headers()
             .get("retry-after")
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|s| s * 1000);
+            // Untrusted: a hostile header must not overflow (the machine bounds the wait).
+            .map(|s| s.saturating_mul(1000));
         return ApiError::RateLimited { retry_after };
     }
     let message = match resp.json::<ErrorBody>().await {

@@ -23,6 +23,13 @@ mod frames;
 /// Milliseconds on a monotonic clock (the driver uses `performance.now()`).
 pub type Millis = u64;
 
+/// The longest ping window (`pingInterval + pingTimeout`) taken from a server: numbers from the
+/// network are untrusted, and a larger one would leave a dead link undetected for hours.
+pub const MAX_PING_WINDOW: Millis = 10 * 60_000;
+
+/// The longest wait a server may ask for (`Retry-After`): after it, the one retry goes.
+pub const MAX_SERVER_WAIT: Millis = 60 * 60_000;
+
 /// The tunables of PROTOCOL.md §6. Every field's default is the contract's number.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {

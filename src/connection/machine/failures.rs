@@ -2,7 +2,10 @@
 //! backoff for the network and retryable codes, a token refresh before each `token_expired`
 //! retry, one wait for a rate limit — or stop with the failure the page shows. Never a loop.
 
-use super::{Command, Display, Failure, HttpFailure, Machine, Millis, Notice, Phase, RetryCause};
+use super::{
+    Command, Display, Failure, HttpFailure, MAX_SERVER_WAIT, Machine, Millis, Notice, Phase,
+    RetryCause,
+};
 
 impl Machine {
     /// A CONNECT_ERROR (`44{message}`).
@@ -40,7 +43,9 @@ impl Machine {
                 }
             }
             HttpFailure::RateLimited { retry_after } => {
-                let wait = retry_after.unwrap_or(self.config.rate_limit_wait);
+                let wait = retry_after
+                    .unwrap_or(self.config.rate_limit_wait)
+                    .min(MAX_SERVER_WAIT);
                 self.rate_limited(display, wait, now, out)
             }
             HttpFailure::Network => self.retry(display, RetryCause::Network, now, out),
@@ -129,7 +134,7 @@ impl Machine {
         display.budget.rate_limit_retried = true;
         Phase::Backoff {
             display,
-            retry_at: self.not_before(now + wait),
+            retry_at: self.not_before(now.saturating_add(wait.min(MAX_SERVER_WAIT))),
             cause: RetryCause::RateLimited,
         }
     }

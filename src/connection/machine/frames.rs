@@ -3,8 +3,8 @@
 //! and namespace handshake while connecting, pings and the events of PROTOCOL.md §3 once open).
 
 use super::{
-    Command, Connecting, Failure, Handshake, Heard, Input, Live, Liveness, Machine, Millis, Notice,
-    Phase, RetryCause, Scanned, hang_up,
+    Command, Connecting, Failure, Handshake, Heard, Input, Live, Liveness, MAX_PING_WINDOW,
+    Machine, Millis, Notice, Phase, RetryCause, Scanned, hang_up,
 };
 use crate::connection::wire::{self, Packet, ServerEvent, WhatsAppEvent, WireError};
 
@@ -67,7 +67,10 @@ impl Machine {
                 c.max_payload = usize::try_from(info.max_payload).unwrap_or(usize::MAX);
                 // Keep the handshake deadline; remember the ping window for when we are connected.
                 c.stage = Handshake::Namespace {
-                    ping_window: info.ping_interval + info.ping_timeout,
+                    ping_window: info
+                        .ping_interval
+                        .saturating_add(info.ping_timeout)
+                        .min(MAX_PING_WINDOW),
                 };
                 Phase::Connecting(c)
             }
@@ -77,7 +80,7 @@ impl Machine {
                 max_payload: c.max_payload,
                 liveness: Liveness {
                     ping_window,
-                    dead_at: now + ping_window,
+                    dead_at: now.saturating_add(ping_window),
                     stable_at: Some(now + self.config.stable_after),
                 },
                 scanned: None,
@@ -93,7 +96,12 @@ impl Machine {
                 });
                 Phase::Connecting(c)
             }
-            (_, Packet::Close | Packet::Disconnect) => {
+            // The server ended the namespace: final in every phase, the handshake included.
+            (_, Packet::Disconnect) => {
+                out.push(Command::Close { socket, code: 1000 });
+                self.fail(c.display, Failure::ServerDisconnect, now, out)
+            }
+            (_, Packet::Close) => {
                 out.push(Command::Close { socket, code: 1000 });
                 self.retry(c.display, RetryCause::Network, now, out)
             }
@@ -112,7 +120,7 @@ impl Machine {
         let socket = live.socket;
         let event = match packet {
             Packet::Ping => {
-                live.liveness.dead_at = now + live.liveness.ping_window;
+                live.liveness.dead_at = now.saturating_add(live.liveness.ping_window);
                 out.push(Command::Send {
                     socket,
                     text: wire::PONG.into(),
