@@ -4,6 +4,7 @@
 //! tested natively; everything that touches the browser is wasm32-only.
 
 pub mod connection;
+pub mod single_flight;
 
 #[cfg(target_arch = "wasm32")]
 pub mod api;

@@ -1,23 +1,29 @@
 //! The session (PROTOCOL.md §1 `Session`), kept in `localStorage["botlink.session"]` so tabs
 //! share one user and a reload keeps it.
 //!
-//! Refreshing is single-flight: concurrent callers share one `POST /api/auth/refresh`, and a
+//! Requests are single-flight by kind (`single_flight.rs`): concurrent refreshes share one
+//! `POST /api/auth/refresh`, a sign-in never takes a refresh's answer, and a
 //! token that another tab already replaced is adopted instead of refreshed again (the old one
 //! would answer 401 and end a perfectly good session). This is the auth-refresh race DESIGN.md
 //! warns about, closed here.
 
 use crate::api::{self, ApiError, Session};
-use futures::future::{FutureExt, LocalBoxFuture, Shared};
+use crate::single_flight::SingleFlight;
+use futures::future::FutureExt;
 use gloo_net::http::Request;
 use leptos::prelude::*;
-use std::cell::RefCell;
 use std::rc::Rc;
 
 const KEY: &str = "botlink.session";
 /// Who was signed in last: "Sign in again" asks for the same user, so their bots are still theirs.
 const LAST_USER_KEY: &str = "botlink.lastUser";
 
-type Pending = Shared<LocalBoxFuture<'static, Result<Session, ApiError>>>;
+/// What a session request asks for: a refresh never answers a sign-in, nor the reverse.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    SignIn,
+    Refresh,
+}
 
 #[derive(Clone, Default)]
 pub struct SessionStore {
@@ -26,7 +32,7 @@ pub struct SessionStore {
 
 #[derive(Default)]
 struct Inner {
-    pending: RefCell<Option<Pending>>,
+    flights: SingleFlight<Ask, Result<Session, ApiError>>,
 }
 
 fn storage() -> Option<web_sys::Storage> {
@@ -95,7 +101,10 @@ impl SessionStore {
             save(&session);
             Ok(session)
         };
-        self.single_flight(fut.boxed_local()).await
+        self.inner
+            .flights
+            .run(Ask::SignIn, move || fut.boxed_local())
+            .await
     }
 
     /// Trades `stale` for a new token, unless another caller or tab already did.
@@ -123,7 +132,12 @@ impl SessionStore {
                 _ => Err(api::error_of(resp).await),
             }
         };
-        Ok(self.single_flight(fut.boxed_local()).await?.token)
+        let session = self
+            .inner
+            .flights
+            .run(Ask::Refresh, move || fut.boxed_local())
+            .await?;
+        Ok(session.token)
     }
 
     /// Refreshes whatever token is current (the connection owner's `RefreshSession`).
@@ -132,26 +146,6 @@ impl SessionStore {
             Some(s) => self.refresh(&s.token).await,
             None => Ok(self.sign_in().await?.token),
         }
-    }
-
-    async fn single_flight(
-        &self,
-        fut: LocalBoxFuture<'static, Result<Session, ApiError>>,
-    ) -> Result<Session, ApiError> {
-        let shared = {
-            let mut pending = self.inner.pending.borrow_mut();
-            match pending.as_ref() {
-                Some(p) => p.clone(),
-                None => {
-                    let p = fut.shared();
-                    *pending = Some(p.clone());
-                    p
-                }
-            }
-        };
-        let result = shared.await;
-        self.inner.pending.borrow_mut().take();
-        result
     }
 }
 
