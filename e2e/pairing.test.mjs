@@ -30,6 +30,8 @@ test('happy path: wizard, QR, scan, success — one socket, closed afterwards', 
   await scan(link);
   await byTestId(page, 'pairing-success').waitFor();
   assert.match(await byTestId(page, 'pairing-success').innerText(), /\+1555/);
+  // Regression: an enabled "Generate QR" stayed on the linked step and did nothing.
+  assert.equal(await byTestId(page, 'generate-qr').count(), 0, 'no button that does nothing');
   const stats = await eventually('the socket to close', async () => {
     const s = await env.server.stats();
     return s.perUser[userId]?.open === 0 && s;

@@ -40,6 +40,8 @@ test('QR lifetime: a draining ring, codes replaced in place, then a clear expire
   assert.match(await byTestId(page, 'pairing-error').innerText(), /QR expired — nobody scanned it in time/);
   assert.equal(await byTestId(page, 'retry').innerText(), 'Generate new QR');
   assert.equal(await byTestId(page, 'qr-code').count(), 0, 'no stale QR left on screen');
+  // Regression: an enabled "Generate QR" stayed beside it and did nothing when clicked.
+  assert.equal(await byTestId(page, 'generate-qr').count(), 0, 'one action, and it works');
   const { userId } = await sessionOf(page);
   await sleep(1_500);
   const s = await env.server.stats();

@@ -102,6 +102,7 @@ pub fn QrPanel(
             .get()
             .is_some_and(|s| !matches!(s, UiState::Failed | UiState::Linked | UiState::Idle))
     };
+    let has_ended = move || matches!(state.get(), Some(UiState::Failed | UiState::Linked));
     // The QR on screen, if any: a new code replaces the old one in place.
     let qr = Memo::new(move |_| {
         view.with(|v| {
@@ -173,7 +174,9 @@ pub fn QrPanel(
             <Show when=move || already_linked && !is_mine.get()>
                 <p class="success-note">"This bot is already linked."</p>
             </Show>
-            <Show when=move || show_generate && !already_linked>
+            // Not once the display has ended (failed or linked): the failure's own action, or the
+            // success, is what is on offer then — a second button here would do nothing.
+            <Show when=move || show_generate && !already_linked && !has_ended()>
                 <button
                     type="button"
                     class="primary"
