@@ -5,10 +5,12 @@
 //! means the session ended. No token ever goes into a URL or a log line.
 
 use crate::connection::machine::{HttpFailure, Millis};
-use crate::connection::wire::QrCode;
 use crate::session::SessionStore;
 use gloo_net::http::{Request, RequestBuilder, Response};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use protocol::Pairing;
+pub use protocol::http::{Bot, PairingCode, Session};
+use protocol::http::{ErrorBody, NewBot, PairingCodeRequest, TOKEN_EXPIRED};
+use serde::de::DeserializeOwned;
 
 /// The backend's origin: `BOTLINK_BACKEND_URL` at build time, or empty for the app's own origin.
 pub fn backend_url() -> &'static str {
@@ -33,33 +35,6 @@ pub fn socket_url() -> String {
         base
     };
     format!("{ws}/socket.io/?EIO=4&transport=websocket")
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Session {
-    pub token: String,
-    pub user_id: String,
-    pub expires_at: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Bot {
-    pub id: String,
-    pub name: String,
-    pub status: String,
-    #[serde(default)]
-    pub phone: Option<String>,
-    #[serde(default)]
-    pub created_at: String,
-    #[serde(default)]
-    pub messages: u64,
-    #[serde(default)]
-    pub pairing: Option<QrCode>,
-    /// Why the bot is in its status (botlink's extension; other backends leave it out).
-    #[serde(default)]
-    pub status_reason: Option<String>,
 }
 
 /// Why a call failed, in words a page can show.
@@ -92,11 +67,6 @@ impl ApiError {
     }
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: String,
-}
-
 pub(crate) async fn error_of(resp: Response) -> ApiError {
     let status = resp.status();
     if status == 429 {
@@ -120,7 +90,7 @@ pub(crate) async fn error_of(resp: Response) -> ApiError {
 
 /// Whether a 401 says the token only expired (refreshable), from its `{"error"}` body.
 async fn is_expired(resp: Response) -> bool {
-    matches!(resp.json::<ErrorBody>().await, Ok(b) if b.error == "token_expired")
+    matches!(resp.json::<ErrorBody>().await, Ok(b) if b.error == TOKEN_EXPIRED)
 }
 
 pub(crate) fn url(path: &str) -> String {
@@ -178,13 +148,11 @@ pub async fn get_bot(session: &SessionStore, id: &str) -> Result<Bot, ApiError> 
 }
 
 pub async fn create_bot(session: &SessionStore, name: &str) -> Result<Bot, ApiError> {
-    #[derive(Serialize)]
-    struct NewBot<'a> {
-        name: &'a str,
-    }
     let resp = authorized(session, |t| {
         bearer(Request::post(&url("/api/bots")), t)
-            .json(&NewBot { name })
+            .json(&NewBot {
+                name: name.to_owned(),
+            })
             .map_err(|_| ApiError::Network)
     })
     .await?;
@@ -204,18 +172,10 @@ pub async fn logout_bot(session: &SessionStore, id: &str) -> Result<(), ApiError
 }
 
 /// `POST /api/bots/{id}/qr`: starts or joins the bot's pairing.
-pub async fn start_qr(session: &SessionStore, id: &str) -> Result<QrCode, ApiError> {
+pub async fn start_qr(session: &SessionStore, id: &str) -> Result<Pairing, ApiError> {
     let path = url(&format!("/api/bots/{}/qr", encode(id)));
     let resp = authorized(session, |t| no_body(bearer(Request::post(&path), t))).await?;
     json_of(resp, 200).await
-}
-
-/// A pairing code (botlink's extension of the contract, docs/protocol.md).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PairingCode {
-    pub code: String,
-    pub expires_in_ms: u64,
 }
 
 /// `POST /api/bots/{id}/pairing-code {"phone"}`. A backend without the extension answers 404.
@@ -224,14 +184,12 @@ pub async fn request_pairing_code(
     id: &str,
     phone: &str,
 ) -> Result<PairingCode, ApiError> {
-    #[derive(Serialize)]
-    struct Phone<'a> {
-        phone: &'a str,
-    }
     let path = url(&format!("/api/bots/{}/pairing-code", encode(id)));
     let resp = authorized(session, |t| {
         bearer(Request::post(&path), t)
-            .json(&Phone { phone })
+            .json(&PairingCodeRequest {
+                phone: phone.to_owned(),
+            })
             .map_err(|_| ApiError::Network)
     })
     .await?;

@@ -1,6 +1,6 @@
 //! botlink: link WhatsApp bots to a phone by QR code.
 //!
-//! The pure core ([`connection::machine`], [`connection::wire`]) builds on any target and is
+//! The pure core ([`connection::machine`], the [`protocol`] crate) builds on any target and is
 //! tested natively; everything that touches the browser is wasm32-only.
 
 pub mod connection;

@@ -78,15 +78,12 @@ impl SessionStore {
     /// A new session (`POST /api/auth/session`) for the last user, if there was one, replacing
     /// whatever was stored.
     pub async fn sign_in(&self) -> Result<Session, ApiError> {
-        #[derive(serde::Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct NewSession {
-            user_id: String,
-        }
         let fut = async {
             let request = Request::post(&api::url("/api/auth/session"));
             let request = match load().map(|s| s.user_id).or_else(last_user) {
-                Some(user_id) => request.json(&NewSession { user_id }),
+                Some(user_id) => request.json(&protocol::http::NewSession {
+                    user_id: Some(user_id),
+                }),
                 None => request.build(),
             };
             let resp = request

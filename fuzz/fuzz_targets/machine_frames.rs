@@ -3,7 +3,7 @@
 #![no_main]
 
 use botlink::connection::machine::{Command, Config, Input, Machine};
-use botlink::connection::wire::QrCode;
+use protocol::Pairing;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         _ => None,
     });
     let epoch = epoch.expect("then the QR is asked for");
-    let qr = QrCode { qr: "q".into(), attempt: 1, attempts: 6, expires_in_ms: 60_000 };
+    let qr = Pairing { qr: "q".into(), attempt: 1, attempts: 6, expires_in_ms: 60_000 };
     m.handle(Input::QrFetched { epoch, qr }, now);
     m.handle(Input::QrShown { qr: "q".into() }, now);
     now += 500;

@@ -2,7 +2,7 @@
 //! frame over the limit is always refused.
 #![no_main]
 
-use botlink::connection::wire::{self, WireError};
+use protocol::frames::{self as wire, WireError};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,11 +1,11 @@
 //! The HTTP API of PROTOCOL.md §1. Every error is `{"error": "..."}` with a 4xx/5xx status.
 
 use crate::{
+    bot_status::set_status,
     links::LinkError,
-    pairing::{self, PairingCodeView, PairingView},
     socket::valid_id,
     state::Shared,
-    store::{BotRow, StoreError, TokenCheck},
+    store::{StoreError, TokenCheck},
 };
 use axum::{
     Json, Router,
@@ -14,8 +14,10 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use protocol::{
+    Bot, BotStatus, Pairing, Session,
+    http::{ErrorBody, Health, NewBot, NewSession, PairingCode, PairingCodeRequest},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -73,7 +75,9 @@ impl IntoResponse for ApiError {
                     ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                     _ => StatusCode::SERVICE_UNAVAILABLE,
                 };
-                let body = Json(json!({"error": self.to_string()}));
+                let body = Json(ErrorBody {
+                    error: self.to_string(),
+                });
                 return (
                     status,
                     [(axum::http::header::RETRY_AFTER, retry_after_secs(*wait))],
@@ -86,7 +90,13 @@ impl IntoResponse for ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        (status, Json(json!({"error": self.to_string()}))).into_response()
+        (
+            status,
+            Json(ErrorBody {
+                error: self.to_string(),
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -132,14 +142,6 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Session {
-    pub token: String,
-    pub user_id: String,
-    pub expires_at: String,
-}
-
 fn rfc3339_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .ok()
@@ -150,17 +152,10 @@ fn rfc3339_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Bot {
-    #[serde(flatten)]
-    row: BotRow,
-    pairing: Option<PairingView>,
-}
-
-fn bot(st: &Shared, row: BotRow) -> Bot {
-    let pairing = st.link.pairing(st, &row.id);
-    Bot { row, pairing }
+/// A stored bot with its running pairing, as `Bot` of §1.
+fn bot(st: &Shared, stored: Bot) -> Bot {
+    let pairing = st.link.pairing(st, &stored.id);
+    Bot { pairing, ..stored }
 }
 
 pub fn routes(st: &Shared) -> Router<Shared> {
@@ -178,15 +173,11 @@ pub fn routes(st: &Shared) -> Router<Shared> {
     r
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct NewSession {
-    #[serde(default)]
-    user_id: Option<String>,
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
 }
 
 async fn create_session(
@@ -238,11 +229,6 @@ async fn list_bots(State(st): State<Shared>, User(user): User) -> Result<Json<Ve
     Ok(Json(rows.into_iter().map(|r| bot(&st, r)).collect()))
 }
 
-#[derive(Deserialize)]
-struct NewBot {
-    name: String,
-}
-
 async fn create_bot(
     State(st): State<Shared>,
     User(user): User,
@@ -263,7 +249,7 @@ async fn create_bot(
 }
 
 /// The caller's bot `id`; a malformed id or another user's bot is a 404.
-pub fn owned_bot(st: &Shared, user: &str, id: &str) -> Result<BotRow, ApiError> {
+pub fn owned_bot(st: &Shared, user: &str, id: &str) -> Result<Bot, ApiError> {
     if !valid_id(id) {
         return Err(ApiError::NotFound);
     }
@@ -293,15 +279,10 @@ async fn start_qr(
     State(st): State<Shared>,
     User(user): User,
     Path(id): Path<String>,
-) -> Result<Json<PairingView>, ApiError> {
+) -> Result<Json<Pairing>, ApiError> {
     let row = owned_bot(&st, &user, &id)?;
     st.qr_limit.take(&user).map_err(ApiError::RateLimited)?;
     Ok(Json(st.link.start(&st, &user, &row).await?))
-}
-
-#[derive(Deserialize)]
-struct PairingCodeRequest {
-    phone: String,
 }
 
 /// The digits of a phone number typed with its country code (`+49 151 2345-678`, `(415) 555…`),
@@ -334,7 +315,7 @@ async fn pairing_code(
     User(user): User,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PairingCodeRequest>,
-) -> Result<Json<PairingCodeView>, ApiError> {
+) -> Result<Json<PairingCode>, ApiError> {
     let row = owned_bot(&st, &user, &id)?;
     let phone = phone_digits(&req.phone).map_err(ApiError::BadRequest)?;
     st.qr_limit.take(&user).map_err(ApiError::RateLimited)?;
@@ -348,11 +329,11 @@ async fn logout(
 ) -> Result<StatusCode, ApiError> {
     owned_bot(&st, &user, &id)?;
     st.link.unlink(&st, &id).await;
-    pairing::set_status(
+    set_status(
         &st,
         &user,
         &id,
-        "logged_out",
+        BotStatus::LoggedOut,
         None,
         Some("unlinked from the dashboard"),
     );

@@ -3,11 +3,8 @@
 //! open this server's `/link/<ref>`) and `whatsapp::WhatsAppLink` (real sessions through the
 //! whatsapp-rust crate). The HTTP API and the Socket.IO replay talk to this trait only.
 
-use crate::{
-    pairing::{self, PairingCodeView, PairingView},
-    state::Shared,
-    store::BotRow,
-};
+use crate::{pairing, state::Shared};
+use protocol::{Bot, BotStatus, Pairing, http::PairingCode};
 use std::time::Duration;
 
 /// Why a link could not do what was asked; each is an HTTP answer of the contract.
@@ -32,19 +29,19 @@ pub enum LinkError {
 pub trait Link: Send + Sync {
     /// Starts pairing `bot`, or joins the pairing already running (never two for one bot).
     /// Answers within 10 s.
-    async fn start(&self, st: &Shared, user: &str, bot: &BotRow) -> Result<PairingView, LinkError>;
+    async fn start(&self, st: &Shared, user: &str, bot: &Bot) -> Result<Pairing, LinkError>;
 
     /// The QR on screen for `bot` now, if it is pairing.
-    fn pairing(&self, st: &Shared, bot_id: &str) -> Option<PairingView>;
+    fn pairing(&self, st: &Shared, bot_id: &str) -> Option<Pairing>;
 
     /// A code the phone enters instead of scanning (`phone`: its digits with country code).
     async fn pairing_code(
         &self,
         st: &Shared,
         user: &str,
-        bot: &BotRow,
+        bot: &Bot,
         phone: &str,
-    ) -> Result<PairingCodeView, LinkError>;
+    ) -> Result<PairingCode, LinkError>;
 
     /// Unlinks the phone (logout and delete): ends any pairing or session, tells WhatsApp
     /// (best effort) and forgets the device.
@@ -62,25 +59,25 @@ pub struct Simulated;
 
 #[async_trait::async_trait]
 impl Link for Simulated {
-    async fn start(&self, st: &Shared, user: &str, bot: &BotRow) -> Result<PairingView, LinkError> {
-        if bot.status == "connected" {
+    async fn start(&self, st: &Shared, user: &str, bot: &Bot) -> Result<Pairing, LinkError> {
+        if bot.status == BotStatus::Connected {
             return Err(LinkError::AlreadyConnected);
         }
         Ok(pairing::start_or_join(st, user, &bot.id))
     }
 
-    fn pairing(&self, st: &Shared, bot_id: &str) -> Option<PairingView> {
-        st.pairings.view(st, bot_id)
+    fn pairing(&self, st: &Shared, bot_id: &str) -> Option<Pairing> {
+        st.pairings.view(bot_id)
     }
 
     async fn pairing_code(
         &self,
         st: &Shared,
         user: &str,
-        bot: &BotRow,
+        bot: &Bot,
         _phone: &str,
-    ) -> Result<PairingCodeView, LinkError> {
-        if bot.status == "connected" {
+    ) -> Result<PairingCode, LinkError> {
+        if bot.status == BotStatus::Connected {
             return Err(LinkError::AlreadyConnected);
         }
         Ok(pairing::issue_code(st, user, &bot.id))

@@ -1,6 +1,7 @@
 //! `botlink-server`: the reference bot backend (PROTOCOL.md). See `--help`.
 
 mod api;
+mod bot_status;
 mod config;
 mod csp;
 mod data_dir;

@@ -3,11 +3,14 @@
 //! restart (code 515) before `whatsapp_connected`.
 
 use crate::{
+    bot_status::{announce_status, previous_status, set_status, store_status},
     config::QrStyle,
     state::{Shared, lock},
-    store::{self, random_id},
+    store::random_id,
 };
-use serde_json::json;
+use protocol::{
+    BotStatus, Pairing as PairingView, ServerEvent, WhatsAppEvent, codes, http::PairingCode,
+};
 use std::{
     collections::HashMap,
     sync::Mutex,
@@ -15,8 +18,9 @@ use std::{
 };
 use tokio::task::AbortHandle;
 
-#[derive(Default)]
 pub struct Pairings {
+    /// How a QR's text is made, and how many a pairing shows.
+    qr: QrFormat,
     running: Mutex<HashMap<String, Pairing>>,
     /// Refs that were shown and are gone: "expired" or "used", so the link page can say which.
     spent: Mutex<HashMap<String, &'static str>>,
@@ -46,23 +50,14 @@ pub const CODE_TTL: Duration = Duration::from_secs(180);
 /// Pairing codes avoid look-alikes (0/O, 1/I/L, U/V): they are read off a screen and typed.
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTWXYZ23456789";
 
-/// `POST /api/bots/{id}/pairing-code`'s answer.
-#[derive(Clone, Debug, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PairingCodeView {
-    /// Eight characters; apps show them as `XXXX-XXXX`.
-    pub code: String,
-    pub expires_in_ms: u64,
-}
-
-/// `Pairing` of PROTOCOL.md §1.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PairingView {
-    pub qr: String,
-    pub attempt: u32,
-    pub attempts: u32,
-    pub expires_in_ms: u64,
+/// How the simulator writes a QR: a link to this server's `/link/<ref>`, or WhatsApp's form.
+#[derive(Clone, Debug)]
+pub struct QrFormat {
+    pub style: QrStyle,
+    /// This server's public origin (the links' prefix).
+    pub public_url: String,
+    /// QRs a pairing shows before `qr_expired`.
+    pub count: u32,
 }
 
 /// What a `/link/<ref>` lookup found.
@@ -75,8 +70,30 @@ pub enum RefLookup {
 const SPENT_LIMIT: usize = 100_000;
 
 impl Pairings {
-    pub fn view(&self, st: &Shared, bot_id: &str) -> Option<PairingView> {
-        lock(&self.running).get(bot_id).map(|p| view_of(st, p))
+    pub fn new(qr: QrFormat) -> Self {
+        Pairings {
+            qr,
+            running: Mutex::default(),
+            spent: Mutex::default(),
+        }
+    }
+
+    /// The current QR of the bot's pairing, if one runs.
+    pub fn view(&self, bot_id: &str) -> Option<PairingView> {
+        lock(&self.running).get(bot_id).map(|p| self.view_of(p))
+    }
+
+    fn view_of(&self, p: &Pairing) -> PairingView {
+        let qr = match self.qr.style {
+            QrStyle::Link => format!("{}/link/{}", self.qr.public_url, p.qr_ref),
+            QrStyle::Whatsapp => format!("2@{},botlink-simulated", p.qr_ref),
+        };
+        PairingView {
+            qr,
+            attempt: p.attempt,
+            attempts: self.qr.count,
+            expires_in_ms: p.expires_in_ms,
+        }
     }
 
     pub fn lookup(&self, qr_ref: &str) -> RefLookup {
@@ -116,30 +133,24 @@ impl Pairings {
     }
 }
 
-fn view_of(st: &Shared, p: &Pairing) -> PairingView {
-    let qr = match st.cfg.qr_style {
-        QrStyle::Link => format!("{}/link/{}", st.cfg.public_url(), p.qr_ref),
-        QrStyle::Whatsapp => format!("2@{},botlink-simulated", p.qr_ref),
-    };
-    PairingView {
+/// `qr_updated` for a pairing's current QR.
+pub fn qr_event(bot_id: &str, qr: PairingView) -> ServerEvent {
+    ServerEvent::WhatsApp(WhatsAppEvent::QrUpdated {
+        bot_id: bot_id.to_owned(),
         qr,
-        attempt: p.attempt,
-        attempts: st.cfg.qr_count,
-        expires_in_ms: p.expires_in_ms,
-    }
+    })
 }
 
-/// `qr_updated` for a pairing's current QR.
-pub fn qr_event(bot_id: &str, v: &PairingView) -> serde_json::Value {
-    json!({"type": "qr_updated", "botId": bot_id, "qr": v.qr, "attempt": v.attempt,
-           "attempts": v.attempts, "expiresInMs": v.expires_in_ms})
+/// A `whatsapp_connection_event` about `bot_id`, made by `make`.
+fn whatsapp(bot_id: &str, make: impl FnOnce(String) -> WhatsAppEvent) -> ServerEvent {
+    ServerEvent::WhatsApp(make(bot_id.to_owned()))
 }
 
 /// Starts the bot's pairing, or joins the one already running (never two for one bot).
 pub fn start_or_join(st: &Shared, user_id: &str, bot_id: &str) -> PairingView {
     let mut running = lock(&st.pairings.running);
     if let Some(p) = running.get(bot_id) {
-        return view_of(st, p);
+        return st.pairings.view_of(p);
     }
     let p = Pairing {
         user_id: user_id.to_owned(),
@@ -150,7 +161,7 @@ pub fn start_or_join(st: &Shared, user_id: &str, bot_id: &str) -> PairingView {
         scanned: false,
         code: None,
     };
-    let view = view_of(st, &p);
+    let view = st.pairings.view_of(&p);
     running.insert(bot_id.to_owned(), p);
     let task = tokio::spawn(rotate(st.clone(), bot_id.to_owned()));
     if let Some(p) = running.get_mut(bot_id) {
@@ -158,7 +169,7 @@ pub fn start_or_join(st: &Shared, user_id: &str, bot_id: &str) -> PairingView {
     }
     drop(running);
     st.stats.update(|c| c.pairings_started += 1);
-    set_status(st, user_id, bot_id, "pairing", None, None);
+    set_status(st, user_id, bot_id, BotStatus::Pairing, None, None);
     view
 }
 
@@ -177,7 +188,7 @@ async fn rotate(st: Shared, bot_id: String) {
         if p.scanned {
             return;
         }
-        if p.attempt >= st.cfg.qr_count {
+        if p.attempt >= st.pairings.qr.count {
             // A pairing code handed out for this pairing keeps it open until the code expires.
             let code_left = p.code.as_ref().and_then(|c| {
                 c.expires_at
@@ -199,8 +210,7 @@ async fn rotate(st: Shared, bot_id: String) {
             }
             st.emit_to_user(
                 &user,
-                "whatsapp_connection_event",
-                &json!({"type": "qr_expired", "botId": bot_id}),
+                &whatsapp(&bot_id, |bot_id| WhatsAppEvent::QrExpired { bot_id }),
             );
             let back = previous_status(&st, &bot_id);
             set_status(&st, &user, &bot_id, back, None, None);
@@ -210,23 +220,11 @@ async fn rotate(st: Shared, bot_id: String) {
         p.attempt += 1;
         p.expires_in_ms = st.cfg.qr_next_ms;
         wait = Duration::from_millis(p.expires_in_ms);
-        let view = view_of(&st, p);
+        let view = st.pairings.view_of(p);
         let user = p.user_id.clone();
         drop(running);
         st.pairings.spend(old, "expired");
-        st.emit_to_user(
-            &user,
-            "whatsapp_connection_event",
-            &qr_event(&bot_id, &view),
-        );
-    }
-}
-
-/// A pairing that ends unlinked leaves the bot `created` if it never had a phone, else `disconnected`.
-pub fn previous_status(st: &Shared, bot_id: &str) -> &'static str {
-    match st.store.get_bot_any(bot_id) {
-        Ok(Some((_, bot))) if bot.phone.is_some() => "disconnected",
-        _ => "created",
+        st.emit_to_user(&user, &qr_event(&bot_id, view));
     }
 }
 
@@ -250,7 +248,7 @@ pub fn scan(st: &Shared, qr_ref: &str) -> Result<String, &'static str> {
 
 /// Hands out a pairing code for the bot's pairing, starting the pairing if none runs. A new code
 /// replaces the previous one, as WhatsApp's do.
-pub fn issue_code(st: &Shared, user_id: &str, bot_id: &str) -> PairingCodeView {
+pub fn issue_code(st: &Shared, user_id: &str, bot_id: &str) -> PairingCode {
     start_or_join(st, user_id, bot_id);
     let code: String = {
         use rand::Rng;
@@ -268,7 +266,7 @@ pub fn issue_code(st: &Shared, user_id: &str, bot_id: &str) -> PairingCodeView {
     if let Some(old) = replaced {
         st.pairings.spend(old.code, "expired");
     }
-    PairingCodeView {
+    PairingCode {
         code,
         expires_in_ms: CODE_TTL.as_millis() as u64,
     }
@@ -331,8 +329,7 @@ fn link(
     }
     st.emit_to_user(
         &user,
-        "whatsapp_connection_event",
-        &json!({"type": "qr_scanned", "botId": bot_id}),
+        &whatsapp(&bot_id, |bot_id| WhatsAppEvent::QrScanned { bot_id }),
     );
     Ok(st
         .store
@@ -351,113 +348,53 @@ async fn finish_link(st: Shared, user: String, bot_id: String) {
     let phone = format!("+1555{:07}", rand::random::<u32>() % 10_000_000);
     // Stored once, first (a client that reloads now sees it), then announced in the contract's
     // order: whatsapp_connected, then bot_status_update.
-    store_status(&st, &bot_id, "connected", Some(&phone), None);
+    store_status(&st, &bot_id, BotStatus::Connected, Some(&phone), None);
     st.emit_to_user(
         &user,
-        "whatsapp_connection_event",
-        &json!({"type": "whatsapp_connected", "botId": bot_id, "phone": phone}),
+        &whatsapp(&bot_id, |bot_id| WhatsAppEvent::WhatsappConnected {
+            bot_id,
+            phone: Some(phone),
+        }),
     );
-    announce_status(&st, &user, &bot_id, "connected");
-}
-
-/// Stores a status and tells the user's socket. `reason` says why, in words (`statusReason`).
-pub fn set_status(
-    st: &Shared,
-    user_id: &str,
-    bot_id: &str,
-    status: &str,
-    phone: Option<&str>,
-    reason: Option<&str>,
-) {
-    store_status(st, bot_id, status, phone, reason);
-    announce_status(st, user_id, bot_id, status);
-}
-
-/// Stores a status; the phone stays unless a new one comes or the bot logged out.
-pub fn store_status(
-    st: &Shared,
-    bot_id: &str,
-    status: &str,
-    phone: Option<&str>,
-    reason: Option<&str>,
-) {
-    let keep_phone = match (status, phone) {
-        (_, Some(p)) => Some(p.to_owned()),
-        ("logged_out", None) => None,
-        _ => st
-            .store
-            .get_bot_any(bot_id)
-            .ok()
-            .flatten()
-            .and_then(|(_, b)| b.phone),
-    };
-    if let Err(e) = st
-        .store
-        .set_status(bot_id, status, keep_phone.as_deref(), reason)
-    {
-        tracing::error!("could not store the status of {bot_id}: {e}");
-    }
-}
-
-/// Tells the user's socket a bot's status (`bot_status_update`).
-pub fn announce_status(st: &Shared, user_id: &str, bot_id: &str, status: &str) {
-    st.emit_to_user(
-        user_id,
-        "bot_status_update",
-        &json!({"botId": bot_id, "status": status, "at": store::now_rfc3339()}),
-    );
-}
-
-/// The state a socket gets at once on CONNECT with a `botId` (PROTOCOL.md §5).
-pub fn replay(
-    st: &Shared,
-    user_id: &str,
-    bot_id: &str,
-) -> Option<(&'static str, serde_json::Value)> {
-    let bot = st.store.get_bot(user_id, bot_id).ok().flatten()?;
-    if let Some(view) = st.link.pairing(st, bot_id) {
-        return Some(("whatsapp_connection_event", qr_event(bot_id, &view)));
-    }
-    Some((
-        "bot_status_update",
-        json!({"botId": bot.id, "status": bot.status, "at": store::now_rfc3339()}),
-    ))
+    announce_status(&st, &user, &bot_id, BotStatus::Connected);
 }
 
 /// `POST /api/dev/bots/{id}/fail`: a `connection_failed` with `code`, and its consequence.
 pub fn fail(st: &Shared, user_id: &str, bot_id: &str, code: u16) {
     let reason = match code {
-        401 => "logged out on the phone",
-        403 => "forbidden",
-        405 => "connection failure",
-        408 => "timed out",
-        411 => "multi-device mismatch",
-        428 => "connection closed",
-        440 => "conflict: another session replaced this one",
-        500 => "bad session",
-        503 => "unavailable",
-        515 => "restart required",
+        codes::LOGGED_OUT => "logged out on the phone",
+        codes::FORBIDDEN => "forbidden",
+        codes::CONNECTION_FAILURE => "connection failure",
+        codes::TIMED_OUT => "timed out",
+        codes::MULTIDEVICE_MISMATCH => "multi-device mismatch",
+        codes::CLIENT_OUTDATED => "client outdated",
+        codes::CONNECTION_CLOSED => "connection closed",
+        codes::CONFLICT => "conflict: another session replaced this one",
+        codes::BAD_SESSION => "bad session",
+        codes::UNAVAILABLE => "unavailable",
+        codes::RESTART_REQUIRED => "restart required",
         _ => "failure",
     };
     st.emit_to_user(
         user_id,
-        "whatsapp_connection_event",
-        &json!({"type": "connection_failed", "botId": bot_id, "code": code, "reason": reason}),
+        &whatsapp(bot_id, |bot_id| WhatsAppEvent::ConnectionFailed {
+            bot_id,
+            code,
+            reason: Some(reason.to_owned()),
+        }),
     );
-    match code {
-        401 => {
+    let status = match code {
+        codes::LOGGED_OUT => BotStatus::LoggedOut,
+        codes::CONFLICT => BotStatus::Conflict,
+        _ => BotStatus::Disconnected,
+    };
+    match codes::meaning(code) {
+        // A stop ends the pairing; the bot says why.
+        codes::Meaning::Stop => {
             st.pairings.end(bot_id);
-            set_status(st, user_id, bot_id, "logged_out", None, Some(reason));
-        }
-        440 => {
-            st.pairings.end(bot_id);
-            set_status(st, user_id, bot_id, "conflict", None, Some(reason));
-        }
-        403 | 411 => {
-            st.pairings.end(bot_id);
-            set_status(st, user_id, bot_id, "disconnected", None, Some(reason));
+            set_status(st, user_id, bot_id, status, None, Some(reason));
         }
         // Retryable codes and 515: the simulated backend restarts itself; the pairing goes on.
-        _ => {}
+        codes::Meaning::Retry | codes::Meaning::KeepWaiting => {}
     }
 }

@@ -2,11 +2,12 @@
 //! replay on CONNECT, and counters. Client events are not part of the contract: logged, dropped.
 
 use crate::{
-    pairing,
+    bot_status::status_event,
+    pairing::qr_event,
     state::{Shared, lock},
     store::TokenCheck,
 };
-use serde::Deserialize;
+use protocol::{ServerEvent, codes::Refusal, frames::ConnectAuth};
 use socketioxide::{
     extract::{Data, Event, Extension, SocketRef, State, TryData},
     handler::ConnectHandler,
@@ -20,21 +21,13 @@ pub struct Authed {
     pub bot_id: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ConnectAuth {
-    token: String,
-    #[serde(default)]
-    bot_id: Option<String>,
-}
-
 /// A refused CONNECT; its text is the `message` of the `44` packet.
 #[derive(Debug)]
-pub struct Refused(&'static str);
+pub struct Refused(Refusal);
 
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
+        f.write_str(self.0.as_str())
     }
 }
 
@@ -48,25 +41,25 @@ async fn authenticate(
     State(st): State<Shared>,
     TryData(auth): TryData<ConnectAuth>,
 ) -> Result<(), Refused> {
-    let refuse = |why: &'static str| {
+    let refuse = |why: Refusal| {
         st.stats.update(|c| c.connect_errors += 1);
-        tracing::info!(sid = %s.id, "socket refused: {why}");
+        tracing::info!(sid = %s.id, "socket refused: {}", why.as_str());
         Err(Refused(why))
     };
     let Ok(auth) = auth else {
-        return refuse("unauthorized");
+        return refuse(Refusal::Unauthorized);
     };
     let user_id = match st.store.check_token(&auth.token) {
         Ok(TokenCheck::Valid { user_id }) => user_id,
-        Ok(TokenCheck::Expired { .. }) => return refuse("token_expired"),
-        Ok(TokenCheck::Unknown) => return refuse("unauthorized"),
+        Ok(TokenCheck::Expired { .. }) => return refuse(Refusal::TokenExpired),
+        Ok(TokenCheck::Unknown) => return refuse(Refusal::Unauthorized),
         Err(e) => {
             tracing::error!("token check failed: {e}");
-            return refuse("unauthorized");
+            return refuse(Refusal::Unauthorized);
         }
     };
     if st.connect_limit.take(&user_id).is_err() {
-        return refuse("rate_limited");
+        return refuse(Refusal::RateLimited);
     }
     let bot_id = auth.bot_id.filter(|b| valid_id(b));
     s.extensions.insert(Authed { user_id, bot_id });
@@ -108,10 +101,20 @@ async fn on_connect(s: SocketRef, State(st): State<Shared>, Extension(who): Exte
     });
 
     if let Some(bot) = &who.bot_id
-        && let Some((event, payload)) = pairing::replay(&st, &user, bot)
+        && let Some(event) = replay(&st, &user, bot)
     {
-        let _ = s.emit(event, &payload);
+        let _ = s.emit(event.name(), &event);
     }
+}
+
+/// The state a socket gets at once on CONNECT with a `botId` (§5): its current QR while it
+/// pairs, else its status.
+fn replay(st: &Shared, user_id: &str, bot_id: &str) -> Option<ServerEvent> {
+    let bot = st.store.get_bot(user_id, bot_id).ok().flatten()?;
+    Some(match st.link.pairing(st, bot_id) {
+        Some(qr) => qr_event(bot_id, qr),
+        None => status_event(&bot.id, bot.status),
+    })
 }
 
 async fn on_disconnect(

@@ -1,6 +1,13 @@
 //! The server's shared state and its counters (the witnesses of "one socket per QR display").
 
-use crate::{config::ServeArgs, limits::RateLimiter, links::Link, pairing::Pairings, store::Store};
+use crate::{
+    config::ServeArgs,
+    limits::RateLimiter,
+    links::Link,
+    pairing::{Pairings, QrFormat},
+    store::Store,
+};
+use protocol::ServerEvent;
 use serde::Serialize;
 use socketioxide::{SocketIo, socket::Sid};
 use std::{
@@ -33,6 +40,11 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(cfg: ServeArgs, store: Store, link: Box<dyn Link>) -> Shared {
+        let pairings = Pairings::new(QrFormat {
+            style: cfg.qr_style,
+            public_url: cfg.public_url(),
+            count: cfg.qr_count,
+        });
         Arc::new(AppState {
             connect_limit: RateLimiter::new(cfg.connect_limit_per_min),
             qr_limit: RateLimiter::new(cfg.qr_limit_per_min),
@@ -42,19 +54,19 @@ impl AppState {
             io: OnceLock::new(),
             stats: Stats::default(),
             sockets: Mutex::new(HashMap::new()),
-            pairings: Pairings::default(),
+            pairings,
             link,
         })
     }
 
     /// Sends an event to the user's socket, if it has one.
-    pub fn emit_to_user(&self, user_id: &str, event: &str, payload: &serde_json::Value) {
+    pub fn emit_to_user(&self, user_id: &str, event: &ServerEvent) {
         let Some(io) = self.io.get() else { return };
         let sid = lock(&self.sockets).get(user_id).copied();
         if let Some(socket) = sid.and_then(|sid| io.get_socket(sid))
-            && let Err(e) = socket.emit(event, payload)
+            && let Err(e) = socket.emit(event.name(), event)
         {
-            tracing::warn!(user = user_id, "could not emit {event}: {e}");
+            tracing::warn!(user = user_id, "could not emit {}: {e}", event.name());
         }
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! Tokens are stored as SHA-256 hashes: a leaked database file hands out no session.
 
+use protocol::{Bot, BotStatus};
 use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -41,19 +41,6 @@ const MIGRATIONS: &[&str] = &[
     // Why a bot is in its status (a failure with no socket open is still explained).
     "ALTER TABLE bots ADD COLUMN status_reason TEXT;",
 ];
-
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct BotRow {
-    pub id: String,
-    pub name: String,
-    pub status: String,
-    pub phone: Option<String>,
-    pub created_at: String,
-    pub messages: i64,
-    /// Why the bot is in its status, in words for a person (botlink's extension of `Bot`).
-    pub status_reason: Option<String>,
-}
 
 /// What a token is worth right now.
 #[derive(Debug, PartialEq, Eq)]
@@ -169,24 +156,31 @@ impl Store {
         Ok(())
     }
 
-    pub fn create_bot(&self, user_id: &str, name: &str) -> Result<BotRow, StoreError> {
-        let bot = BotRow {
+    pub fn create_bot(&self, user_id: &str, name: &str) -> Result<Bot, StoreError> {
+        let bot = Bot {
             id: format!("bot_{}", random_id(8)),
             name: name.to_owned(),
-            status: "created".into(),
+            status: BotStatus::Created,
             phone: None,
             created_at: now_rfc3339(),
             messages: 0,
+            pairing: None,
             status_reason: None,
         };
         self.db().execute(
             "INSERT INTO bots (id, user_id, name, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![bot.id, user_id, bot.name, bot.status, bot.created_at],
+            params![
+                bot.id,
+                user_id,
+                bot.name,
+                bot.status.as_str(),
+                bot.created_at
+            ],
         )?;
         Ok(bot)
     }
 
-    pub fn list_bots(&self, user_id: &str) -> Result<Vec<BotRow>, StoreError> {
+    pub fn list_bots(&self, user_id: &str) -> Result<Vec<Bot>, StoreError> {
         let db = self.db();
         let mut stmt = db.prepare(
             "SELECT id, name, status, phone, created_at, messages, status_reason FROM bots WHERE user_id = ?1 ORDER BY created_at, id",
@@ -196,7 +190,7 @@ impl Store {
     }
 
     /// The bot if it belongs to `user_id`; another user's bot does not exist for this one.
-    pub fn get_bot(&self, user_id: &str, id: &str) -> Result<Option<BotRow>, StoreError> {
+    pub fn get_bot(&self, user_id: &str, id: &str) -> Result<Option<Bot>, StoreError> {
         Ok(self
             .db()
             .query_row(
@@ -208,7 +202,7 @@ impl Store {
     }
 
     /// A bot by id alone, with its owner: for the `/link` page, which has no session.
-    pub fn get_bot_any(&self, id: &str) -> Result<Option<(String, BotRow)>, StoreError> {
+    pub fn get_bot_any(&self, id: &str) -> Result<Option<(String, Bot)>, StoreError> {
         Ok(self
             .db()
             .query_row(
@@ -229,13 +223,13 @@ impl Store {
     pub fn set_status(
         &self,
         id: &str,
-        status: &str,
+        status: BotStatus,
         phone: Option<&str>,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
         self.db().execute(
             "UPDATE bots SET status = ?2, phone = ?3, status_reason = ?4 WHERE id = ?1",
-            params![id, status, phone, reason],
+            params![id, status.as_str(), phone, reason],
         )?;
         Ok(())
     }
@@ -250,7 +244,7 @@ impl Store {
     }
 
     /// Every bot with its owner: what a restarted server resumes.
-    pub fn all_bots(&self) -> Result<Vec<(String, BotRow)>, StoreError> {
+    pub fn all_bots(&self) -> Result<Vec<(String, Bot)>, StoreError> {
         let db = self.db();
         let mut stmt = db.prepare(
             "SELECT id, name, status, phone, created_at, messages, status_reason, user_id FROM bots ORDER BY created_at, id",
@@ -260,14 +254,16 @@ impl Store {
     }
 }
 
-fn bot_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BotRow> {
-    Ok(BotRow {
+fn bot_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bot> {
+    Ok(Bot {
         id: r.get(0)?,
         name: r.get(1)?,
-        status: r.get(2)?,
+        // Only this server writes the column; a word it does not know reads as `Unknown`.
+        status: BotStatus::parse(&r.get::<_, String>(2)?),
         phone: r.get(3)?,
         created_at: r.get(4)?,
-        messages: r.get(5)?,
+        messages: r.get::<_, i64>(5)?.max(0) as u64,
+        pairing: None,
         status_reason: r.get(6)?,
     })
 }

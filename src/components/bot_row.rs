@@ -7,6 +7,7 @@ use crate::{
     session::expect_session,
 };
 use leptos::{prelude::*, task::spawn_local};
+use protocol::BotStatus;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Confirm {
@@ -40,9 +41,10 @@ pub fn BotRow(
     // refreshes when the pairing ends) wins after.
     let status = Signal::derive(move || {
         let live_status = live
-            .with(|l: &LiveBot| l.status.clone())
+            .with(|l: &LiveBot| l.status)
             .filter(|_| showing_qr.get());
-        live_status.unwrap_or_else(|| field(|b| b.status.clone()))
+        live_status
+            .unwrap_or_else(|| bot.with(|b| b.as_ref().map_or(BotStatus::Unknown, |b| b.status)))
     });
     let message_count = move || {
         live.with(|l| l.messages)
@@ -77,7 +79,7 @@ pub fn BotRow(
     };
 
     view! {
-        <li class="bot-row" data-testid="bot-row" data-bot-id=id.get_value() data-status=move || status.get()>
+        <li class="bot-row" data-testid="bot-row" data-bot-id=id.get_value() data-status=move || status.get().as_str()>
             <div class="bot-main">
                 <h2 class="bot-title">{name}</h2>
                 <StatusBadge status=status/>
@@ -85,16 +87,16 @@ pub fn BotRow(
                     <dt>"Phone"</dt><dd>{phone}</dd>
                     <dt>"Messages"</dt><dd>{message_count}</dd>
                 </dl>
-                {move || (status.get() != "connected").then(|| bot.with(|b| b.as_ref().and_then(|b| b.status_reason.clone())))
+                {move || (status.get() != BotStatus::Connected).then(|| bot.with(|b| b.as_ref().and_then(|b| b.status_reason.clone())))
                     .flatten()
                     .map(|why| view! { <p class="bot-reason" data-testid="status-reason">{why}</p> })}
             </div>
             <div class="bot-actions">
-                <Show when=move || status.get() != "connected" && !showing_qr.get()>
+                <Show when=move || status.get() != BotStatus::Connected && !showing_qr.get()>
                     <button type="button" class="primary" data-testid="generate-qr"
                         on:click=move |_| id.with_value(|id| conn.show_qr(id))>"Reconnect"</button>
                 </Show>
-                <Show when=move || status.get() == "connected">
+                <Show when=move || status.get() == BotStatus::Connected>
                     <button type="button" class="secondary" data-testid="unlink-bot"
                         on:click=move |_| confirm.set(Some(Confirm::Unlink))>"Unlink"</button>
                 </Show>

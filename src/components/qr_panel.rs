@@ -116,12 +116,8 @@ pub fn QrPanel(
         Signal::derive(move || qr.with(|q| q.as_ref().map(|q| q.qr.clone()).unwrap_or_default()));
     let attempt = Signal::derive(move || qr.with(|q| q.as_ref().map_or(0, |q| q.attempt)));
     // The simulator's QR is a link a phone opens; WhatsApp's is not.
-    let is_link = Memo::new(move |_| {
-        qr.with(|q| {
-            q.as_ref()
-                .is_some_and(crate::connection::wire::QrCode::is_link)
-        })
-    });
+    let is_link =
+        Memo::new(move |_| qr.with(|q| q.as_ref().is_some_and(protocol::Pairing::is_link)));
     let failure = Memo::new(move |_| {
         view.with(|v| {
             v.as_ref()

@@ -1,24 +1,25 @@
 use leptos::prelude::*;
+use protocol::BotStatus;
 
 /// Words for a bot status of PROTOCOL.md §1.
-pub fn status_label(status: &str) -> &'static str {
+pub fn status_label(status: BotStatus) -> &'static str {
     match status {
-        "created" => "Not linked",
-        "pairing" => "Pairing",
-        "connected" => "Connected",
-        "disconnected" => "Disconnected",
-        "logged_out" => "Logged out",
-        "conflict" => "Conflict",
-        _ => "Unknown",
+        BotStatus::Created => "Not linked",
+        BotStatus::Pairing => "Pairing",
+        BotStatus::Connected => "Connected",
+        BotStatus::Disconnected => "Disconnected",
+        BotStatus::LoggedOut => "Logged out",
+        BotStatus::Conflict => "Conflict",
+        BotStatus::Unknown => "Unknown",
     }
 }
 
 /// A bot's status as a coloured badge with words (colour is never the only signal).
 #[component]
-pub fn StatusBadge(#[prop(into)] status: Signal<String>) -> impl IntoView {
+pub fn StatusBadge(#[prop(into)] status: Signal<BotStatus>) -> impl IntoView {
     view! {
-        <span class=move || format!("badge badge-{}", status.get())>
-            {move || status_label(&status.get())}
+        <span class=move || format!("badge badge-{}", status.get().as_str())>
+            {move || status_label(status.get())}
         </span>
     }
 }

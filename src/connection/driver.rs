@@ -9,10 +9,10 @@
 use super::machine::{Command, Epoch, Input, Machine, Notice, SocketId, View};
 use super::tab_lock::{self, Answer, Held};
 use super::telemetry::Telemetry;
-use super::wire::{self, ConnectAuth};
 use crate::{api, session::SessionStore};
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
+use protocol::frames::{self, ConnectAuth};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
@@ -243,10 +243,10 @@ impl Driver {
             Command::Open { socket } => self.open(socket),
             Command::SendConnect { socket, bot } => {
                 let frame = self.session.current().map(|s| {
-                    wire::encode_connect(&ConnectAuth {
-                        token: &s.token,
-                        user_id: &s.user_id,
-                        bot_id: &bot,
+                    frames::encode_connect(&ConnectAuth {
+                        token: s.token,
+                        user_id: s.user_id,
+                        bot_id: Some(bot),
                     })
                 });
                 // No session stored: send an empty auth and let the server refuse it as unauthorized.

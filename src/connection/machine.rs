@@ -15,7 +15,7 @@
 //! `machine/frames.rs` decodes and handles the current socket's frames, once each;
 //! `machine/failures.rs` decides retry or stop for every failure (PROTOCOL.md §4 and §6).
 
-use super::wire::{self, QrCode};
+use protocol::{BotStatus, Pairing};
 
 mod failures;
 mod frames;
@@ -123,7 +123,7 @@ pub enum Input {
     /// `POST /api/bots/{id}/qr` answered.
     QrFetched {
         epoch: Epoch,
-        qr: QrCode,
+        qr: Pairing,
     },
     QrFetchFailed {
         epoch: Epoch,
@@ -160,8 +160,8 @@ pub enum Input {
     /// `GET /api/bots/{id}` answered (the resync after a pause): the bot's status and pairing.
     BotFetched {
         epoch: Epoch,
-        status: String,
-        pairing: Option<QrCode>,
+        status: BotStatus,
+        pairing: Option<Pairing>,
     },
     BotFetchFailed {
         epoch: Epoch,
@@ -273,7 +273,7 @@ pub enum Heard {
 pub enum Notice {
     BotStatus {
         bot: String,
-        status: String,
+        status: BotStatus,
     },
     Messages {
         bot: String,
@@ -396,7 +396,7 @@ struct Liveness {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Display {
     bot: String,
-    qr: Option<QrCode>,
+    qr: Option<Pairing>,
     budget: Budget,
 }
 
@@ -510,7 +510,7 @@ struct Scanned {
 pub struct View {
     pub state: UiState,
     pub bot: Option<String>,
-    pub qr: Option<QrCode>,
+    pub qr: Option<Pairing>,
     pub failure: Option<Failure>,
     pub phone: Option<String>,
     /// `qr_scanned` came more than 60 s ago and the link is not open yet.
@@ -915,7 +915,7 @@ impl Machine {
                     status,
                     pairing,
                 },
-            ) if e == epoch => self.resumed(display, &status, pairing, out),
+            ) if e == epoch => self.resumed(display, status, pairing, out),
             (
                 Phase::Fetching { display, epoch, .. },
                 Input::BotFetchFailed { epoch: e, failure },
@@ -1150,15 +1150,15 @@ impl Machine {
     fn resumed(
         &mut self,
         display: Display,
-        status: &str,
-        pairing: Option<QrCode>,
+        status: BotStatus,
+        pairing: Option<Pairing>,
         out: &mut Vec<Command>,
     ) -> Phase {
         out.push(Command::Notify(Notice::BotStatus {
             bot: display.bot.clone(),
-            status: status.to_owned(),
+            status,
         }));
-        if status == "connected" {
+        if status == BotStatus::Connected {
             out.push(Command::Notify(Notice::PairingEnded {
                 bot: display.bot.clone(),
             }));
@@ -1236,7 +1236,7 @@ impl Machine {
             display,
             socket,
             stage: Handshake::Transport,
-            max_payload: wire::DEFAULT_MAX_PAYLOAD,
+            max_payload: protocol::frames::DEFAULT_MAX_PAYLOAD,
             give_up_at: now + self.config.connect_timeout,
         })
     }
@@ -1258,7 +1258,7 @@ impl Machine {
 fn hang_up(socket: SocketId, out: &mut Vec<Command>) {
     out.push(Command::Send {
         socket,
-        text: wire::DISCONNECT.into(),
+        text: protocol::frames::DISCONNECT.into(),
     });
     out.push(Command::Close { socket, code: 1000 });
 }

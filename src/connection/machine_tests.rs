@@ -149,8 +149,8 @@ impl Rig {
     }
 }
 
-fn qr(attempt: u32) -> QrCode {
-    QrCode {
+fn qr(attempt: u32) -> Pairing {
+    Pairing {
         qr: format!("http://127.0.0.1/link/ref{attempt}"),
         attempt,
         attempts: 6,
@@ -1267,7 +1267,7 @@ fn hidden_for_30s_closes_the_socket_and_pauses_then_visible_resyncs_before_openi
     current.expires_in_ms = 20_000;
     r.send(Input::BotFetched {
         epoch,
-        status: "pairing".into(),
+        status: BotStatus::Pairing,
         pairing: Some(current.clone()),
     });
     assert_eq!(
@@ -1306,7 +1306,7 @@ fn back_from_a_pause_the_bot_may_be_linked_or_its_pairing_over() {
         let epoch = r.last_bot_fetch().unwrap();
         r.send(Input::BotFetched {
             epoch,
-            status: status.into(),
+            status: BotStatus::parse(status),
             pairing: None,
         });
         r.wait(60_000);
@@ -1489,7 +1489,7 @@ mod invariants {
                     // As a page does: a pairing's QR goes on screen once the machine hands it over.
                     Step::AnswerBot(status) => match r.last_bot_fetch() {
                         Some(epoch) => {
-                            let mut out = r.send(Input::BotFetched { epoch, status: status.into(), pairing: (status == "pairing").then(|| qr(2)) });
+                            let mut out = r.send(Input::BotFetched { epoch, status: BotStatus::parse(status), pairing: (status == "pairing").then(|| qr(2)) });
                             out.extend(r.send(Input::QrShown { qr: qr(2).qr }));
                             out
                         }

@@ -1,7 +1,6 @@
 //! THE connection owner: one per app, provided by context. Nobody else touches a socket.
 //!
 //! - [`machine`]: the pure state machine (natively tested).
-//! - [`wire`]: Engine.IO / Socket.IO frames (natively tested).
 //! - [`telemetry`]: the diagnostics panel's timeline and counters (natively tested).
 //! - `tab_lock`: the cross-tab pairing lock (Web Locks; `tab_channel`, a BroadcastChannel, where
 //!   they are missing), used by the driver.
@@ -11,7 +10,6 @@
 
 pub mod machine;
 pub mod telemetry;
-pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 mod driver;
@@ -37,7 +35,7 @@ mod context {
     /// Live facts about bots from the socket, overlaid on the dashboard's HTTP list.
     #[derive(Clone, Debug, Default, PartialEq, Eq)]
     pub struct LiveBot {
-        pub status: Option<String>,
+        pub status: Option<protocol::BotStatus>,
         pub messages: Option<u64>,
     }
 

@@ -122,7 +122,7 @@ fn http_code(failure: &HttpFailure) -> String {
 mod tests {
     use super::*;
     use crate::connection::machine::{Config, Epoch, Machine};
-    use crate::connection::wire::QrCode;
+    use protocol::Pairing;
 
     /// A machine and its telemetry, fed as the driver feeds them.
     struct Rig {
@@ -158,7 +158,7 @@ mod tests {
     #[test]
     fn a_pairing_leaves_a_timeline_counters_and_the_time_to_scan() {
         let mut r = Rig::new();
-        let qr = QrCode {
+        let qr = Pairing {
             qr: "http://x/link/r".into(),
             attempt: 1,
             attempts: 6,

@@ -4,6 +4,7 @@
 use crate::{api, components::QrPanel, session::expect_session};
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_params_map};
+use protocol::BotStatus;
 
 /// Step 2 of 2: link the bot by scanning its QR code.
 #[component]
@@ -23,13 +24,13 @@ pub fn LinkBot() -> impl IntoView {
             <Suspense fallback=|| view! { <p class="muted">"Loading the bot…"</p> }>
                 {move || bot.get().map(|result| match result {
                     Ok(bot) => {
-                        let auto = bot.status == "pairing";
+                        let auto = bot.status == BotStatus::Pairing;
                         view! {
                             <h1>"Link " <span class="bot-name">{bot.name.clone()}</span></h1>
                             <p class="muted">
                                 "Open WhatsApp on the phone, go to Linked devices, and scan the code."
                             </p>
-                            <QrPanel bot_id=bot.id.clone() auto=auto already_linked=bot.status == "connected"/>
+                            <QrPanel bot_id=bot.id.clone() auto=auto already_linked=bot.status == BotStatus::Connected/>
                         }.into_any()
                     }
                     Err(e) => view! {

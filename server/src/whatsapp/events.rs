@@ -23,6 +23,7 @@
 //! | `Messages` | `message_sync` with the bot's count | unchanged | runs |
 //! | every other event | nothing | unchanged | runs |
 
+use protocol::{BotStatus, codes};
 use whatsapp_rust::types::events::{ConnectFailureReason, Event};
 
 /// The contract's answer to one library event.
@@ -58,7 +59,7 @@ pub struct Ending {
     /// In words, for the app and the dashboard (`statusReason`).
     pub reason: String,
     /// The bot's status afterwards.
-    pub status: &'static str,
+    pub status: BotStatus,
     /// The device is no longer registered with WhatsApp: its store is wiped, and the next
     /// pairing starts with a new QR.
     pub forget_device: bool,
@@ -70,9 +71,9 @@ pub const QR_REFS_PER_CONNECTION: u32 = 6;
 
 /// The code botlink adds to docs/protocol.md §4 for `ClientOutdated`: terminal (405, the code
 /// Baileys uses for a connection failure, is a retry code there and must not be reused).
-pub const CLIENT_OUTDATED: u16 = 426;
+pub use protocol::codes::CLIENT_OUTDATED;
 
-fn ended(code: u16, reason: impl Into<String>, status: &'static str, forget: bool) -> Outcome {
+fn ended(code: u16, reason: impl Into<String>, status: BotStatus, forget: bool) -> Outcome {
     Outcome::Ended(Ending {
         code,
         reason: reason.into(),
@@ -104,69 +105,69 @@ pub fn outcome(event: &Event) -> Outcome {
         },
         Event::LoggedOut(out) => match out.reason {
             ConnectFailureReason::AccountLocked => ended(
-                403,
+                codes::FORBIDDEN,
                 "WhatsApp locked this account; open WhatsApp on the phone to see why",
-                "logged_out",
+                BotStatus::LoggedOut,
                 true,
             ),
             _ => ended(
-                401,
+                codes::LOGGED_OUT,
                 "logged out on the phone (the device was removed from Linked devices)",
-                "logged_out",
+                BotStatus::LoggedOut,
                 true,
             ),
         },
         Event::StreamReplaced(_) => ended(
-            440,
+            codes::CONFLICT,
             "another session replaced this one: close WhatsApp Web or the other server using this bot",
-            "conflict",
+            BotStatus::Conflict,
             false,
         ),
         Event::TemporaryBan(ban) => ended(
-            403,
+            codes::FORBIDDEN,
             format!(
                 "temporarily banned by WhatsApp for {} min ({})",
                 (ban.expire.num_seconds().max(0) as u64).div_ceil(60),
                 ban.code
             ),
-            "disconnected",
+            BotStatus::Disconnected,
             false,
         ),
         Event::QrScannedWithoutMultidevice(_) => ended(
-            411,
+            codes::MULTIDEVICE_MISMATCH,
             "the phone scanned without multi-device: update WhatsApp on the phone, then try again",
-            "disconnected",
+            BotStatus::Disconnected,
             true,
         ),
         Event::ClientOutdated(_) => ended(
             CLIENT_OUTDATED,
             "WhatsApp refused this client as outdated: update botlink-server",
-            "disconnected",
+            BotStatus::Disconnected,
             false,
         ),
         Event::ConnectFailure(f) if f.reason.should_reconnect() => Outcome::Dropped {
             reason: format!("WhatsApp is unavailable ({:?})", f.reason),
         },
         Event::ConnectFailure(f) => ended(
-            403,
+            codes::FORBIDDEN,
             match &f.message {
                 Some(m) => format!("WhatsApp refused the connection ({:?}: {m})", f.reason),
                 None => format!("WhatsApp refused the connection ({:?})", f.reason),
             },
-            "disconnected",
+            BotStatus::Disconnected,
             false,
         ),
         Event::PairError(e) => ended(
-            500,
+            codes::BAD_SESSION,
             format!("linking failed: {}", e.error),
-            "disconnected",
+            BotStatus::Disconnected,
             true,
         ),
         Event::PairPasskeyRequest(_) | Event::PairPasskeyConfirmation(_) => Outcome::FinishOnPhone,
         Event::PairPasskeyError(e) => ended(
-            500,
+            codes::BAD_SESSION,
             format!("the passkey step failed: {}", e.error),
-            "disconnected",
+            BotStatus::Disconnected,
             true,
         ),
         Event::PairingCodeRefresh(_) => Outcome::PairingCodeDead {
@@ -268,7 +269,7 @@ mod tests {
             let e = ending(outcome(&out));
             assert_eq!(
                 (e.code, e.status, e.forget_device),
-                (code, "logged_out", true)
+                (code, BotStatus::LoggedOut, true)
             );
         }
 
@@ -277,7 +278,7 @@ mod tests {
         )));
         assert_eq!(
             (e.code, e.status, e.forget_device),
-            (440, "conflict", false)
+            (440, BotStatus::Conflict, false)
         );
 
         let ban = Event::TemporaryBan(
@@ -287,18 +288,21 @@ mod tests {
                 .build(),
         );
         let e = ending(outcome(&ban));
-        assert_eq!((e.code, e.status), (403, "disconnected"));
+        assert_eq!((e.code, e.status), (403, BotStatus::Disconnected));
         assert!(e.reason.contains("60 min"), "{}", e.reason);
 
         let e = ending(outcome(&Event::QrScannedWithoutMultidevice(
             ev::QrScannedWithoutMultidevice::builder().build(),
         )));
-        assert_eq!((e.code, e.status), (411, "disconnected"));
+        assert_eq!((e.code, e.status), (411, BotStatus::Disconnected));
 
         let e = ending(outcome(&Event::ClientOutdated(
             ev::ClientOutdated::builder().build(),
         )));
-        assert_eq!((e.code, e.status), (CLIENT_OUTDATED, "disconnected"));
+        assert_eq!(
+            (e.code, e.status),
+            (CLIENT_OUTDATED, BotStatus::Disconnected)
+        );
         assert_ne!(e.code, 405, "405 is a retry code in §4");
 
         for reason in [
@@ -317,7 +321,7 @@ mod tests {
         let e = ending(outcome(&refused));
         assert_eq!(
             (e.code, e.status, e.forget_device),
-            (403, "disconnected", false)
+            (403, BotStatus::Disconnected, false)
         );
         assert!(e.reason.contains("BadUserAgent"), "{}", e.reason);
 

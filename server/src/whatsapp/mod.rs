@@ -18,12 +18,11 @@ mod tests;
 
 use crate::{
     links::{Link, LinkError},
-    pairing::{PairingCodeView, PairingView},
     socket::valid_id,
     state::{Shared, lock},
-    store::BotRow,
 };
 use connector::Connector;
+use protocol::{Bot, Pairing, http::PairingCode};
 use session::{Phase, Purpose, Session, StartArgs};
 use std::{
     collections::HashMap,
@@ -222,7 +221,7 @@ impl Slots {
 
 #[async_trait::async_trait]
 impl Link for WhatsAppLink {
-    async fn start(&self, st: &Shared, user: &str, bot: &BotRow) -> Result<PairingView, LinkError> {
+    async fn start(&self, st: &Shared, user: &str, bot: &Bot) -> Result<Pairing, LinkError> {
         let deadline = tokio::time::Instant::now() + self.answer_within;
         let mut fresh = false;
         loop {
@@ -248,9 +247,9 @@ impl Link for WhatsAppLink {
                         self.answer_within.as_secs_f64()
                     );
                     core.end(events::Ending {
-                        code: 408,
+                        code: protocol::codes::TIMED_OUT,
                         reason: reason.clone(),
-                        status: "disconnected",
+                        status: protocol::BotStatus::Disconnected,
                         forget_device: false,
                     });
                     return Err(LinkError::Unavailable {
@@ -262,7 +261,7 @@ impl Link for WhatsAppLink {
         }
     }
 
-    fn pairing(&self, _st: &Shared, bot_id: &str) -> Option<PairingView> {
+    fn pairing(&self, _st: &Shared, bot_id: &str) -> Option<Pairing> {
         lock(&self.slots.cores).get(bot_id).and_then(|c| c.view())
     }
 
@@ -270,9 +269,9 @@ impl Link for WhatsAppLink {
         &self,
         st: &Shared,
         user: &str,
-        bot: &BotRow,
+        bot: &Bot,
         phone: &str,
-    ) -> Result<PairingCodeView, LinkError> {
+    ) -> Result<PairingCode, LinkError> {
         // A code rides the pairing connection: the same start (and the same answers) as a QR.
         self.start(st, user, bot).await?;
         let slot = self.slots.slot(&bot.id);
@@ -292,7 +291,7 @@ impl Link for WhatsAppLink {
             ..Default::default()
         };
         match tokio::time::timeout(ANSWER_WITHIN, client.pair_with_code(options)).await {
-            Ok(Ok(code)) => Ok(PairingCodeView {
+            Ok(Ok(code)) => Ok(PairingCode {
                 code,
                 expires_in_ms: CODE_TTL.as_millis() as u64,
             }),
@@ -327,7 +326,10 @@ impl Link for WhatsAppLink {
         };
         for (user, bot) in bots {
             // A conflict (440) is never resumed on its own: the person decides.
-            if !valid_id(&bot.id) || bot.status == "conflict" || !self.slots.has_device(&bot.id) {
+            if !valid_id(&bot.id)
+                || bot.status == protocol::BotStatus::Conflict
+                || !self.slots.has_device(&bot.id)
+            {
                 continue;
             }
             let slots = self.slots.clone();

@@ -9,11 +9,16 @@ use super::{
     events::{self, Ending, Outcome, QR_REFS_PER_CONNECTION},
 };
 use crate::{
+    bot_status::{announce_status, previous_status, set_status, store_status},
     links::LinkError,
-    pairing::{self, PairingView},
+    pairing::qr_event,
     state::{AppState, Shared, lock},
 };
-use serde_json::json;
+use protocol::{
+    BotStatus, Pairing as PairingView, ServerEvent, WhatsAppEvent,
+    events::{ConnectionUpdate, MessageSync},
+    status::ConnectionState,
+};
 use std::{
     path::Path,
     sync::{Arc, Mutex, Weak},
@@ -130,7 +135,7 @@ impl Core {
                         reason: format!(
                             "WhatsApp could not be reached: gave up after {attempts} connection attempts"
                         ),
-                        status: "disconnected",
+                        status: BotStatus::Disconnected,
                         forget_device: false,
                     });
                 }
@@ -155,12 +160,14 @@ impl Core {
             if announce {
                 st.emit_to_user(
                     &self.user_id,
-                    "whatsapp_connection_event",
-                    &json!({"type": "connection_failed", "botId": self.bot_id,
-                            "code": ending.code, "reason": ending.reason}),
+                    &ServerEvent::WhatsApp(WhatsAppEvent::ConnectionFailed {
+                        bot_id: self.bot_id.clone(),
+                        code: ending.code,
+                        reason: Some(ending.reason.clone()),
+                    }),
                 );
             }
-            pairing::set_status(
+            set_status(
                 &st,
                 &self.user_id,
                 &self.bot_id,
@@ -185,9 +192,8 @@ impl Core {
             return;
         }
         let Some(st) = self.st.upgrade() else { return };
-        let emit = |payload: serde_json::Value| {
-            st.emit_to_user(&self.user_id, "whatsapp_connection_event", &payload)
-        };
+        let emit = |event: ServerEvent| st.emit_to_user(&self.user_id, &event);
+        let bot_id = || self.bot_id.clone();
         match outcome {
             Outcome::Qr {
                 code,
@@ -209,13 +215,22 @@ impl Core {
                 let first = !matches!(self.current(), Phase::Qr(_));
                 self.phase.send_replace(Phase::Qr(view.clone()));
                 if first {
-                    pairing::set_status(&st, &self.user_id, &self.bot_id, "pairing", None, None);
+                    set_status(
+                        &st,
+                        &self.user_id,
+                        &self.bot_id,
+                        BotStatus::Pairing,
+                        None,
+                        None,
+                    );
                 }
-                emit(pairing::qr_event(&self.bot_id, &view));
+                emit(qr_event(&self.bot_id, view));
             }
             Outcome::QrExpired => {
-                emit(json!({"type": "qr_expired", "botId": self.bot_id}));
-                let back = pairing::previous_status(&st, &self.bot_id);
+                emit(ServerEvent::WhatsApp(WhatsAppEvent::QrExpired {
+                    bot_id: bot_id(),
+                }));
+                let back = previous_status(&st, &self.bot_id);
                 let ending = Ending {
                     code: 408,
                     reason: "nobody scanned the QR code in time".into(),
@@ -229,45 +244,56 @@ impl Core {
                 if let Some(v) = view {
                     self.phase.send_replace(Phase::Scanned(v));
                 }
-                emit(json!({"type": "qr_scanned", "botId": self.bot_id}));
+                emit(ServerEvent::WhatsApp(WhatsAppEvent::QrScanned {
+                    bot_id: bot_id(),
+                }));
             }
             Outcome::Connected => {
                 lock(&self.progress).budget.opened(Instant::now());
                 let was_pairing = matches!(self.current(), Phase::Qr(_) | Phase::Scanned(_));
                 self.phase.send_replace(Phase::Open);
                 let phone = client.pn().and_then(|jid| events::e164(&jid.user));
-                pairing::store_status(&st, &self.bot_id, "connected", phone.as_deref(), None);
+                store_status(
+                    &st,
+                    &self.bot_id,
+                    BotStatus::Connected,
+                    phone.as_deref(),
+                    None,
+                );
                 if was_pairing {
-                    emit(
-                        json!({"type": "whatsapp_connected", "botId": self.bot_id, "phone": phone}),
-                    );
+                    emit(ServerEvent::WhatsApp(WhatsAppEvent::WhatsappConnected {
+                        bot_id: bot_id(),
+                        phone,
+                    }));
                 }
-                pairing::announce_status(&st, &self.user_id, &self.bot_id, "connected");
+                announce_status(&st, &self.user_id, &self.bot_id, BotStatus::Connected);
             }
             Outcome::Dropped { reason } => {
                 lock(&self.progress).budget.closed(Instant::now());
                 tracing::info!(bot = %self.bot_id, "WhatsApp connection dropped: {reason}");
-                st.emit_to_user(
-                    &self.user_id,
-                    "connection_update",
-                    &json!({"botId": self.bot_id, "state": "close"}),
-                );
+                emit(ServerEvent::ConnectionUpdate(ConnectionUpdate {
+                    bot_id: bot_id(),
+                    state: ConnectionState::Close,
+                    code: None,
+                }));
             }
             Outcome::Ended(ending) => self.end(ending),
             Outcome::FinishOnPhone => {
-                emit(json!({"type": "finish_on_phone", "botId": self.bot_id}));
+                emit(ServerEvent::WhatsApp(WhatsAppEvent::FinishOnPhone {
+                    bot_id: bot_id(),
+                }));
             }
             Outcome::PairingCodeDead { reason } => {
-                emit(
-                    json!({"type": "pairing_code_expired", "botId": self.bot_id, "reason": reason}),
-                );
+                emit(ServerEvent::WhatsApp(WhatsAppEvent::PairingCodeExpired {
+                    bot_id: bot_id(),
+                    reason: Some(reason),
+                }));
             }
             Outcome::Messages(n) => match st.store.count_messages(&self.bot_id, n as i64) {
-                Ok(total) => st.emit_to_user(
-                    &self.user_id,
-                    "message_sync",
-                    &json!({"botId": self.bot_id, "messages": total}),
-                ),
+                Ok(total) => emit(ServerEvent::MessageSync(MessageSync {
+                    bot_id: bot_id(),
+                    messages: total.max(0) as u64,
+                })),
                 Err(e) => tracing::error!(bot = %self.bot_id, "could not count messages: {e}"),
             },
             Outcome::Ignored => {}
@@ -401,6 +427,13 @@ fn broken(
     tracing::error!(bot = bot_id, file = %file.display(), "the bot's device store cannot be used: {e}");
     let reason =
         "this bot's WhatsApp device store cannot be read (the server log says which file and why)";
-    pairing::set_status(st, user_id, bot_id, "disconnected", None, Some(reason));
+    set_status(
+        st,
+        user_id,
+        bot_id,
+        BotStatus::Disconnected,
+        None,
+        Some(reason),
+    );
     LinkError::Broken(reason.into())
 }

@@ -10,9 +10,10 @@ use super::{
 use crate::{
     config::Cli,
     state::{AppState, Counters, Shared},
-    store::{BotRow, Store},
+    store::Store,
 };
 use clap::Parser;
+use protocol::{Bot, BotStatus};
 use std::{
     sync::{
         Arc,
@@ -123,7 +124,7 @@ fn fixture(mode: Mode, answer_within: Duration) -> Fixture {
 }
 
 impl Fixture {
-    fn bot(&self, name: &str) -> BotRow {
+    fn bot(&self, name: &str) -> Bot {
         self.st.store.create_bot("u1", name).expect("a bot")
     }
 
@@ -131,7 +132,7 @@ impl Fixture {
         self.st.stats.snapshot()
     }
 
-    fn row(&self, id: &str) -> BotRow {
+    fn row(&self, id: &str) -> Bot {
         self.st.store.get_bot("u1", id).unwrap().expect("the bot")
     }
 
@@ -165,7 +166,7 @@ async fn a_client_that_cannot_reach_whatsapp_stops_when_its_budget_is_spent() {
     assert!(text.contains("gave up after 6"), "{text}");
     f.until_no_client_runs().await;
     let row = f.row(&bot.id);
-    assert_eq!(row.status, "disconnected");
+    assert_eq!(row.status, BotStatus::Disconnected);
     assert!(
         row.status_reason
             .unwrap_or_default()
@@ -216,7 +217,7 @@ async fn fifty_concurrent_starts_share_one_client_and_answer_in_time() {
         "one client for 50 starts"
     );
     f.until_no_client_runs().await;
-    assert_eq!(f.row(&bot.id).status, "disconnected");
+    assert_eq!(f.row(&bot.id).status, BotStatus::Disconnected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,7 +241,7 @@ async fn a_new_client_starts_only_once_the_old_one_has_stopped() {
 /// library would deliver them.
 async fn running(
     f: &Fixture,
-    bot: &BotRow,
+    bot: &Bot,
 ) -> (Arc<super::session::Core>, Arc<whatsapp_rust::Client>) {
     let core = f
         .slots
@@ -272,7 +273,7 @@ async fn a_440_stops_the_client_for_good() {
     assert!(matches!(core.current(), Phase::Ended(e) if e.code == 440));
     f.until_no_client_runs().await;
     let row = f.row(&bot.id);
-    assert_eq!(row.status, "conflict");
+    assert_eq!(row.status, BotStatus::Conflict);
     let calls = f.transport.calls.load(Ordering::SeqCst);
     // No reconnect, and a restart does not resume a conflict either.
     f.st.link.resume(&f.st).await;
@@ -281,7 +282,7 @@ async fn a_440_stops_the_client_for_good() {
     assert_eq!(f.stats().whatsapp_clients_started, 1);
     // Later events of the stopped client are not the bot's news.
     core.on_event_for_test(&Event::Connected(ev::Connected::builder().build()), &client);
-    assert_eq!(f.row(&bot.id).status, "conflict");
+    assert_eq!(f.row(&bot.id).status, BotStatus::Conflict);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,7 +315,7 @@ async fn a_logged_out_device_is_forgotten_and_the_next_start_gets_a_new_one() {
         &client,
     );
     f.until_no_client_runs().await;
-    assert_eq!(f.row(&bot.id).status, "logged_out");
+    assert_eq!(f.row(&bot.id).status, BotStatus::LoggedOut);
     for _ in 0..100 {
         if !f.slots.device_file(&bot.id).exists() {
             break;
@@ -358,7 +359,7 @@ async fn a_restarted_server_resumes_linked_bots_without_a_qr() {
         }
     }
     f.st.store
-        .set_status(&linked.id, "connected", Some("+15551234567"), None)
+        .set_status(&linked.id, BotStatus::Connected, Some("+15551234567"), None)
         .unwrap();
     f.st.link.resume(&f.st).await;
     for _ in 0..200 {
@@ -403,7 +404,7 @@ async fn a_corrupt_device_store_explains_itself_and_loses_nothing() {
     );
     assert!(matches!(err, crate::links::LinkError::Broken(_)), "{err}");
     let row = f.row(&bot.id);
-    assert_eq!(row.status, "disconnected");
+    assert_eq!(row.status, BotStatus::Disconnected);
     assert!(
         row.status_reason
             .unwrap_or_default()

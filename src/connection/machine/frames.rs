@@ -6,7 +6,8 @@ use super::{
     Command, Connecting, Failure, Handshake, Heard, Input, Live, Liveness, MAX_PING_WINDOW,
     Machine, Millis, Notice, Phase, RetryCause, Scanned, hang_up,
 };
-use crate::connection::wire::{self, Packet, ServerEvent, WhatsAppEvent, WireError};
+use protocol::frames::{self, Packet, WireError};
+use protocol::{BotStatus, ServerEvent, WhatsAppEvent};
 
 impl Machine {
     /// Decodes `input` if it is a frame of the socket the phase is using, with that socket's
@@ -20,7 +21,7 @@ impl Machine {
             Phase::Open(live) if live.socket == *socket => live.max_payload,
             _ => return None,
         };
-        Some(wire::decode(text, max_payload))
+        Some(frames::decode(text, max_payload))
     }
 
     /// A decoded frame of the current socket (see [`Machine::frame_of`]).
@@ -92,7 +93,7 @@ impl Machine {
             (_, Packet::Ping) => {
                 out.push(Command::Send {
                     socket,
-                    text: wire::PONG.into(),
+                    text: frames::PONG.into(),
                 });
                 Phase::Connecting(c)
             }
@@ -123,7 +124,7 @@ impl Machine {
                 live.liveness.dead_at = now.saturating_add(live.liveness.ping_window);
                 out.push(Command::Send {
                     socket,
-                    text: wire::PONG.into(),
+                    text: frames::PONG.into(),
                 });
                 return Phase::Open(live);
             }
@@ -140,7 +141,7 @@ impl Machine {
                 if let Some(id) = ack {
                     out.push(Command::Send {
                         socket,
-                        text: wire::encode_ack(id),
+                        text: frames::encode_ack(id),
                     });
                 }
                 event
@@ -170,7 +171,7 @@ impl Machine {
                     })
                     .stalled = true;
             }
-            ServerEvent::WhatsApp(WhatsAppEvent::PairingCodeExpired { bot_id })
+            ServerEvent::WhatsApp(WhatsAppEvent::PairingCodeExpired { bot_id, .. })
                 if ours(&bot_id) =>
             {
                 out.push(Command::Notify(Notice::PairingCodeExpired { bot: bot_id }));
@@ -209,7 +210,7 @@ impl Machine {
                 }
             }
             ServerEvent::BotStatus(update) => {
-                if ours(&update.bot_id) && update.status == "connected" {
+                if ours(&update.bot_id) && update.status == BotStatus::Connected {
                     // Some backends only say it this way; it is as good as whatsapp_connected.
                     hang_up(socket, out);
                     out.push(Command::Notify(Notice::BotStatus {
@@ -279,7 +280,7 @@ pub(super) fn describe_frame(frame: &Result<Packet, WireError>) -> String {
                 WhatsAppEvent::Other => "whatsapp_connection_event of an unknown type".into(),
             },
             ServerEvent::BotStatus(update) => {
-                format!("bot_status_update {}", short(&update.status))
+                format!("bot_status_update {}", update.status)
             }
             ServerEvent::ConnectionUpdate(_) => "connection_update".into(),
             ServerEvent::MessageSync(_) => "message_sync".into(),

@@ -1,18 +1,23 @@
-//! Engine.IO v4 / Socket.IO v5 text frames, as PROTOCOL.md §2 lists them, and the typed
-//! payloads of the events in §3.
+//! Engine.IO v4 / Socket.IO v5 text frames (§2): what the client decodes and what it sends.
 //!
-//! Pure: no web-sys, no I/O. Decoding never panics: every malformed, truncated, oversized or
-//! unknown frame is an [`WireError`] the caller logs and drops (PROTOCOL.md §3: "a malformed
-//! frame is logged and dropped; it does not kill the connection").
+//! Decoding never panics: every malformed, truncated, oversized or unknown frame is a
+//! [`WireError`] the caller logs and drops (§3: "a malformed frame is logged and dropped; it does
+//! not kill the connection"). Every JSON text is read through a [`Reader`].
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use crate::events::{
+    BOT_STATUS_UPDATE, CONNECTION_UPDATE, MESSAGE_SYNC, ServerEvent, WHATSAPP_CONNECTION_EVENT,
+};
+use crate::reader::{Reader, SerdeJson};
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::{Serialize, de::DeserializeOwned};
+use std::fmt;
 
 /// Engine.IO's default `maxPayload` (1 MB): the ceiling until the server's open packet says otherwise.
 pub const DEFAULT_MAX_PAYLOAD: usize = 1_000_000;
 
-/// What the server says in its Engine.IO open packet (`0{...}`).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// What the server says in its Engine.IO open packet (`0{...}`). Its numbers are untrusted:
+/// whoever uses them bounds them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenInfo {
     pub sid: String,
@@ -83,17 +88,20 @@ pub const PONG: &str = "3";
 /// The client's namespace disconnect (sent before closing with 1000).
 pub const DISCONNECT: &str = "41";
 
-/// Socket.IO CONNECT with the auth payload (PROTOCOL.md §2): `40{"token","userId","botId"}`.
-#[derive(Serialize)]
+/// Socket.IO CONNECT's auth payload (§2): `40{"token","userId","botId"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ConnectAuth<'a> {
-    pub token: &'a str,
-    pub user_id: &'a str,
-    pub bot_id: &'a str,
+pub struct ConnectAuth {
+    pub token: String,
+    #[serde(default)]
+    pub user_id: String,
+    #[serde(default)]
+    pub bot_id: Option<String>,
 }
 
-pub fn encode_connect(auth: &ConnectAuth<'_>) -> String {
-    // Serializing three strings cannot fail.
+/// The CONNECT frame with its auth payload.
+pub fn encode_connect(auth: &ConnectAuth) -> String {
+    // Serializing strings cannot fail.
     format!("40{}", serde_json::to_string(auth).unwrap_or_default())
 }
 
@@ -102,8 +110,17 @@ pub fn encode_ack(id: u64) -> String {
     format!("43{id}[]")
 }
 
-/// Decodes one text frame. `max_payload` is the server's announced limit.
+/// Decodes one text frame with `serde_json`. `max_payload` is the server's announced limit.
 pub fn decode(frame: &str, max_payload: usize) -> Result<Packet, WireError> {
+    decode_with(&SerdeJson, frame, max_payload)
+}
+
+/// Decodes one text frame, reading its JSON with `reader`.
+pub fn decode_with(
+    reader: &impl Reader,
+    frame: &str,
+    max_payload: usize,
+) -> Result<Packet, WireError> {
     if frame.len() > max_payload {
         return Err(WireError::TooLarge {
             len: frame.len(),
@@ -114,19 +131,25 @@ pub fn decode(frame: &str, max_payload: usize) -> Result<Packet, WireError> {
     let kind = chars.next().ok_or(WireError::Empty)?;
     let rest = chars.as_str();
     match kind {
-        '0' => serde_json::from_str(rest)
-            .map(Packet::Open)
-            .map_err(|e| malformed("open packet", e)),
+        '0' => read(reader, "open packet", rest).map(Packet::Open),
         '1' => Ok(Packet::Close),
         '2' => Ok(Packet::Ping),
         '3' => Ok(Packet::Pong),
         '6' => Ok(Packet::Noop),
-        '4' => decode_socket(rest),
+        '4' => decode_socket(reader, rest),
         other => Err(WireError::UnknownEngineType(other)),
     }
 }
 
-fn decode_socket(frame: &str) -> Result<Packet, WireError> {
+fn read<T: DeserializeOwned>(
+    reader: &impl Reader,
+    what: &'static str,
+    text: &str,
+) -> Result<T, WireError> {
+    reader.read(text).map_err(|e| malformed(what, e))
+}
+
+fn decode_socket(reader: &impl Reader, frame: &str) -> Result<Packet, WireError> {
     let mut chars = frame.chars();
     let kind = chars.next().ok_or(malformed("socket packet", "no type"))?;
     let mut rest = chars.as_str();
@@ -143,23 +166,22 @@ fn decode_socket(frame: &str) -> Result<Packet, WireError> {
     match kind {
         '0' => Ok(Packet::Connected),
         '1' => Ok(Packet::Disconnect),
-        '2' => decode_event(rest),
+        '2' => decode_event(reader, rest),
         '3' => Ok(Packet::Ignored),
         '4' => {
-            #[derive(Deserialize)]
+            #[derive(serde::Deserialize)]
             struct ConnectError {
                 message: String,
             }
-            serde_json::from_str::<ConnectError>(rest)
+            read::<ConnectError>(reader, "connect error", rest)
                 .map(|e| Packet::ConnectError(e.message))
-                .map_err(|e| malformed("connect error", e))
         }
         '5' | '6' => Err(WireError::Binary),
         other => Err(WireError::UnknownSocketType(other)),
     }
 }
 
-fn decode_event(rest: &str) -> Result<Packet, WireError> {
+fn decode_event(reader: &impl Reader, rest: &str) -> Result<Packet, WireError> {
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     let ack = match digits {
         0 => None,
@@ -169,214 +191,59 @@ fn decode_event(rest: &str) -> Result<Packet, WireError> {
                 .map_err(|e| malformed("ack id", e))?,
         ),
     };
-    let args: Vec<Value> =
-        serde_json::from_str(&rest[digits..]).map_err(|e| malformed("event", e))?;
-    let mut args = args.into_iter();
-    let name = match args.next() {
-        Some(Value::String(name)) => name,
-        _ => return Err(malformed("event", "the first element is not an event name")),
-    };
-    let payload = args.next().unwrap_or(Value::Null);
-    Ok(Packet::Event {
-        ack,
-        event: ServerEvent::from_parts(&name, payload)?,
-    })
+    let EventArgs(event) = read(reader, "event", &rest[digits..])?;
+    Ok(Packet::Event { ack, event })
 }
 
-/// The events of PROTOCOL.md §3. Unknown events and fields are kept out, never fatal.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ServerEvent {
-    WhatsApp(WhatsAppEvent),
-    BotStatus(BotStatusUpdate),
-    ConnectionUpdate(ConnectionUpdate),
-    MessageSync(MessageSync),
-    /// An event this app does not know: ignored.
-    Unknown(String),
+/// An event's arguments, `["name", payload, ...]`, read in one pass: the name picks the payload's
+/// type, so no generic JSON value is ever built (and any [`Reader`] can drive it).
+struct EventArgs(ServerEvent);
+
+impl<'de> Deserialize<'de> for EventArgs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(EventArgsVisitor)
+    }
 }
 
-impl ServerEvent {
-    fn from_parts(name: &str, payload: Value) -> Result<Self, WireError> {
-        fn typed<T: for<'de> Deserialize<'de>>(
-            name: &'static str,
-            v: Value,
-        ) -> Result<T, WireError> {
-            serde_json::from_value(v).map_err(|e| malformed(name, e))
+struct EventArgsVisitor;
+
+impl<'de> Visitor<'de> for EventArgsVisitor {
+    type Value = EventArgs;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array whose first element is an event name")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EventArgs, A::Error> {
+        let name: String = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::custom("the first element is not an event name"))?;
+        // A known event needs its payload; an unknown one may have any, or none.
+        fn payload<'de, A: SeqAccess<'de>, T: Deserialize<'de>>(
+            seq: &mut A,
+        ) -> Result<T, A::Error> {
+            seq.next_element()?
+                .ok_or_else(|| de::Error::custom("the event has no payload"))
         }
-        Ok(match name {
-            "whatsapp_connection_event" => {
-                ServerEvent::WhatsApp(typed("whatsapp_connection_event", payload)?)
-            }
-            "bot_status_update" => ServerEvent::BotStatus(typed("bot_status_update", payload)?),
-            "connection_update" => {
-                ServerEvent::ConnectionUpdate(typed("connection_update", payload)?)
-            }
-            "message_sync" => ServerEvent::MessageSync(typed("message_sync", payload)?),
-            other => ServerEvent::Unknown(other.to_owned()),
-        })
+        let event = match name.as_str() {
+            WHATSAPP_CONNECTION_EVENT => ServerEvent::WhatsApp(payload(&mut seq)?),
+            BOT_STATUS_UPDATE => ServerEvent::BotStatus(payload(&mut seq)?),
+            CONNECTION_UPDATE => ServerEvent::ConnectionUpdate(payload(&mut seq)?),
+            MESSAGE_SYNC => ServerEvent::MessageSync(payload(&mut seq)?),
+            _ => ServerEvent::Unknown(name),
+        };
+        // Further arguments are not part of the contract: read past them.
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(EventArgs(event))
     }
 }
 
-/// A QR code as the server hands it out (`qr_updated`, or `Pairing` over HTTP).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct QrCode {
-    pub qr: String,
-    pub attempt: u32,
-    pub attempts: u32,
-    pub expires_in_ms: u64,
-}
-
-impl QrCode {
-    /// Whether the QR's text is a link a phone opens (the reference server's simulated
-    /// `/link/<ref>`); WhatsApp's own QR (`2@…,…`) is not, and gets instructions instead.
-    pub fn is_link(&self) -> bool {
-        self.qr.starts_with("https://") || self.qr.starts_with("http://")
-    }
-}
-
-/// A `whatsapp_connection_event` (PROTOCOL.md §3), by its `type`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WhatsAppEvent {
-    QrUpdated {
-        bot_id: String,
-        qr: QrCode,
-    },
-    QrScanned {
-        bot_id: String,
-    },
-    WhatsappConnected {
-        bot_id: String,
-        phone: Option<String>,
-    },
-    QrExpired {
-        bot_id: String,
-    },
-    ConnectionFailed {
-        bot_id: String,
-        code: u16,
-        reason: Option<String>,
-    },
-    /// The phone asks the person to finish linking there (a passkey): botlink's extension.
-    FinishOnPhone {
-        bot_id: String,
-    },
-    /// The pairing code on screen no longer works (WhatsApp replaced or refused it): botlink's
-    /// extension.
-    PairingCodeExpired {
-        bot_id: String,
-    },
-    /// A `type` this app does not know.
-    Other,
-}
-
-/// Every field a `whatsapp_connection_event` may carry; which ones a `type` needs is checked by
-/// hand. (serde's derive for an internally tagged enum with a flattened struct buffers the
-/// payload generically: it cost 17 KB of wasm, the biggest single function of the app.)
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawWhatsAppEvent {
-    #[serde(rename = "type")]
-    kind: String,
-    bot_id: Option<String>,
-    qr: Option<String>,
-    attempt: Option<u32>,
-    attempts: Option<u32>,
-    expires_in_ms: Option<u64>,
-    phone: Option<String>,
-    code: Option<u16>,
-    reason: Option<String>,
-}
-
-impl<'de> Deserialize<'de> for WhatsAppEvent {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let raw = RawWhatsAppEvent::deserialize(d)?;
-        let need = |field: &'static str| Error::missing_field(field);
-        if !matches!(
-            raw.kind.as_str(),
-            "qr_updated"
-                | "qr_scanned"
-                | "whatsapp_connected"
-                | "qr_expired"
-                | "connection_failed"
-                | "finish_on_phone"
-                | "pairing_code_expired"
-        ) {
-            return Ok(WhatsAppEvent::Other);
-        }
-        let bot_id = raw.bot_id.ok_or_else(|| need("botId"))?;
-        Ok(match raw.kind.as_str() {
-            "qr_updated" => WhatsAppEvent::QrUpdated {
-                bot_id,
-                qr: QrCode {
-                    qr: raw.qr.ok_or_else(|| need("qr"))?,
-                    attempt: raw.attempt.ok_or_else(|| need("attempt"))?,
-                    attempts: raw.attempts.ok_or_else(|| need("attempts"))?,
-                    expires_in_ms: raw.expires_in_ms.ok_or_else(|| need("expiresInMs"))?,
-                },
-            },
-            "qr_scanned" => WhatsAppEvent::QrScanned { bot_id },
-            "whatsapp_connected" => WhatsAppEvent::WhatsappConnected {
-                bot_id,
-                phone: raw.phone,
-            },
-            "qr_expired" => WhatsAppEvent::QrExpired { bot_id },
-            "finish_on_phone" => WhatsAppEvent::FinishOnPhone { bot_id },
-            "pairing_code_expired" => WhatsAppEvent::PairingCodeExpired { bot_id },
-            _ => WhatsAppEvent::ConnectionFailed {
-                bot_id,
-                code: raw.code.ok_or_else(|| need("code"))?,
-                reason: raw.reason,
-            },
-        })
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BotStatusUpdate {
-    pub bot_id: String,
-    pub status: String,
-    #[serde(default)]
-    pub at: Option<Value>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectionUpdate {
-    pub bot_id: String,
-    pub state: String,
-    #[serde(default)]
-    pub code: Option<u16>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MessageSync {
-    pub bot_id: String,
-    pub messages: u64,
-}
-
-#[cfg(all(test, not(target_arch = "wasm32")))]
+#[cfg(test)]
 mod tests {
     use super::*;
-
-    fn qr_of(text: &str) -> QrCode {
-        QrCode {
-            qr: text.into(),
-            attempt: 1,
-            attempts: 6,
-            expires_in_ms: 60_000,
-        }
-    }
-
-    #[test]
-    fn a_simulated_qr_is_a_link_and_whatsapps_is_not() {
-        assert!(qr_of("http://127.0.0.1:8080/link/abc").is_link());
-        assert!(qr_of("https://bots.example.com/link/abc").is_link());
-        assert!(!qr_of("2@Xk9sd0,QmFzZTY0,a2V5cw==,ZGV2aWNl").is_link());
-        assert!(!qr_of("javascript:alert(1)").is_link());
-    }
+    use crate::events::{BotStatusUpdate, ConnectionUpdate, MessageSync, WhatsAppEvent};
+    use crate::http::Pairing;
+    use crate::status::{BotStatus, ConnectionState};
 
     const MAX: usize = DEFAULT_MAX_PAYLOAD;
 
@@ -415,7 +282,7 @@ mod tests {
             ack: Some(12),
             event: ServerEvent::WhatsApp(WhatsAppEvent::QrUpdated {
                 bot_id: "b1".into(),
-                qr: QrCode {
+                qr: Pairing {
                     qr: "http://x/link/r".into(),
                     attempt: 2,
                     attempts: 6,
@@ -518,8 +385,8 @@ mod tests {
                 ack: None,
                 event: ServerEvent::BotStatus(BotStatusUpdate {
                     bot_id: "b".into(),
-                    status: "connected".into(),
-                    at: Some(Value::String("t".into()))
+                    status: BotStatus::Connected,
+                    at: None
                 })
             })
         );
@@ -542,7 +409,7 @@ mod tests {
                 ack: None,
                 event: ServerEvent::ConnectionUpdate(ConnectionUpdate {
                     bot_id: "b".into(),
-                    state: "close".into(),
+                    state: ConnectionState::Close,
                     code: Some(428)
                 })
             })
@@ -566,9 +433,9 @@ mod tests {
     #[test]
     fn encodes_the_client_frames() {
         let auth = ConnectAuth {
-            token: "t",
-            user_id: "u",
-            bot_id: "b",
+            token: "t".into(),
+            user_id: "u".into(),
+            bot_id: Some("b".into()),
         };
         assert_eq!(
             encode_connect(&auth),
