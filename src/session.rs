@@ -7,11 +7,12 @@
 //! would answer 401 and end a perfectly good session). This is the auth-refresh race DESIGN.md
 //! warns about, closed here.
 
-use crate::api::{self, ApiError, Session};
+use crate::http::{self, ApiError};
 use crate::single_flight::SingleFlight;
 use futures::future::FutureExt;
 use gloo_net::http::Request;
 use leptos::prelude::*;
+use protocol::Session;
 use std::rc::Rc;
 
 const KEY: &str = "botlink.session";
@@ -79,7 +80,7 @@ impl SessionStore {
     /// whatever was stored.
     pub async fn sign_in(&self) -> Result<Session, ApiError> {
         let fut = async {
-            let request = Request::post(&api::url("/api/auth/session"));
+            let request = Request::post(&http::url("/api/auth/session"));
             let request = match load().map(|s| s.user_id).or_else(last_user) {
                 Some(user_id) => request.json(&protocol::http::NewSession {
                     user_id: Some(user_id),
@@ -92,7 +93,7 @@ impl SessionStore {
                 .await
                 .map_err(|_| ApiError::Network)?;
             if resp.status() != 200 {
-                return Err(api::error_of(resp).await);
+                return Err(http::error_of(resp).await);
             }
             let session: Session = resp.json().await.map_err(|_| ApiError::Network)?;
             save(&session);
@@ -111,7 +112,7 @@ impl SessionStore {
         }
         let stale = stale.to_owned();
         let fut = async move {
-            let resp = Request::post(&api::url("/api/auth/refresh"))
+            let resp = Request::post(&http::url("/api/auth/refresh"))
                 .header("Authorization", &format!("Bearer {stale}"))
                 .send()
                 .await
@@ -126,7 +127,7 @@ impl SessionStore {
                     forget();
                     Err(ApiError::Unauthorized)
                 }
-                _ => Err(api::error_of(resp).await),
+                _ => Err(http::error_of(resp).await),
             }
         };
         let session = self

@@ -47,7 +47,7 @@ fn state() -> Option<String> {
 }
 
 async fn stats() -> serde_json::Value {
-    gloo_net::http::Request::get(&format!("{}/api/dev/stats", api::backend_url()))
+    gloo_net::http::Request::get(&format!("{}/api/dev/stats", botlink::http::backend_url()))
         .send()
         .await
         .expect("stats answered")

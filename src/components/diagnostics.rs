@@ -2,7 +2,7 @@
 //! counters (attempts, opens, closes, codes seen) and the time to scan. Opened from the footer,
 //! or at once with `?debug=1`. It shows no token: the telemetry never holds one.
 
-use crate::connection::{expect_connection, tab_lock, telemetry::Telemetry};
+use crate::connection::{expect_connection, telemetry::Telemetry};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -43,9 +43,9 @@ fn DiagnosticsPanel() -> impl IntoView {
             <h2>"Connection diagnostics"</h2>
             <p class="muted">
                 "State " <code data-testid="diagnostics-state">{move || view.with(|v| v.state.as_str())}</code>
-                {move || if view.with(|v| v.is_locked) { " · attempt in flight" } else { "" }}
+                {move || if view.with(|v| v.in_flight) { " · attempt in flight" } else { "" }}
                 " · tabs coordinated by: "
-                {tab_lock::coordination()}
+                {conn.coordination()}
             </p>
             <dl class="counters">
                 <div><dt>"Socket attempts"</dt><dd data-testid="diag-attempts">{counter(|t| t.attempts.to_string())}</dd></div>

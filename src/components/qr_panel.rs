@@ -6,7 +6,7 @@
 use super::{CopyButton, CountdownRing, PairingCodeOffer, QrCode, use_ticking_clock};
 use crate::connection::{
     expect_connection,
-    machine::{Failure, UiState, View},
+    machine::{UiState, View},
 };
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -35,42 +35,6 @@ fn shows_qr(state: UiState) -> bool {
         state,
         UiState::Idle | UiState::Linked | UiState::Failed | UiState::OtherTab | UiState::Paused
     )
-}
-
-/// What went wrong, in words, and what the action button says (PROTOCOL.md §4, §6).
-fn failure_text(failure: &Failure) -> (String, &'static str) {
-    let text = match failure {
-        Failure::QrExpired => "QR expired — nobody scanned it in time. Get a new one.".into(),
-        Failure::Unauthorized => "Your session ended.".into(),
-        Failure::TokenExpired => "The server kept refusing the session as expired.".into(),
-        Failure::RateLimited => "Too many attempts. Wait a moment, then try again.".into(),
-        Failure::ServerDisconnect => {
-            "The server closed this connection (another window may have taken over).".into()
-        }
-        Failure::Network => "The server cannot be reached.".into(),
-        Failure::Code(401) => {
-            "The phone logged this device out. Get a fresh QR to link it again.".into()
-        }
-        Failure::Code(403) => "WhatsApp refused this account (forbidden or banned).".into(),
-        Failure::Code(411) => {
-            "Multi-device mismatch: update WhatsApp on the phone, then try again.".into()
-        }
-        Failure::Code(440) => {
-            "Another session replaced this one. Close WhatsApp Web elsewhere, then try again."
-                .into()
-        }
-        Failure::Code(426) => {
-            "WhatsApp refused the server as outdated: botlink-server needs an update.".into()
-        }
-        Failure::Code(code) => format!("WhatsApp's connection failed (code {code})."),
-        Failure::Http { message, .. } => message.clone(),
-    };
-    let action = match failure {
-        Failure::Unauthorized => "Sign in again",
-        Failure::QrExpired | Failure::Code(401) => "Generate new QR",
-        _ => "Try again",
-    };
-    (text, action)
 }
 
 /// The QR step of `bot_id`. With `auto`, the QR is asked for on mount (a reload of a running
@@ -192,7 +156,7 @@ pub fn QrPanel(
                     data-state=move || state.get().map(UiState::as_str)
                     role="status"
                     aria-live="polite"
-                    aria-busy=move || view.with(|v| v.as_ref().is_some_and(|v| v.is_locked)).to_string()
+                    aria-busy=move || view.with(|v| v.as_ref().is_some_and(|v| v.in_flight)).to_string()
                 >
                     <span class=move || format!("dot dot-{}", state.get().map_or("idle", UiState::as_str)) aria-hidden="true"></span>
                     {move || view.with(|v| v.as_ref().map(state_text))}
@@ -249,7 +213,7 @@ pub fn QrPanel(
                 </div>
             })}
             {move || failure.get().map(|(f, retry_at)| {
-                let (text, action) = failure_text(&f);
+                let (text, action) = (f.words(), f.action().label());
                 view! {
                     <div class="error" data-testid="pairing-error" data-code=f.code() role="alert">
                         <p>{text}</p>
@@ -257,7 +221,7 @@ pub fn QrPanel(
                             type="button"
                             class="primary"
                             data-testid="retry"
-                            disabled=move || { now.track(); retry_at.is_some_and(|at| crate::connection::now_ms() < at) }
+                            disabled=move || { now.track(); retry_at.is_some_and(|at| conn.now() < at) }
                             on:click=retry
                         >{action}</button>
                     </div>

@@ -306,7 +306,7 @@ impl Driver {
             // The machine closes before it opens; this only guards the invariant.
             old.close(1000);
         }
-        let ws = match WebSocket::new(&api::socket_url()) {
+        let ws = match WebSocket::new(&crate::http::socket_url()) {
             Ok(ws) => ws,
             Err(_) => {
                 self.queue.borrow_mut().push_back(Input::SocketClosed {

@@ -2,8 +2,8 @@
 //!
 //! - [`machine`]: the pure state machine (natively tested).
 //! - [`telemetry`]: the diagnostics panel's timeline and counters (natively tested).
-//! - `tab_lock`: the cross-tab pairing lock (Web Locks; `tab_channel`, a BroadcastChannel, where
-//!   they are missing), used by the driver.
+//! - `tab_lock`: the pairing lock across tabs (Web Locks; a BroadcastChannel where they are
+//!   missing), which the driver takes when the machine asks (`machine/lock.rs` says when).
 //! - `driver`: runs the machine's commands in the browser.
 //! - [`ConnectionContext`]: the Leptos face of it: read-only signals out, intents in, and the one
 //!   consolidated effect that turns "which QR is wanted on screen" into machine input.
@@ -14,13 +14,9 @@ pub mod telemetry;
 #[cfg(target_arch = "wasm32")]
 mod driver;
 #[cfg(target_arch = "wasm32")]
-mod tab_channel;
-#[cfg(target_arch = "wasm32")]
-pub mod tab_lock;
+mod tab_lock;
 #[cfg(target_arch = "wasm32")]
 pub use context::{ConnectionContext, LiveBot, expect_connection, provide_connection};
-#[cfg(target_arch = "wasm32")]
-pub use driver::now as now_ms;
 
 #[cfg(target_arch = "wasm32")]
 mod context {
@@ -176,6 +172,17 @@ mod context {
         /// Intent: "Pair here instead" — take the pairing over from another tab.
         pub fn take_over(&self) {
             self.dispatch(Input::TakeOver);
+        }
+
+        /// The connection owner's clock (milliseconds, the machine's `now`): what a failure's
+        /// `retry_at` is compared with.
+        pub fn now(&self) -> super::machine::Millis {
+            super::driver::now()
+        }
+
+        /// How the tabs of this browser are kept from pairing at once (for the diagnostics).
+        pub fn coordination(&self) -> &'static str {
+            super::tab_lock::coordination()
         }
 
         /// The diagnostics: timeline, counters, time to scan.

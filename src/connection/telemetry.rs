@@ -5,7 +5,7 @@
 //! no input or command carries one (the CONNECT frame is built by the driver from the session, and
 //! `SendConnect` names only the bot).
 
-use super::machine::{Command, Heard, HttpFailure, Input, Millis, UiState};
+use super::machine::{Command, Input, Millis, UiState};
 use std::collections::{BTreeMap, VecDeque};
 
 /// Rows kept in the timeline: the newest win.
@@ -50,7 +50,7 @@ impl Telemetry {
             Input::SocketClosed { code, .. } => self.seen(format!("close {code}")),
             Input::QrFetchFailed { failure, .. }
             | Input::SessionFailed { failure, .. }
-            | Input::BotFetchFailed { failure, .. } => self.seen(http_code(failure)),
+            | Input::BotFetchFailed { failure, .. } => self.seen(failure.name()),
             _ => {}
         }
     }
@@ -62,7 +62,7 @@ impl Telemetry {
                 Command::Open { .. } => self.attempts += 1,
                 Command::Close { .. } => self.closes += 1,
                 Command::Transition { from, to, why } => self.transition(*from, *to, why, now),
-                Command::Heard(heard) => self.seen(heard_code(heard)),
+                Command::Heard(heard) => self.seen(heard.name()),
                 _ => {}
             }
         }
@@ -99,29 +99,10 @@ impl Telemetry {
     }
 }
 
-/// A frame's code, by name: a refused CONNECT, the server's disconnect, a `connection_failed`.
-fn heard_code(heard: &Heard) -> String {
-    match heard {
-        Heard::Refused(message) => format!("refused {message}"),
-        Heard::ServerDisconnect => "server disconnect".into(),
-        Heard::ConnectionFailed(code) => format!("connection_failed {code}"),
-    }
-}
-
-fn http_code(failure: &HttpFailure) -> String {
-    match failure {
-        HttpFailure::Unauthorized => "http 401".into(),
-        HttpFailure::RateLimited { .. } => "http 429".into(),
-        HttpFailure::AlreadyConnected => "http 409".into(),
-        HttpFailure::Status { status, .. } => format!("http {status}"),
-        HttpFailure::Network => "network error".into(),
-    }
-}
-
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
-    use crate::connection::machine::{Config, Epoch, Machine};
+    use crate::connection::machine::{Config, Epoch, Heard, HttpFailure, Machine};
     use protocol::Pairing;
 
     /// A machine and its telemetry, fed as the driver feeds them.

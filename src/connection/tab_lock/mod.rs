@@ -6,11 +6,13 @@
 //! two different bots would still replace each other's socket.
 //!
 //! Where the API is missing (an insecure context, such as a LAN address over plain http), the
-//! tabs ask each other over a BroadcastChannel instead ([`super::tab_channel`]); where that is
+//! tabs ask each other over a BroadcastChannel instead (`channel.rs`); where that is
 //! missing too, every claim is granted, and the server's one-socket-per-user rule (a replaced
 //! socket ends its display with "server disconnect", never a loop) is what stands.
 
-use super::tab_channel::{self, Holder};
+mod channel;
+
+use channel::Holder;
 use js_sys::{Function, Object, Promise, Reflect};
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
@@ -69,7 +71,7 @@ pub enum Answer {
 pub fn claim(steal: bool, answer: impl Fn(Answer) + 'static) {
     let answer: Rc<dyn Fn(Answer)> = Rc::new(answer);
     let Some((locks, request)) = lock_manager() else {
-        tab_channel::claim(steal, answer);
+        channel::claim(steal, answer);
         return;
     };
     let on_lock = {
@@ -98,7 +100,7 @@ pub fn claim(steal: bool, answer: impl Fn(Answer) + 'static) {
         .and_then(|p| p.dyn_into::<Promise>().ok());
     let Some(requested) = requested else {
         // The API is there but refused the call: ask the other tabs the other way.
-        tab_channel::claim(steal, answer);
+        channel::claim(steal, answer);
         return;
     };
     wasm_bindgen_futures::spawn_local(async move {
@@ -133,7 +135,7 @@ fn lock_manager() -> Option<(JsValue, Function)> {
 pub fn coordination() -> &'static str {
     if lock_manager().is_some() {
         "Web Locks"
-    } else if tab_channel::is_available() {
+    } else if channel::is_available() {
         "BroadcastChannel (weaker: two tabs claiming at the same instant may both pair)"
     } else {
         "none: the server's one-socket-per-user rule stands"

@@ -8,7 +8,7 @@
 //! Weaker than a lock: two tabs that claim within the same window may both win. That rare race
 //! ends in the server's one-socket-per-user rule (`41` → "server disconnect"), never in a loop.
 
-use super::tab_lock::{Answer, Held};
+use super::{Answer, Held};
 use gloo_events::EventListener;
 use std::cell::Cell;
 use std::rc::Rc;
