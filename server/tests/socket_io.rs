@@ -333,3 +333,68 @@ async fn a_user_in_a_connection_storm_is_rate_limited_and_others_are_not() {
         "a well-behaved user is not affected: {answer}"
     );
 }
+
+/// The contract both ways: what this server writes on the wire — HTTP bodies and socket frames —
+/// reads back through the protocol crate the app decodes with, as the values the server meant.
+#[tokio::test]
+async fn the_servers_answers_and_frames_read_back_through_the_apps_decoder() {
+    use protocol::{
+        Bot, BotStatus, Pairing, ServerEvent, Session, WhatsAppEvent,
+        frames::{self, DEFAULT_MAX_PAYLOAD, Packet},
+    };
+    let s = Server::start(&["--restart-ms", "50"]);
+    let (_, session) = s
+        .call("POST", "/api/auth/session", None, Some(json!({})))
+        .await;
+    let session: Session = serde_json::from_value(session).expect("a Session");
+    let (t, user) = (session.token.clone(), session.user_id.clone());
+    let bot = s.bot(&t, "Decoded").await;
+    let (_, pairing) = s
+        .call("POST", &format!("/api/bots/{bot}/qr"), Some(&t), None)
+        .await;
+    let pairing: Pairing = serde_json::from_value(pairing).expect("a Pairing");
+    let (_, list) = s.call("GET", "/api/bots", Some(&t), None).await;
+    let list: Vec<Bot> = serde_json::from_value(list).expect("a [Bot]");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].status, BotStatus::Pairing);
+    assert_eq!(list[0].pairing.as_ref(), Some(&pairing));
+
+    let (mut sio, _) = Sio::connect(&s, auth(&t, &user, &bot)).await;
+    let decode = |frame: String| match frames::decode(&frame, DEFAULT_MAX_PAYLOAD) {
+        Ok(Packet::Event { event, .. }) => event,
+        other => panic!("{frame}: {other:?}"),
+    };
+    let replay = decode(sio.next_socket_packet().await.expect("the replay"));
+    assert_eq!(
+        replay,
+        ServerEvent::WhatsApp(WhatsAppEvent::QrUpdated {
+            bot_id: bot.clone(),
+            qr: pairing.clone()
+        })
+    );
+    reqwest::Client::new()
+        .post(&pairing.qr)
+        .send()
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        seen.push(decode(sio.next_socket_packet().await.expect("a frame")));
+    }
+    assert_eq!(
+        seen[0],
+        ServerEvent::WhatsApp(WhatsAppEvent::QrScanned {
+            bot_id: bot.clone()
+        })
+    );
+    assert!(
+        matches!(&seen[1], ServerEvent::WhatsApp(WhatsAppEvent::WhatsappConnected { bot_id, phone: Some(p) }) if *bot_id == bot && p.starts_with("+1555")),
+        "{:?}",
+        seen[1]
+    );
+    assert!(
+        matches!(&seen[2], ServerEvent::BotStatus(u) if u.bot_id == bot && u.status == BotStatus::Connected),
+        "{:?}",
+        seen[2]
+    );
+}
