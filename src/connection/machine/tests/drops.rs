@@ -264,3 +264,67 @@ fn a_reload_while_open_hangs_up_and_the_new_page_opens_once() {
     assert_eq!(new_page.opens().len(), 1);
     assert_eq!(new_page.state(), UiState::WaitingForScan);
 }
+
+impl Rig {
+    /// A display whose first socket dropped and whose second is open now; returns the first.
+    pub(super) fn second_socket_open(&mut self) -> SocketId {
+        self.open_display();
+        let first = self.socket();
+        self.close_socket(1006);
+        self.wait(10_000);
+        self.answer_qr();
+        self.wait(1_000);
+        self.accept();
+        assert_ne!(self.socket(), first);
+        assert_eq!(self.state(), UiState::WaitingForScan);
+        first
+    }
+}
+
+#[test]
+fn an_old_sockets_frames_errors_and_closes_change_nothing() {
+    let mut r = Rig::new();
+    let old = r.second_socket_open();
+    let before = r.log.len();
+    let linked = event(r#"{"type":"whatsapp_connected","botId":"b1","phone":"+1"}"#);
+    for input in [
+        Input::SocketMessage {
+            socket: old,
+            text: linked,
+        },
+        Input::SocketMessage {
+            socket: old,
+            text: "41".into(),
+        },
+        Input::SocketError { socket: old },
+        Input::SocketClosed {
+            socket: old,
+            code: 1006,
+        },
+    ] {
+        r.send(input.clone());
+        assert_eq!(r.state(), UiState::WaitingForScan, "after {input:?}");
+    }
+    assert!(
+        r.log[before..].iter().all(|(_, c)| !matches!(
+            c,
+            Command::Close { .. } | Command::Send { .. } | Command::Heard(_)
+        )),
+        "{:?}",
+        &r.log[before..]
+    );
+}
+
+#[test]
+fn an_error_of_the_current_socket_alone_is_a_drop() {
+    // Browsers fire `error` before `close`; should the close never come, the error is enough.
+    let mut r = Rig::new();
+    r.open_display();
+    let socket = r.socket();
+    r.send(Input::SocketError { socket });
+    assert_eq!(r.state(), UiState::Retrying);
+    assert_eq!(
+        r.count(|c| matches!(c, Command::Close { socket: s, .. } if *s == socket)),
+        1
+    );
+}

@@ -159,3 +159,30 @@ fn a_malformed_frame_is_logged_and_dropped_without_killing_the_connection() {
     assert_eq!(r.state(), UiState::WaitingForScan);
     assert_eq!(r.count(|c| matches!(c, Command::Close { .. })), 0);
 }
+
+#[test]
+fn a_status_update_saying_connected_links_this_bot_and_only_this_one() {
+    // Some backends say it only this way: as good as whatsapp_connected, for this bot.
+    let mut r = Rig::new();
+    r.open_display();
+    let other = r.frame(r#"42["bot_status_update",{"botId":"b2","status":"connected"}]"#);
+    assert_eq!(r.state(), UiState::WaitingForScan, "another bot's status");
+    assert!(other.contains(&Command::Notify(Notice::BotStatus {
+        bot: "b2".into(),
+        status: BotStatus::Connected
+    })));
+    r.frame(r#"42["bot_status_update",{"botId":"b1","status":"pairing"}]"#);
+    assert_eq!(
+        r.state(),
+        UiState::WaitingForScan,
+        "ours, not connected yet"
+    );
+    let socket = r.socket();
+    r.frame(r#"42["bot_status_update",{"botId":"b1","status":"connected"}]"#);
+    assert_eq!(r.state(), UiState::Linked);
+    assert_eq!(
+        r.count(|c| matches!(c, Command::Close { socket: s, .. } if *s == socket)),
+        1,
+        "the socket closes at once"
+    );
+}

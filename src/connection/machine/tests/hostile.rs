@@ -103,3 +103,40 @@ fn a_namespace_disconnect_during_the_handshake_is_final() {
         );
     }
 }
+
+#[test]
+fn the_bounds_on_a_servers_numbers_are_ten_minutes_of_pings_and_an_hour_of_waiting() {
+    assert_eq!(MAX_PING_WINDOW, 600_000);
+    assert_eq!(MAX_SERVER_WAIT, 3_600_000);
+    // A generous but honest ping window (5 + 4 min) is kept as the server sent it.
+    let mut r = Rig::new();
+    r.show();
+    r.answer_qr();
+    r.wait(500);
+    let socket = r.socket();
+    r.send(Input::SocketOpened { socket });
+    r.frame(r#"0{"sid":"s","pingInterval":300000,"pingTimeout":240000}"#);
+    r.frame(CONNECTED);
+    r.wait(539_000);
+    assert_eq!(
+        r.state(),
+        UiState::WaitingForScan,
+        "alive within its 9 minutes"
+    );
+    r.wait(2_000);
+    assert_eq!(r.state(), UiState::Retrying, "dead after them");
+    // A Retry-After of 30 minutes is waited out, not cut short.
+    let mut r = Rig::new();
+    r.show();
+    let epoch = r.last_fetch().unwrap();
+    r.send(Input::QrFetchFailed {
+        epoch,
+        failure: HttpFailure::RateLimited {
+            retry_after: Some(1_800_000),
+        },
+    });
+    r.wait(1_799_000);
+    assert_eq!(r.count(|c| matches!(c, Command::FetchQr { .. })), 1);
+    r.wait(2_000);
+    assert_eq!(r.count(|c| matches!(c, Command::FetchQr { .. })), 2);
+}

@@ -9,6 +9,7 @@ mod drops;
 mod finishing;
 mod hostile;
 mod invariants;
+mod jitter;
 mod outcomes;
 mod refusals;
 mod tabs_and_pages;

@@ -268,3 +268,32 @@ fn online_after_a_network_failure_starts_again_once() {
         "a second online event while the attempt runs does nothing"
     );
 }
+
+#[test]
+fn losing_a_lock_this_tab_does_not_hold_changes_nothing() {
+    // A failed display holds no lock: a late "taken over" must not turn it into "another tab".
+    let mut r = Rig::new();
+    r.open_display();
+    r.frame(&event(
+        r#"{"type":"connection_failed","botId":"b1","code":440}"#,
+    ));
+    assert_eq!(r.state(), UiState::Failed);
+    r.send(Input::TabLost { epoch: Epoch(1) });
+    assert_eq!(r.state(), UiState::Failed);
+    assert_eq!(r.failure().as_deref(), Some("440"));
+}
+
+#[test]
+fn online_restarts_only_a_display_the_network_ended() {
+    let mut r = Rig::new();
+    r.open_display();
+    r.frame(&event(r#"{"type":"qr_expired","botId":"b1"}"#));
+    assert_eq!(r.state(), UiState::Failed);
+    r.send(Input::Online);
+    assert_eq!(
+        r.state(),
+        UiState::Failed,
+        "a QR nobody scanned stays expired"
+    );
+    assert_eq!(r.count(|c| matches!(c, Command::ClaimTab { .. })), 1);
+}
