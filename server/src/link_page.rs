@@ -2,10 +2,7 @@
 //! `/link/code`: where a phone enters a pairing code instead. Every server string in them is
 //! HTML-escaped.
 
-use crate::{
-    pairing::{self, RefLookup},
-    state::Shared,
-};
+use crate::{pairing, pairings::RefLookup, state::Shared};
 use axum::{
     Router,
     extract::{Form, Path, State},

@@ -11,9 +11,11 @@ mod link_page;
 mod links;
 mod owned_parts;
 mod pairing;
+mod pairings;
 mod socket;
 mod state;
 mod store;
+mod sync;
 mod whatsapp;
 
 use axum::{

@@ -1,10 +1,11 @@
 //! The server's shared state and its counters (the witnesses of "one socket per QR display").
 
+pub use crate::sync::lock;
 use crate::{
     config::ServeArgs,
     limits::RateLimiter,
     links::Link,
-    pairing::{Pairings, QrFormat},
+    pairings::{Pairings, QrFormat},
     store::Store,
 };
 use protocol::ServerEvent;
@@ -12,7 +13,7 @@ use serde::Serialize;
 use socketioxide::{SocketIo, socket::Sid};
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex, MutexGuard, OnceLock},
+    sync::{Arc, Mutex, OnceLock},
 };
 
 pub type Shared = Arc<AppState>;
@@ -69,11 +70,6 @@ impl AppState {
             tracing::warn!(user = user_id, "could not emit {}: {e}", event.name());
         }
     }
-}
-
-/// Locks a mutex, also after a panic elsewhere: the data are counters and maps, never half-done.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[derive(Default)]
