@@ -5,7 +5,7 @@
 //! means the session ended. No token ever goes into a URL or a log line.
 
 pub use crate::http::ApiError;
-use crate::http::{error_of, url};
+use crate::http::{error_of, read_body, url, with_json};
 use crate::session::SessionStore;
 use gloo_net::http::{Request, RequestBuilder, Response};
 use protocol::Pairing;
@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 /// Whether a 401 says the token only expired (refreshable), from its `{"error"}` body.
 async fn is_expired(resp: Response) -> bool {
-    matches!(resp.json::<ErrorBody>().await, Ok(b) if b.error == TOKEN_EXPIRED)
+    matches!(read_body::<ErrorBody>(resp).await, Ok(b) if b.error == TOKEN_EXPIRED)
 }
 
 /// One authorized call: `build` makes the request for a token; a `token_expired` answer
@@ -44,7 +44,7 @@ async fn json_of<T: DeserializeOwned>(resp: Response, ok: u16) -> Result<T, ApiE
     if resp.status() != ok {
         return Err(error_of(resp).await);
     }
-    resp.json::<T>().await.map_err(|e| ApiError::Status {
+    read_body::<T>(resp).await.map_err(|e| ApiError::Status {
         status: ok,
         message: format!("The server's answer could not be read: {e}"),
     })
@@ -70,11 +70,12 @@ pub async fn get_bot(session: &SessionStore, id: &str) -> Result<Bot, ApiError> 
 
 pub async fn create_bot(session: &SessionStore, name: &str) -> Result<Bot, ApiError> {
     let resp = authorized(session, |t| {
-        bearer(Request::post(&url("/api/bots")), t)
-            .json(&NewBot {
+        with_json(
+            bearer(Request::post(&url("/api/bots")), t),
+            &NewBot {
                 name: name.to_owned(),
-            })
-            .map_err(|_| ApiError::Network)
+            },
+        )
     })
     .await?;
     json_of(resp, 201).await
@@ -107,11 +108,12 @@ pub async fn request_pairing_code(
 ) -> Result<PairingCode, ApiError> {
     let path = url(&format!("/api/bots/{}/pairing-code", encode(id)));
     let resp = authorized(session, |t| {
-        bearer(Request::post(&path), t)
-            .json(&PairingCodeRequest {
+        with_json(
+            bearer(Request::post(&path), t),
+            &PairingCodeRequest {
                 phone: phone.to_owned(),
-            })
-            .map_err(|_| ApiError::Network)
+            },
+        )
     })
     .await?;
     json_of(resp, 200).await

@@ -6,7 +6,7 @@ use crate::pages::{Dashboard, LinkBot, NewBotWizard, NotFound};
 use crate::session::{SessionStore, provide_session};
 use leptos::prelude::*;
 use leptos_router::{
-    components::{A, Route, Router, Routes},
+    components::{A, FlatRoutes, Route, Router},
     path,
 };
 
@@ -28,11 +28,11 @@ pub fn App() -> impl IntoView {
                 </nav>
             </header>
             <main id="main" class="page">
-                <Routes fallback=|| view! { <NotFound/> }>
+                <FlatRoutes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=Dashboard/>
                     <Route path=path!("/bots/new") view=NewBotWizard/>
                     <Route path=path!("/bots/:id/link") view=LinkBot/>
-                </Routes>
+                </FlatRoutes>
             </main>
             <footer class="footer">
                 <Diagnostics/>

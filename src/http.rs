@@ -2,8 +2,10 @@
 //! ([`crate::api`]) and the session ([`crate::session`]).
 
 use crate::connection::machine::{HttpFailure, Millis};
-use gloo_net::http::Response;
-use protocol::http::ErrorBody;
+use crate::json::BrowserJson;
+use gloo_net::http::{Request, RequestBuilder, Response};
+use protocol::{http::ErrorBody, json::Json};
+use serde::{Serialize, de::DeserializeOwned};
 
 /// The backend's origin: `BOTLINK_BACKEND_URL` at build time, or empty for the app's own origin.
 pub fn backend_url() -> &'static str {
@@ -71,7 +73,7 @@ pub async fn error_of(resp: Response) -> ApiError {
             .map(|s| s.saturating_mul(1000));
         return ApiError::RateLimited { retry_after };
     }
-    let message = match resp.json::<ErrorBody>().await {
+    let message = match read_body::<ErrorBody>(resp).await {
         Ok(body) => body.error,
         Err(_) => format!("The server answered {status}."),
     };
@@ -79,6 +81,20 @@ pub async fn error_of(resp: Response) -> ApiError {
         return ApiError::Unauthorized;
     }
     ApiError::Status { status, message }
+}
+
+/// A response's JSON body, read through the browser's own parser.
+pub async fn read_body<T: DeserializeOwned>(resp: Response) -> Result<T, String> {
+    let text = resp.text().await.map_err(|e| e.to_string())?;
+    BrowserJson.read(&text)
+}
+
+/// A request with `body` as its JSON.
+pub fn with_json<T: Serialize>(builder: RequestBuilder, body: &T) -> Result<Request, ApiError> {
+    builder
+        .header("Content-Type", "application/json")
+        .body(BrowserJson.write(body))
+        .map_err(|_| ApiError::Network)
 }
 
 /// The URL of an API path on the backend.

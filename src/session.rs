@@ -8,11 +8,13 @@
 //! warns about, closed here.
 
 use crate::http::{self, ApiError};
+use crate::json::BrowserJson;
 use crate::single_flight::SingleFlight;
 use futures::future::FutureExt;
 use gloo_net::http::Request;
 use leptos::prelude::*;
 use protocol::Session;
+use protocol::json::Json;
 use std::rc::Rc;
 
 const KEY: &str = "botlink.session";
@@ -42,11 +44,12 @@ fn storage() -> Option<web_sys::Storage> {
 
 fn load() -> Option<Session> {
     let raw = storage()?.get_item(KEY).ok()??;
-    serde_json::from_str(&raw).ok()
+    BrowserJson.read(&raw).ok()
 }
 
 fn save(session: &Session) {
-    if let (Some(s), Ok(raw)) = (storage(), serde_json::to_string(session)) {
+    if let Some(s) = storage() {
+        let raw = BrowserJson.write(session);
         // A full or disabled storage only costs the next reload a new session.
         let _ = s.set_item(KEY, &raw);
         let _ = s.set_item(LAST_USER_KEY, &session.user_id);
@@ -82,20 +85,19 @@ impl SessionStore {
         let fut = async {
             let request = Request::post(&http::url("/api/auth/session"));
             let request = match load().map(|s| s.user_id).or_else(last_user) {
-                Some(user_id) => request.json(&protocol::http::NewSession {
-                    user_id: Some(user_id),
-                }),
-                None => request.build(),
+                Some(user_id) => http::with_json(
+                    request,
+                    &protocol::http::NewSession {
+                        user_id: Some(user_id),
+                    },
+                ),
+                None => request.build().map_err(|_| ApiError::Network),
             };
-            let resp = request
-                .map_err(|_| ApiError::Network)?
-                .send()
-                .await
-                .map_err(|_| ApiError::Network)?;
+            let resp = request?.send().await.map_err(|_| ApiError::Network)?;
             if resp.status() != 200 {
                 return Err(http::error_of(resp).await);
             }
-            let session: Session = resp.json().await.map_err(|_| ApiError::Network)?;
+            let session: Session = http::read_body(resp).await.map_err(|_| ApiError::Network)?;
             save(&session);
             Ok(session)
         };
@@ -119,7 +121,8 @@ impl SessionStore {
                 .map_err(|_| ApiError::Network)?;
             match resp.status() {
                 200 => {
-                    let session: Session = resp.json().await.map_err(|_| ApiError::Network)?;
+                    let session: Session =
+                        http::read_body(resp).await.map_err(|_| ApiError::Network)?;
                     save(&session);
                     Ok(session)
                 }

@@ -9,6 +9,7 @@
 use super::machine::{Command, Epoch, Input, Machine, Notice, SocketId, View};
 use super::tab_lock::{self, Answer, Held};
 use super::telemetry::Telemetry;
+use crate::json::BrowserJson;
 use crate::{api, session::SessionStore};
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
@@ -243,11 +244,14 @@ impl Driver {
             Command::Open { socket } => self.open(socket),
             Command::SendConnect { socket, bot } => {
                 let frame = self.session.current().map(|s| {
-                    frames::encode_connect(&ConnectAuth {
-                        token: s.token,
-                        user_id: s.user_id,
-                        bot_id: Some(bot),
-                    })
+                    frames::encode_connect_with(
+                        &BrowserJson,
+                        &ConnectAuth {
+                            token: s.token,
+                            user_id: s.user_id,
+                            bot_id: Some(bot),
+                        },
+                    )
                 });
                 // No session stored: send an empty auth and let the server refuse it as unauthorized.
                 self.send(socket, &frame.unwrap_or_else(|| "40{}".into()));

@@ -1,9 +1,10 @@
 //! The smallest app that uses what botlink cannot do without: two routes, one HTTP call whose
-//! JSON is parsed with serde, and one QR code drawn as SVG.
+//! JSON is read with serde (through the browser's JSON.parse, as the app does), and one QR code
+//! drawn as SVG.
 
 use leptos::prelude::*;
 use leptos_router::{
-    components::{A, Route, Router, Routes},
+    components::{A, FlatRoutes, Route, Router},
     path,
 };
 
@@ -16,7 +17,11 @@ struct Health {
 fn Home() -> impl IntoView {
     let health = LocalResource::new(|| async {
         let resp = gloo_net::http::Request::get("/api/health").send().await.ok()?;
-        resp.json::<Health>().await.ok().map(|h| h.status)
+        let text = resp.text().await.ok()?;
+        let value = js_sys::JSON::parse(&text).ok()?;
+        serde_wasm_bindgen::from_value::<Health>(value)
+            .ok()
+            .map(|h| h.status)
     });
     let svg = qrcode::QrCode::new(b"https://example.com/link/0123456789abcdef")
         .map(|c| c.render::<qrcode::render::svg::Color<'_>>().build())
@@ -32,10 +37,10 @@ fn main() {
     leptos::mount::mount_to_body(|| {
         view! {
             <Router>
-                <Routes fallback=|| "not found">
+                <FlatRoutes fallback=|| "not found">
                     <Route path=path!("/") view=Home/>
                     <Route path=path!("/other") view=|| view! { <A href="/">"home"</A> }/>
-                </Routes>
+                </FlatRoutes>
             </Router>
         }
     })

@@ -204,7 +204,7 @@ impl Machine {
             Phase::Open(live) if live.socket == *socket => live.max_payload,
             _ => return None,
         };
-        Some(frames::decode(text, max_payload))
+        Some(decode(text, max_payload))
     }
 
     /// Where `input` goes (frames are decoded before, in `handle`).
@@ -356,6 +356,18 @@ impl Machine {
             _ => {}
         }
     }
+}
+
+/// Decodes a frame: through the browser's own JSON parser in the app, through serde_json in the
+/// native tests and the fuzzers — the same rules either way (`protocol::conformance`).
+#[cfg(target_arch = "wasm32")]
+fn decode(text: &str, max_payload: usize) -> Result<Packet, WireError> {
+    frames::decode_with(&crate::json::BrowserJson, text, max_payload)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn decode(text: &str, max_payload: usize) -> Result<Packet, WireError> {
+    frames::decode(text, max_payload)
 }
 
 /// Closes a socket with 1000, without a word: the transport is not (or no longer) worth one.
