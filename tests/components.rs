@@ -29,6 +29,19 @@ async fn session_and_bot(name: &str) -> (SessionStore, api::Bot) {
     (session, bot)
 }
 
+/// Mounts `app` into `host` under the app's providers: the session and the connection owner.
+fn mount_with_owner<V: IntoView + 'static>(
+    host: &web_sys::HtmlElement,
+    session: SessionStore,
+    app: impl FnOnce() -> V + 'static,
+) -> impl Drop {
+    leptos::mount::mount_to(host.clone(), move || {
+        provide_session(session.clone());
+        provide_connection(session.clone());
+        app()
+    })
+}
+
 /// Lets the reactive system run the effects a change scheduled.
 async fn tick() {
     TimeoutFuture::new(0).await;
@@ -194,9 +207,7 @@ async fn a_bot_rows_actions_ask_first_then_act() {
     let changed = RwSignal::new(0);
     let host = host();
     let id = bot.id.clone();
-    let handle = leptos::mount::mount_to(host.clone(), move || {
-        provide_session(session.clone());
-        provide_connection(session.clone());
+    let handle = mount_with_owner(&host, session, move || {
         view! {
             <ul>
                 <BotRow id=id.clone() bot=data.into() on_changed=move |()| changed.update(|n| *n += 1)/>
@@ -278,9 +289,7 @@ async fn the_diagnostics_panel_opens_and_shows_what_the_owner_did() {
     let (session, bot) = session_and_bot("Diagnostics bot").await;
     let host = host();
     let id = bot.id.clone();
-    let handle = leptos::mount::mount_to(host.clone(), move || {
-        provide_session(session.clone());
-        provide_connection(session.clone());
+    let handle = mount_with_owner(&host, session, move || {
         view! {
             <leptos_router::components::Router>
                 <QrPanel bot_id=id.clone()/>

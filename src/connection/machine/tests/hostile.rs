@@ -58,14 +58,7 @@ fn a_hostile_ping_window_neither_panics_nor_kills_a_healthy_link() {
 #[test]
 fn a_hostile_retry_after_is_bounded_and_neither_panics_nor_waits_forever() {
     let mut r = Rig::new();
-    r.show();
-    let epoch = r.last_fetch().unwrap();
-    r.send(Input::QrFetchFailed {
-        epoch,
-        failure: HttpFailure::RateLimited {
-            retry_after: Some(u64::MAX),
-        },
-    });
+    r.qr_request_rate_limited(Some(u64::MAX));
     r.wait(super::MAX_SERVER_WAIT);
     assert_eq!(
         r.count(|c| matches!(c, Command::FetchQr { .. })),
@@ -127,14 +120,7 @@ fn the_bounds_on_a_servers_numbers_are_ten_minutes_of_pings_and_an_hour_of_waiti
     assert_eq!(r.state(), UiState::Retrying, "dead after them");
     // A Retry-After of 30 minutes is waited out, not cut short.
     let mut r = Rig::new();
-    r.show();
-    let epoch = r.last_fetch().unwrap();
-    r.send(Input::QrFetchFailed {
-        epoch,
-        failure: HttpFailure::RateLimited {
-            retry_after: Some(1_800_000),
-        },
-    });
+    r.qr_request_rate_limited(Some(1_800_000));
     r.wait(1_799_000);
     assert_eq!(r.count(|c| matches!(c, Command::FetchQr { .. })), 1);
     r.wait(2_000);

@@ -165,17 +165,22 @@ fn rate_limited_waits_10s_then_retries_once_then_stops() {
     assert_eq!(r.opens().len(), 2);
 }
 
+impl Rig {
+    /// Shows the QR, and the server answers its request with `429` and `retry_after`.
+    pub(super) fn qr_request_rate_limited(&mut self, retry_after: Option<Millis>) {
+        self.show();
+        let epoch = self.last_fetch().unwrap();
+        self.send(Input::QrFetchFailed {
+            epoch,
+            failure: HttpFailure::RateLimited { retry_after },
+        });
+    }
+}
+
 #[test]
 fn a_429_on_the_qr_request_waits_retry_after() {
     let mut r = Rig::new();
-    r.show();
-    let epoch = r.last_fetch().unwrap();
-    r.send(Input::QrFetchFailed {
-        epoch,
-        failure: HttpFailure::RateLimited {
-            retry_after: Some(3_000),
-        },
-    });
+    r.qr_request_rate_limited(Some(3_000));
     r.wait(2_999);
     assert_eq!(r.count(|c| matches!(c, Command::FetchQr { .. })), 1);
     r.wait(1);
