@@ -1,7 +1,9 @@
-//! Holds N authenticated Socket.IO sockets on a local botlink-server — one user each, as the
+//! Holds N authenticated Socket.IO sockets on a local server — botlink-server (`--server`) or the
+//! Node.js socket.io 4 stack it replaces (`--node bench/node/server.mjs`), one user each, as the
 //! contract allows one live socket per user — and prints: connect rate, the server's resident
 //! memory in total and per socket, and event fan-out latency (p50/p99) with all of them
-//! connected. Loopback only; bounded in count (`--sockets`) and time (`--max-seconds`).
+//! connected. The same client for both. Loopback only; bounded in count (`--sockets`) and time
+//! (`--max-seconds`).
 
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt, stream};
@@ -14,8 +16,11 @@ use tokio_tungstenite::tungstenite::Message;
 #[derive(Parser)]
 struct Args {
     /// The botlink-server binary (a release build).
+    #[arg(long, conflicts_with = "node", required_unless_present = "node")]
+    server: Option<String>,
+    /// Instead: a Node.js server script with the same API (bench/node/server.mjs).
     #[arg(long)]
-    server: String,
+    node: Option<String>,
     #[arg(long, default_value_t = 10_000)]
     sockets: usize,
     /// Events sent for the fan-out figure.
@@ -26,6 +31,9 @@ struct Args {
     /// Stop, whatever happened, after this long.
     #[arg(long, default_value_t = 240)]
     max_seconds: u64,
+    /// Print one JSON object (for bench/run's side-by-side) instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 type Waiters = Arc<Mutex<Vec<Option<oneshot::Sender<Instant>>>>>;
@@ -74,7 +82,39 @@ fn rss_kb(pid: u32) -> u64 {
 
 async fn run(args: &Args) -> Result<(), String> {
     // The server: loopback, in memory, no rate limits, pings rare enough not to be measured.
-    let mut child = tokio::process::Command::new(&args.server)
+    let mut command = match (&args.server, &args.node) {
+        (Some(server), _) => botlink_server(server),
+        (None, Some(script)) => {
+            let mut node = tokio::process::Command::new("node");
+            node.arg(script);
+            node
+        }
+        (None, None) => return Err("--server or --node".into()),
+    };
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start the server: {e}"))?;
+    let pid = child.id().ok_or("no pid")?;
+    // The address: the one line the server prints at info level is filtered out at warn, so
+    // ask the kernel which port the process listens on instead.
+    let url = find_url(pid).await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let rss_idle = rss_kb(pid);
+    run_against(args, &url, &http, pid, rss_idle).await?;
+    let _ = child.kill().await;
+    Ok(())
+}
+
+/// botlink-server on loopback, in memory, no rate limits, pings rare enough not to be measured.
+fn botlink_server(binary: &str) -> tokio::process::Command {
+    let mut server = tokio::process::Command::new(binary);
+    server
         .args([
             "--addr",
             "127.0.0.1:0",
@@ -94,21 +134,18 @@ async fn run(args: &Args) -> Result<(), String> {
         .env(
             "RUST_LOG",
             "botlink_server=warn,socketioxide=error,engineioxide=error",
-        )
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", args.server))?;
-    let pid = child.id().ok_or("no pid")?;
-    // The address: the one line the server prints at info level is filtered out at warn, so
-    // ask the kernel which port the process listens on instead.
-    let url = find_url(pid).await?;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let rss_idle = rss_kb(pid);
+        );
+    server
+}
+
+async fn run_against(
+    args: &Args,
+    url: &str,
+    http: &reqwest::Client,
+    pid: u32,
+    rss_idle: u64,
+) -> Result<(), String> {
+    let (url, http) = (url.to_owned(), http.clone());
 
     // Users, each with a bot.
     let t0 = Instant::now();
@@ -269,6 +306,17 @@ async fn run(args: &Args) -> Result<(), String> {
             .unwrap_or(f64::NAN)
     };
 
+    let per_socket = (rss_held.saturating_sub(rss_idle)) as f64 / held.max(1) as f64;
+    let rate = held as f64 / connect_time.as_secs_f64();
+    if args.json {
+        println!(
+            "{}",
+            json!({"sockets": held, "connectRate": rate, "rssIdleKb": rss_idle, "rssHeldKb": rss_held,
+                   "perSocketKb": per_socket, "p50": pct(0.5), "p99": pct(0.99),
+                   "events": latencies.len()})
+        );
+        return Ok(());
+    }
     println!("| figure | value |");
     println!("|---|---|");
     println!(
@@ -281,8 +329,7 @@ async fn run(args: &Args) -> Result<(), String> {
         args.sockets, stats["socketsOpen"]
     );
     println!(
-        "| connect rate | {:.0} sockets/s ({} concurrent) |",
-        held as f64 / connect_time.as_secs_f64(),
+        "| connect rate | {rate:.0} sockets/s ({} concurrent) |",
         args.concurrency
     );
     println!(
@@ -291,8 +338,7 @@ async fn run(args: &Args) -> Result<(), String> {
         rss_held as f64 / 1000.0
     );
     println!(
-        "| resident memory per socket (incl. its user, session and bot) | {:.1} KB |",
-        (rss_held.saturating_sub(rss_idle)) as f64 / held.max(1) as f64
+        "| resident memory per socket (incl. its user, session and bot) | {per_socket:.1} KB |"
     );
     println!(
         "| event fan-out latency, HTTP call → event on the socket | p50 {:.2} ms, p99 {:.2} ms ({} events, 64 at a time) |",
@@ -300,7 +346,6 @@ async fn run(args: &Args) -> Result<(), String> {
         pct(0.99),
         latencies.len()
     );
-    let _ = child.kill().await;
     Ok(())
 }
 
