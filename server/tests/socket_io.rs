@@ -229,7 +229,17 @@ async fn a_scan_sends_qr_scanned_then_whatsapp_connected_then_the_status() {
 async fn dev_failures_emit_connection_failed_and_their_consequence() {
     let s = Server::start(&[]);
     let (t, user) = s.session().await;
-    for (code, status_after) in [(440, "conflict"), (401, "logged_out"), (408, "pairing")] {
+    // A stop code ends the pairing (a code no one wrote down stops too); a retry code or 515 leaves
+    // it running.
+    for (code, status_after) in [
+        (440, "conflict"),
+        (401, "logged_out"),
+        (403, "disconnected"),
+        (426, "disconnected"),
+        (999, "disconnected"),
+        (408, "pairing"),
+        (515, "pairing"),
+    ] {
         let bot = s.bot(&t, &format!("Fail {code}")).await;
         s.call("POST", &format!("/api/bots/{bot}/qr"), Some(&t), None)
             .await;
@@ -252,6 +262,7 @@ async fn dev_failures_emit_connection_failed_and_their_consequence() {
             .call("GET", &format!("/api/bots/{bot}"), Some(&t), None)
             .await;
         assert_eq!(b["status"], status_after, "{code}");
+        assert_eq!(b["pairing"].is_null(), status_after != "pairing", "{code}");
     }
     let (st, _) = s.call("POST", "/api/dev/stats/reset", None, None).await;
     assert_eq!(st, 204);
