@@ -31,11 +31,7 @@ fn a_retry_due_exactly_when_the_timer_fired_is_still_armed() {
 #[test]
 fn a_hostile_ping_window_neither_panics_nor_kills_a_healthy_link() {
     let mut r = Rig::new();
-    r.show();
-    r.answer_qr();
-    r.wait(500);
-    let socket = r.socket();
-    r.send(Input::SocketOpened { socket });
+    r.transport_open();
     r.frame(&format!(
         r#"0{{"sid":"s","upgrades":[],"pingInterval":{max},"pingTimeout":{max},"maxPayload":1000000}}"#,
         max = u64::MAX
@@ -73,11 +69,7 @@ fn a_hostile_retry_after_is_bounded_and_neither_panics_nor_waits_forever() {
 fn a_namespace_disconnect_during_the_handshake_is_final() {
     for after_open in [false, true] {
         let mut r = Rig::new();
-        r.show();
-        r.answer_qr();
-        r.wait(500);
-        let socket = r.socket();
-        r.send(Input::SocketOpened { socket });
+        let socket = r.transport_open();
         if after_open {
             r.frame(OPEN);
         }
@@ -103,11 +95,7 @@ fn the_bounds_on_a_servers_numbers_are_ten_minutes_of_pings_and_an_hour_of_waiti
     assert_eq!(MAX_SERVER_WAIT, 3_600_000);
     // A generous but honest ping window (5 + 4 min) is kept as the server sent it.
     let mut r = Rig::new();
-    r.show();
-    r.answer_qr();
-    r.wait(500);
-    let socket = r.socket();
-    r.send(Input::SocketOpened { socket });
+    r.transport_open();
     r.frame(r#"0{"sid":"s","pingInterval":300000,"pingTimeout":240000}"#);
     r.frame(CONNECTED);
     r.wait(539_000);

@@ -124,6 +124,17 @@ impl Rig {
         self.frame(CONNECTED);
     }
 
+    /// Show the QR, answer the fetch, pass the debounce: the socket's transport is open, and the
+    /// server has said nothing yet (the test sends its own Engine.IO open).
+    fn transport_open(&mut self) -> SocketId {
+        self.show();
+        self.answer_qr();
+        self.wait(500);
+        let socket = self.socket();
+        self.send(Input::SocketOpened { socket });
+        socket
+    }
+
     /// Show the QR, answer the fetch, pass the debounce, accept the socket.
     fn open_display(&mut self) {
         self.show();
