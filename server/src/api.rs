@@ -2,10 +2,11 @@
 
 use crate::{
     bot_status::set_status,
+    coordination::{Down, Limit},
     links::LinkError,
     socket::valid_id,
     state::Shared,
-    store::{StoreError, TokenCheck},
+    store::{RETRY_WHEN_DOWN, StoreError, TokenCheck},
 };
 use axum::{
     Json, Router,
@@ -39,6 +40,13 @@ pub enum ApiError {
     Broken(String),
     #[error("internal error")]
     Internal(#[from] StoreError),
+}
+
+/// Redis is down: come back shortly (a 503, never a logout).
+impl From<Down> for ApiError {
+    fn from(e: Down) -> Self {
+        ApiError::Unavailable(e.to_string(), RETRY_WHEN_DOWN)
+    }
 }
 
 impl From<LinkError> for ApiError {
@@ -85,6 +93,14 @@ impl IntoResponse for ApiError {
                 )
                     .into_response();
             }
+            ApiError::Internal(StoreError::Down(why)) => {
+                tracing::warn!("answering 503: the database is down: {why}");
+                return ApiError::Unavailable(
+                    "the database is unavailable; try again shortly".into(),
+                    RETRY_WHEN_DOWN,
+                )
+                .into_response();
+            }
             ApiError::Internal(e) => {
                 tracing::error!("{e}");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -123,7 +139,7 @@ impl FromRequestParts<Shared> for User {
 
     async fn from_request_parts(parts: &mut Parts, st: &Shared) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized("unauthorized"))?;
-        match st.store.check_token(token)? {
+        match st.store.check_token(token).await? {
             TokenCheck::Valid { user_id } => Ok(User(user_id)),
             TokenCheck::Expired { .. } => Err(ApiError::Unauthorized("token_expired")),
             TokenCheck::Unknown => Err(ApiError::Unauthorized("unauthorized")),
@@ -153,8 +169,8 @@ fn rfc3339_ms(ms: i64) -> String {
 }
 
 /// A stored bot with its running pairing, as `Bot` of §1.
-fn bot(st: &Shared, stored: Bot) -> Bot {
-    let pairing = st.link.pairing(st, &stored.id);
+async fn bot(st: &Shared, stored: Bot) -> Bot {
+    let pairing = st.link.pairing(st, &stored.id).await;
     Bot { pairing, ..stored }
 }
 
@@ -173,11 +189,19 @@ pub fn routes(st: &Shared) -> Router<Shared> {
     r
 }
 
-async fn health() -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
+/// `ok`, or `503 draining` once the node stops (the load balancer sends no one new here).
+async fn health(State(st): State<Shared>) -> (StatusCode, Json<Health>) {
+    let draining = st.draining.load(std::sync::atomic::Ordering::SeqCst);
+    let status = if draining {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let health = Health {
+        status: if draining { "draining" } else { "ok" }.into(),
         version: env!("CARGO_PKG_VERSION").into(),
-    })
+    };
+    (status, Json(health))
 }
 
 async fn create_session(
@@ -200,7 +224,7 @@ async fn create_session(
         }
         None => format!("dev_{}", crate::store::random_id(6)),
     };
-    let (token, expires_at) = st.store.create_session(&user_id, st.cfg.token_ttl_ms)?;
+    let (token, expires_at) = st.store.create_session(&user_id, st.cfg.token_ttl_ms).await?;
     tracing::info!(user = %user_id, "session created");
     Ok(Json(Session {
         token,
@@ -211,7 +235,7 @@ async fn create_session(
 
 async fn refresh(State(st): State<Shared>, parts: Parts) -> Result<Json<Session>, ApiError> {
     let token = bearer(&parts).ok_or(ApiError::Unauthorized("unauthorized"))?;
-    match st.store.refresh(token, st.cfg.token_ttl_ms)? {
+    match st.store.refresh(token, st.cfg.token_ttl_ms).await? {
         Some((token, user_id, expires_at)) => {
             tracing::info!(user = %user_id, "session refreshed");
             Ok(Json(Session {
@@ -225,8 +249,12 @@ async fn refresh(State(st): State<Shared>, parts: Parts) -> Result<Json<Session>
 }
 
 async fn list_bots(State(st): State<Shared>, User(user): User) -> Result<Json<Vec<Bot>>, ApiError> {
-    let rows = st.store.list_bots(&user)?;
-    Ok(Json(rows.into_iter().map(|r| bot(&st, r)).collect()))
+    let rows = st.store.list_bots(&user).await?;
+    let mut bots = Vec::with_capacity(rows.len());
+    for row in rows {
+        bots.push(bot(&st, row).await);
+    }
+    Ok(Json(bots))
 }
 
 async fn create_bot(
@@ -244,16 +272,16 @@ async fn create_bot(
             "name must be at most 64 characters (it has {len})"
         )));
     }
-    let row = st.store.create_bot(&user, name)?;
-    Ok((StatusCode::CREATED, Json(bot(&st, row))))
+    let row = st.store.create_bot(&user, name).await?;
+    Ok((StatusCode::CREATED, Json(bot(&st, row).await)))
 }
 
 /// The caller's bot `id`; a malformed id or another user's bot is a 404.
-pub fn owned_bot(st: &Shared, user: &str, id: &str) -> Result<Bot, ApiError> {
+pub async fn owned_bot(st: &Shared, user: &str, id: &str) -> Result<Bot, ApiError> {
     if !valid_id(id) {
         return Err(ApiError::NotFound);
     }
-    st.store.get_bot(user, id)?.ok_or(ApiError::NotFound)
+    st.store.get_bot(user, id).await?.ok_or(ApiError::NotFound)
 }
 
 async fn get_bot(
@@ -261,7 +289,8 @@ async fn get_bot(
     User(user): User,
     Path(id): Path<String>,
 ) -> Result<Json<Bot>, ApiError> {
-    Ok(Json(bot(&st, owned_bot(&st, &user, &id)?)))
+    let stored = owned_bot(&st, &user, &id).await?;
+    Ok(Json(bot(&st, stored).await))
 }
 
 async fn delete_bot(
@@ -269,9 +298,9 @@ async fn delete_bot(
     User(user): User,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    owned_bot(&st, &user, &id)?;
+    owned_bot(&st, &user, &id).await?;
     st.link.unlink(&st, &id).await;
-    st.store.delete_bot(&user, &id)?;
+    st.store.delete_bot(&user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -280,8 +309,11 @@ async fn start_qr(
     User(user): User,
     Path(id): Path<String>,
 ) -> Result<Json<Pairing>, ApiError> {
-    let row = owned_bot(&st, &user, &id)?;
-    st.qr_limit.take(&user).map_err(ApiError::RateLimited)?;
+    let row = owned_bot(&st, &user, &id).await?;
+    st.coordination
+        .take(Limit::Qr, &user)
+        .await?
+        .map_err(ApiError::RateLimited)?;
     Ok(Json(st.link.start(&st, &user, &row).await?))
 }
 
@@ -316,9 +348,12 @@ async fn pairing_code(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PairingCodeRequest>,
 ) -> Result<Json<PairingCode>, ApiError> {
-    let row = owned_bot(&st, &user, &id)?;
+    let row = owned_bot(&st, &user, &id).await?;
     let phone = phone_digits(&req.phone).map_err(ApiError::BadRequest)?;
-    st.qr_limit.take(&user).map_err(ApiError::RateLimited)?;
+    st.coordination
+        .take(Limit::Qr, &user)
+        .await?
+        .map_err(ApiError::RateLimited)?;
     Ok(Json(st.link.pairing_code(&st, &user, &row, &phone).await?))
 }
 
@@ -327,7 +362,7 @@ async fn logout(
     User(user): User,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    owned_bot(&st, &user, &id)?;
+    owned_bot(&st, &user, &id).await?;
     st.link.unlink(&st, &id).await;
     set_status(
         &st,
@@ -336,7 +371,8 @@ async fn logout(
         BotStatus::LoggedOut,
         None,
         Some("unlinked from the dashboard"),
-    );
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

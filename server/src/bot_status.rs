@@ -1,11 +1,13 @@
 //! A bot's status (§1): stored, then told to its user's socket (`bot_status_update`). Both links
-//! use these; the status's word is the protocol crate's.
+//! use these; the status's word is the protocol crate's. Async callers await the store; the
+//! WhatsApp library's synchronous callbacks use the `_in_order` forms, which run in the outbox
+//! in the order they were called, among the events emitted around them.
 
 use crate::{state::Shared, store};
 use protocol::{BotStatus, ServerEvent, events::BotStatusUpdate};
 
 /// Stores a status and tells the user's socket. `reason` says why, in words (`statusReason`).
-pub fn set_status(
+pub async fn set_status(
     st: &Shared,
     user_id: &str,
     bot_id: &str,
@@ -13,12 +15,12 @@ pub fn set_status(
     phone: Option<&str>,
     reason: Option<&str>,
 ) {
-    store_status(st, bot_id, status, phone, reason);
+    store_status(st, bot_id, status, phone, reason).await;
     announce_status(st, user_id, bot_id, status);
 }
 
 /// Stores a status; the phone stays unless a new one comes or the bot logged out.
-pub fn store_status(
+pub async fn store_status(
     st: &Shared,
     bot_id: &str,
     status: BotStatus,
@@ -31,6 +33,7 @@ pub fn store_status(
         _ => st
             .store
             .get_bot_any(bot_id)
+            .await
             .ok()
             .flatten()
             .and_then(|(_, b)| b.phone),
@@ -38,6 +41,7 @@ pub fn store_status(
     if let Err(e) = st
         .store
         .set_status(bot_id, status, keep_phone.as_deref(), reason)
+        .await
     {
         tracing::error!("could not store the status of {bot_id}: {e}");
     }
@@ -58,9 +62,44 @@ pub fn status_event(bot_id: &str, status: BotStatus) -> ServerEvent {
 }
 
 /// A pairing that ends unlinked leaves the bot `created` if it never had a phone, else `disconnected`.
-pub fn previous_status(st: &Shared, bot_id: &str) -> BotStatus {
-    match st.store.get_bot_any(bot_id) {
+pub async fn previous_status(st: &Shared, bot_id: &str) -> BotStatus {
+    match st.store.get_bot_any(bot_id).await {
         Ok(Some((_, bot))) if bot.phone.is_some() => BotStatus::Disconnected,
         _ => BotStatus::Created,
     }
+}
+
+/// What a status change from a synchronous caller sets.
+pub enum Next {
+    /// This status.
+    Is(BotStatus),
+    /// Where the bot was before its pairing ([`previous_status`]).
+    Back,
+}
+
+/// [`set_status`] for synchronous callers: stored and announced in the outbox's order.
+pub fn set_status_in_order(
+    st: &Shared,
+    user_id: &str,
+    bot_id: &str,
+    next: Next,
+    reason: Option<String>,
+) {
+    let (st2, user, bot) = (st.clone(), user_id.to_owned(), bot_id.to_owned());
+    st.outbox.put(async move {
+        let status = match next {
+            Next::Is(s) => s,
+            Next::Back => previous_status(&st2, &bot).await,
+        };
+        store_status(&st2, &bot, status, None, reason.as_deref()).await;
+        st2.send(&user, &status_event(&bot, status)).await;
+    });
+}
+
+/// [`store_status`] for synchronous callers, in the outbox's order.
+pub fn store_status_in_order(st: &Shared, bot_id: &str, status: BotStatus, phone: Option<String>) {
+    let (st2, bot) = (st.clone(), bot_id.to_owned());
+    st.outbox.put(async move {
+        store_status(&st2, &bot, status, phone.as_deref(), None).await;
+    });
 }

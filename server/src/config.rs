@@ -93,6 +93,17 @@ pub struct ServeArgs {
     /// Lifetime of a session token.
     #[arg(long, default_value_t = 3_600_000)]
     pub token_ttl_ms: u64,
+    /// Cluster mode: the PostgreSQL every node shares (`postgres://user@host/db`), instead of
+    /// `--db`. Needs `--redis-url` too.
+    #[arg(long, env = "BOTLINK_DATABASE_URL", requires = "redis_url")]
+    pub database_url: Option<String>,
+    /// Cluster mode: the Redis every node shares (`redis://host:6379`). Needs `--database-url`.
+    #[arg(long, env = "BOTLINK_REDIS_URL", requires = "database_url")]
+    pub redis_url: Option<String>,
+    /// This node's name in the cluster, unique among the nodes (leases are held in its name).
+    /// Defaults to `<host>:<port>` of `--addr` alone, and to `<addr>-<random>` in a cluster.
+    #[arg(long, env = "BOTLINK_NODE_ID")]
+    pub node_id: Option<String>,
 }
 
 /// The two implementations of the WhatsApp link seam (`links::Link`).
@@ -109,7 +120,21 @@ pub enum QrStyle {
     Whatsapp,
 }
 
+/// Where cluster mode's shared state lives.
+pub struct ClusterUrls<'a> {
+    pub database: &'a str,
+    pub redis: &'a str,
+}
+
 impl ServeArgs {
+    /// The cluster's URLs, when the server runs as a node of one.
+    pub fn cluster(&self) -> Option<ClusterUrls<'_>> {
+        Some(ClusterUrls {
+            database: self.database_url.as_deref()?,
+            redis: self.redis_url.as_deref()?,
+        })
+    }
+
     pub fn public_url(&self) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),

@@ -3,9 +3,14 @@
 
 use crate::{
     api::{ApiError, ApiJson, User, owned_bot},
+    cluster,
+    coordination::Coordination,
     pairing,
     state::{Counters, Shared},
+    store::RETRY_WHEN_DOWN,
 };
+use serde::Serialize;
+use std::collections::BTreeMap;
 use axum::{
     Json, Router,
     extract::{Path, State},
@@ -20,6 +25,7 @@ pub fn routes() -> Router<Shared> {
         .route("/api/dev/tokens/expire", post(expire))
         .route("/api/dev/tokens/revoke", post(revoke))
         .route("/api/dev/stats", get(stats))
+        .route("/api/dev/stats/cluster", get(cluster_stats))
         .route("/api/dev/stats/reset", post(reset))
 }
 
@@ -34,23 +40,56 @@ async fn fail(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Fail>,
 ) -> Result<StatusCode, ApiError> {
-    owned_bot(&st, &user, &id)?;
-    pairing::fail(&st, &user, &id, req.code);
+    owned_bot(&st, &user, &id).await?;
+    pairing::fail(&st, &user, &id, req.code).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn expire(State(st): State<Shared>, User(user): User) -> Result<StatusCode, ApiError> {
-    st.store.expire_tokens(&user)?;
+    st.store.expire_tokens(&user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn revoke(State(st): State<Shared>, User(user): User) -> Result<StatusCode, ApiError> {
-    st.store.revoke_tokens(&user)?;
+    st.store.revoke_tokens(&user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn stats(State(st): State<Shared>) -> Json<Counters> {
-    Json(st.stats.snapshot())
+/// This node's counters, with its name.
+#[derive(Serialize)]
+struct NodeStats {
+    node: String,
+    #[serde(flatten)]
+    counters: Counters,
+}
+
+async fn stats(State(st): State<Shared>) -> Json<NodeStats> {
+    Json(NodeStats {
+        node: st.node.clone(),
+        counters: st.counters(),
+    })
+}
+
+/// Every live node's counters and their sum (a node's leave the sum when it stops).
+#[derive(Serialize)]
+struct ClusterStats {
+    nodes: BTreeMap<String, Counters>,
+    #[serde(flatten)]
+    sum: Counters,
+}
+
+async fn cluster_stats(State(st): State<Shared>) -> Result<Json<ClusterStats>, ApiError> {
+    let nodes = match &st.coordination {
+        Coordination::Local(_) => BTreeMap::from([(st.node.clone(), st.counters())]),
+        Coordination::Redis(redis) => cluster::read_stats(redis.client())
+            .await
+            .map_err(|e| ApiError::Unavailable(e, RETRY_WHEN_DOWN))?,
+    };
+    let mut sum = Counters::default();
+    for c in nodes.values() {
+        sum.add(c);
+    }
+    Ok(Json(ClusterStats { nodes, sum }))
 }
 
 async fn reset(State(st): State<Shared>) -> StatusCode {

@@ -2,7 +2,7 @@
 //! `/link/code`: where a phone enters a pairing code instead. Every server string in them is
 //! HTML-escaped.
 
-use crate::{pairing, pairings::RefLookup, state::Shared};
+use crate::{coordination::Limit, pairing, pairings::RefLookup, state::Shared};
 use axum::{
     Router,
     extract::{Form, Path, State},
@@ -60,6 +60,10 @@ fn gone(why: &str) -> Response {
             StatusCode::GONE,
             "This code has expired. Nothing was linked — get a new QR code on the dashboard.",
         ),
+        "unavailable" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server cannot complete this right now. Nothing was linked — try again in a moment.",
+        ),
         _ => (
             StatusCode::NOT_FOUND,
             "This link is not valid. Nothing was linked.",
@@ -85,14 +89,19 @@ fn linking(name: &str) -> Response {
 }
 
 async fn show(State(st): State<Shared>, Path(qr_ref): Path<String>) -> Response {
-    let bot_id = match st.pairings.lookup(&qr_ref) {
-        RefLookup::Live { bot_id } => bot_id,
-        RefLookup::Spent(why) => return gone(why),
-        RefLookup::Unknown => return gone("unknown"),
+    let bot_id = match pairing::lookup(&st, &qr_ref).await {
+        Ok(RefLookup::Live { bot_id }) => bot_id,
+        Ok(RefLookup::Spent(why)) => return gone(&why),
+        Ok(RefLookup::Unknown) => return gone("unknown"),
+        Err(e) => {
+            tracing::warn!("a link page could not be shown: {e}");
+            return gone("unavailable");
+        }
     };
     let name = st
         .store
         .get_bot_any(&bot_id)
+        .await
         .ok()
         .flatten()
         .map(|(_, b)| b.name)
@@ -145,7 +154,17 @@ struct CodeEntry {
 }
 
 async fn enter_code(State(st): State<Shared>, Form(entry): Form<CodeEntry>) -> Response {
-    if let Err(wait) = st.code_entry_limit.take("code-entry") {
+    let allowed = match st.coordination.take(Limit::CodeEntry, "everyone").await {
+        Ok(allowed) => allowed,
+        Err(e) => {
+            tracing::warn!("a pairing code could not be checked: {e}");
+            return code_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("The server cannot check codes right now. Try again in a moment."),
+            );
+        }
+    };
+    if let Err(wait) = allowed {
         let secs = wait.as_secs().max(1);
         return code_page(
             StatusCode::TOO_MANY_REQUESTS,
@@ -154,8 +173,16 @@ async fn enter_code(State(st): State<Shared>, Form(entry): Form<CodeEntry>) -> R
             )),
         );
     }
-    match pairing::enter_code(&st, &entry.code) {
-        Ok(name) => linking(&name),
+    match pairing::enter_code(&st, &entry.code)
+        .await
+        .as_deref()
+        .map_err(String::as_str)
+    {
+        Ok(name) => linking(name),
+        Err("unavailable") => code_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("The server cannot check codes right now. Try again in a moment."),
+        ),
         Err("expired" | "used") => code_page(
             StatusCode::GONE,
             Some(
@@ -170,9 +197,9 @@ async fn enter_code(State(st): State<Shared>, Form(entry): Form<CodeEntry>) -> R
 }
 
 async fn complete(State(st): State<Shared>, Path(qr_ref): Path<String>) -> Response {
-    match pairing::scan(&st, &qr_ref) {
+    match pairing::scan(&st, &qr_ref).await {
         Ok(name) => linking(&name),
-        Err(why) => gone(why),
+        Err(why) => gone(&why),
     }
 }
 

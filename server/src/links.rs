@@ -3,7 +3,11 @@
 //! open this server's `/link/<ref>`) and `whatsapp::WhatsAppLink` (real sessions through the
 //! whatsapp-rust crate). The HTTP API and the Socket.IO replay talk to this trait only.
 
-use crate::{pairing, state::Shared};
+use crate::{
+    pairing,
+    state::Shared,
+    store::{RETRY_WHEN_DOWN, StoreError},
+};
 use protocol::{Bot, BotStatus, Pairing, http::PairingCode};
 use std::time::Duration;
 
@@ -24,6 +28,18 @@ pub enum LinkError {
     Broken(String),
 }
 
+impl From<StoreError> for LinkError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Down(why) => LinkError::Unavailable {
+                reason: format!("the database is unavailable: {why}"),
+                retry_after: RETRY_WHEN_DOWN,
+            },
+            StoreError::Sql(why) => LinkError::Broken(why),
+        }
+    }
+}
+
 /// One WhatsApp link, shared by every bot of the server.
 #[async_trait::async_trait]
 pub trait Link: Send + Sync {
@@ -32,7 +48,7 @@ pub trait Link: Send + Sync {
     async fn start(&self, st: &Shared, user: &str, bot: &Bot) -> Result<Pairing, LinkError>;
 
     /// The QR on screen for `bot` now, if it is pairing.
-    fn pairing(&self, st: &Shared, bot_id: &str) -> Option<Pairing>;
+    async fn pairing(&self, st: &Shared, bot_id: &str) -> Option<Pairing>;
 
     /// A code the phone enters instead of scanning (`phone`: its digits with country code).
     async fn pairing_code(
@@ -63,11 +79,11 @@ impl Link for Simulated {
         if bot.status == BotStatus::Connected {
             return Err(LinkError::AlreadyConnected);
         }
-        Ok(pairing::start_or_join(st, user, &bot.id))
+        Ok(pairing::start_or_join(st, user, &bot.id).await?)
     }
 
-    fn pairing(&self, st: &Shared, bot_id: &str) -> Option<Pairing> {
-        st.pairings.view(bot_id)
+    async fn pairing(&self, st: &Shared, bot_id: &str) -> Option<Pairing> {
+        pairing::view(st, bot_id).await
     }
 
     async fn pairing_code(
@@ -80,11 +96,13 @@ impl Link for Simulated {
         if bot.status == BotStatus::Connected {
             return Err(LinkError::AlreadyConnected);
         }
-        Ok(pairing::issue_code(st, user, &bot.id))
+        Ok(pairing::issue_code(st, user, &bot.id).await?)
     }
 
     async fn unlink(&self, st: &Shared, bot_id: &str) {
-        st.pairings.end(bot_id);
+        if let Err(e) = pairing::end(st, bot_id).await {
+            tracing::warn!(bot = bot_id, "could not end the pairing: {e}");
+        }
     }
 
     async fn resume(&self, _st: &Shared) {

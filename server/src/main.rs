@@ -1,14 +1,18 @@
 //! `botlink-server`: the reference bot backend (PROTOCOL.md). See `--help`.
 
+mod adapter;
 mod api;
 mod bot_status;
+mod cluster;
 mod config;
+mod coordination;
 mod csp;
 mod data_dir;
 mod dev;
 mod limits;
 mod link_page;
 mod links;
+mod outbox;
 mod owned_parts;
 mod pairing;
 mod pairings;
@@ -26,9 +30,13 @@ use axum::{
     response::Response,
 };
 use clap::Parser;
+use adapter::{Adapter, NodeDriver};
 use config::{Cli, Command, LinkKind, ServeArgs, TokenAction};
+use coordination::{Coordination, PerMinute};
 use socketioxide::{SocketIo, TransportType};
+use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 use state::{AppState, Shared};
+use store::{PostgresStore, SqliteStore, Store};
 use std::time::Duration;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
@@ -63,7 +71,11 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let store = store::Store::open(&cli.serve.db)?;
+    let clustered = cli.serve.cluster().is_some();
+    let store: Box<dyn Store> = match cli.serve.cluster() {
+        Some(urls) => Box::new(PostgresStore::open(urls.database).await?),
+        None => Box::new(SqliteStore::open(&cli.serve.db)?),
+    };
     if let Some(Command::Token {
         action: TokenAction::Create { user },
     }) = cli.command
@@ -71,13 +83,29 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         if !socket::valid_id(&user) {
             return Err("--user must be 1–64 letters, digits, '_' or '-'".into());
         }
-        let (token, _) = store.create_session(&user, cli.serve.token_ttl_ms)?;
+        let (token, _) = store.create_session(&user, cli.serve.token_ttl_ms).await?;
         println!("{token}");
         return Ok(());
     }
     let mut cfg = cli.serve;
-    // Held until the server stops: a second server on this directory refuses to start.
-    let data = data_dir::DataDir::for_server(&cfg.db, cfg.data_dir.as_deref())?;
+    if clustered && cfg.link == LinkKind::Whatsapp {
+        // A real bot's device lives in one node's data directory; moving it between nodes is a
+        // later step (README, "Cluster mode").
+        return Err("--link whatsapp runs on one node only (without --database-url/--redis-url)".into());
+    }
+    let limits = PerMinute::of_args(&cfg);
+    let (driver, coordination, redis) = match cfg.cluster() {
+        Some(urls) => {
+            let (client, driver) = cluster::connect(urls.redis).await?;
+            let coordination = Coordination::Redis(coordination::Redis::new(client.clone(), limits));
+            (NodeDriver::Redis(driver), coordination, Some(client))
+        }
+        None => (NodeDriver::Alone, Coordination::local(limits), None),
+    };
+    // Held until the server stops: a second server on this directory refuses to start. A
+    // cluster node keeps nothing there unless `--data-dir` says where.
+    let db_for_dir = if clustered { ":memory:" } else { cfg.db.as_str() };
+    let data = data_dir::DataDir::for_server(db_for_dir, cfg.data_dir.as_deref())?;
     let link: Box<dyn links::Link> = match cfg.link {
         LinkKind::Simulated => Box::new(links::Simulated),
         LinkKind::Whatsapp => Box::new(whatsapp::WhatsAppLink::new(
@@ -89,21 +117,51 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let addr = listener.local_addr()?;
     // With `--addr ...:0` the port is known only now; QR links must carry the real one.
     cfg.addr = addr;
-    let (app, st) = app(cfg.clone(), store, link);
+    let node = match (&cfg.node_id, &redis) {
+        (Some(id), _) => id.clone(),
+        (None, None) => addr.to_string(),
+        (None, Some(_)) => format!("{addr}-{}", store::random_id(3)),
+    };
+    let st = AppState::new(cfg.clone(), node, store, coordination, link);
+    let app = app(&st, driver).await?;
     st.link.resume(&st).await;
+    // Leases a previous run of this node held are given back first: they are adopted (maybe by
+    // this node) at the next tick, with new fences, instead of being renewed with no task.
+    pairing::give_back_at_start(&st).await;
+    tokio::spawn(pairing::keep_leases(st.clone()));
+    if let Some(client) = redis {
+        tokio::spawn(cluster::publish_stats(st.clone(), client));
+    }
     tracing::info!(
-        "botlink-server listening on http://{addr} ({} mode, {:?} link, data in {})",
+        "botlink-server listening on http://{addr} ({} mode, {:?} link, {}, node {}, data in {})",
         if cfg.production { "production" } else { "dev" },
         cfg.link,
+        if cfg.cluster().is_some() { "cluster: PostgreSQL + Redis" } else { "alone: SQLite" },
+        st.node,
         data.path().display()
     );
     // Before routing, so nothing (axum's `OriginalUri` included) clones the shared parts first.
     let app = tower::ServiceExt::map_request(app, owned_parts::detach_socket_request);
+    let draining = st.clone();
     axum::serve(listener, axum::ServiceExt::into_make_service(app))
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(async move {
+            shutdown().await;
+            drain(&draining).await;
+        })
         .await?;
     st.link.shutdown().await;
     Ok(())
+}
+
+/// SIGTERM or Ctrl-C: health turns 503, the node's pairings go to other nodes, and its sockets'
+/// transports close without `41` (which the app would take as final), so each app reconnects
+/// through the load balancer to a node that is staying.
+async fn drain(st: &Shared) {
+    tracing::info!("draining: giving the leases back and closing the sockets");
+    pairing::give_back(st).await;
+    if let Some(io) = st.io.get() {
+        io.close().await;
+    }
 }
 
 async fn shutdown() {
@@ -122,8 +180,12 @@ async fn shutdown() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-fn app(cfg: ServeArgs, store: store::Store, link: Box<dyn links::Link>) -> (Router, Shared) {
-    let st = AppState::new(cfg.clone(), store, link);
+async fn app(st: &Shared, driver: NodeDriver) -> Result<Router, String> {
+    let cfg = &st.cfg;
+    let adapter = RedisAdapterCtr::new_with_driver(
+        driver,
+        RedisAdapterConfig::new().with_prefix("botlink-socket.io"),
+    );
     let (io_layer, io) = SocketIo::builder()
         .ping_interval(Duration::from_millis(cfg.ping_interval_ms))
         .ping_timeout(Duration::from_millis(cfg.ping_timeout_ms))
@@ -133,11 +195,12 @@ fn app(cfg: ServeArgs, store: store::Store, link: Box<dyn links::Link>) -> (Rout
         // buffer instead of 4 KiB is 30 MB less at 10,000 sockets; larger frames still read whole.
         .ws_read_buffer_size(WS_READ_BUFFER)
         .with_state(st.clone())
+        .with_adapter::<Adapter>(adapter)
         .build_layer();
     let _ = st.io.set(io);
-    socket::register(&st);
+    socket::register(st).await?;
 
-    let mut router = api::routes(&st).merge(link_page::routes());
+    let mut router = api::routes(st).merge(link_page::routes());
     if !cfg.production {
         router = router.merge(dev::routes());
     }
@@ -164,9 +227,9 @@ fn app(cfg: ServeArgs, store: store::Store, link: Box<dyn links::Link>) -> (Rout
         .layer(io_layer)
         .layer(middleware::from_fn_with_state(st.clone(), count_upgrades))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(cors(&cfg))
+        .layer(cors(cfg))
         .with_state(st.clone());
-    (router, st)
+    Ok(router)
 }
 
 /// Counts every WebSocket upgrade on `/socket.io/`: the raw figure of sockets clients opened.

@@ -1,20 +1,30 @@
-//! The engine of the simulated WhatsApp link (`links::Simulated`): one pairing per bot, QR refs that rotate and expire as
-//! WhatsApp's do (first 60 s, then 20 s, 6 in all), a "scan" through `/link/<ref>`, and the
-//! restart (code 515) before `whatsapp_connected`.
+//! The engine of the simulated WhatsApp link (`links::Simulated`): one pairing per bot, QR refs
+//! that rotate and expire as WhatsApp's do (first 60 s, then 20 s, 6 in all), a "scan" through
+//! `/link/<ref>`, and the restart (code 515) before `whatsapp_connected`.
+//!
+//! A pairing is a row of the store, leased to one node at a time ([`LEASE_TTL_MS`], by the
+//! database's clock). Only the node holding the lease runs its timers and emits its events, and
+//! each change it makes is a compare-and-swap on its fence: a node that lost the lease writes
+//! nothing. A node renews its leases every [`TICK`] and adopts those whose node died, so a
+//! pairing goes on within `LEASE_TTL_MS + TICK` of its node's death, numbering continued.
 
 use crate::{
     bot_status::{announce_status, previous_status, set_status, store_status},
-    pairings::{CODE_ALPHABET, CODE_TTL, IssuedCode, Pairing, RefLookup},
-    state::{Shared, lock},
-    store::random_id,
+    pairings::{CODE_ALPHABET, CODE_TTL, RefLookup},
+    state::Shared,
+    store::{Lease, NewPairing, PairingRow, Presented, StoreError, random_id},
 };
 use protocol::{
     BotStatus, Pairing as PairingView, ServerEvent, WhatsAppEvent, codes, http::PairingCode,
 };
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
+
+/// A lease's length: a node that stops renewing loses its pairings this long after.
+pub const LEASE_TTL_MS: i64 = 3_000;
+/// How often a node renews its leases and looks for pairings to adopt.
+pub const TICK: Duration = Duration::from_millis(1_000);
+/// How long a driving task waits before trying again when the store did not answer.
+const STORE_RETRY: Duration = Duration::from_millis(500);
 
 /// `qr_updated` for a pairing's current QR.
 pub fn qr_event(bot_id: &str, qr: PairingView) -> ServerEvent {
@@ -29,110 +39,194 @@ fn whatsapp(bot_id: &str, make: impl FnOnce(String) -> WhatsAppEvent) -> ServerE
     ServerEvent::WhatsApp(make(bot_id.to_owned()))
 }
 
-/// Starts the bot's pairing, or joins the one already running (never two for one bot).
-pub fn start_or_join(st: &Shared, user_id: &str, bot_id: &str) -> PairingView {
-    let mut running = lock(&st.pairings.running);
-    if let Some(p) = running.get(bot_id) {
-        return st.pairings.view_of(p);
+fn lease(st: &Shared) -> Lease<'_> {
+    Lease {
+        node: &st.node,
+        ttl_ms: LEASE_TTL_MS,
     }
-    let p = Pairing {
-        user_id: user_id.to_owned(),
-        qr_ref: random_id(16),
-        attempt: 1,
-        expires_in_ms: st.cfg.qr_first_ms,
-        task: None,
-        scanned: false,
-        code: None,
-    };
-    let view = st.pairings.view_of(&p);
-    running.insert(bot_id.to_owned(), p);
-    let task = tokio::spawn(rotate(st.clone(), bot_id.to_owned()));
-    if let Some(p) = running.get_mut(bot_id) {
-        p.task = Some(task.abort_handle());
-    }
-    drop(running);
-    st.stats.update(|c| c.pairings_started += 1);
-    set_status(st, user_id, bot_id, BotStatus::Pairing, None, None);
-    view
 }
 
-/// Rotates the QR when it expires; after the last one, `qr_expired`.
-async fn rotate(st: Shared, bot_id: String) {
-    let mut wait = match lock(&st.pairings.running).get(&bot_id) {
-        Some(p) => Duration::from_millis(p.expires_in_ms),
-        None => return,
+fn ms(d: u64) -> i64 {
+    i64::try_from(d).unwrap_or(i64::MAX)
+}
+
+/// Starts the bot's pairing, or joins the one already running, on whichever node (never two
+/// for one bot: the store's primary key decides).
+pub async fn start_or_join(
+    st: &Shared,
+    user_id: &str,
+    bot_id: &str,
+) -> Result<PairingView, StoreError> {
+    let qr_ref = random_id(16);
+    let new = NewPairing {
+        bot_id,
+        user_id,
+        qr_ref: &qr_ref,
+        qr_ms: ms(st.cfg.qr_first_ms),
     };
-    loop {
-        tokio::time::sleep(wait).await;
-        let mut running = lock(&st.pairings.running);
-        let Some(p) = running.get_mut(&bot_id) else {
-            return;
-        };
-        if p.scanned {
-            return;
-        }
-        if p.attempt >= st.pairings.qr.count {
-            // A pairing code handed out for this pairing keeps it open until the code expires.
-            let code_left = p.code.as_ref().and_then(|c| {
-                c.expires_at
-                    .checked_duration_since(Instant::now())
-                    .filter(|d| !d.is_zero())
-            });
-            if let Some(left) = code_left {
-                wait = left;
-                continue;
-            }
-            let user = p.user_id.clone();
-            let p = running.remove(&bot_id);
-            drop(running);
-            if let Some(p) = p {
-                st.pairings.spend(p.qr_ref, "expired");
-                if let Some(code) = p.code {
-                    st.pairings.spend(code.code, "expired");
-                }
-            }
-            st.emit_to_user(
-                &user,
-                &whatsapp(&bot_id, |bot_id| WhatsAppEvent::QrExpired { bot_id }),
-            );
-            let back = previous_status(&st, &bot_id);
-            set_status(&st, &user, &bot_id, back, None, None);
-            return;
-        }
-        let old = std::mem::replace(&mut p.qr_ref, random_id(16));
-        p.attempt += 1;
-        p.expires_in_ms = st.cfg.qr_next_ms;
-        wait = Duration::from_millis(p.expires_in_ms);
-        let view = st.pairings.view_of(p);
-        let user = p.user_id.clone();
-        drop(running);
-        st.pairings.spend(old, "expired");
-        st.emit_to_user(&user, &qr_event(&bot_id, view));
+    if let Some(row) = st.store.open_pairing(new, lease(st)).await? {
+        st.stats.update(|c| c.pairings_started += 1);
+        set_status(st, user_id, bot_id, BotStatus::Pairing, None, None).await;
+        let view = st.pairings.view_of(&row);
+        drive(st, row);
+        return Ok(view);
+    }
+    match st.store.pairing(bot_id).await? {
+        Some(row) => Ok(st.pairings.view_of(&row)),
+        // It ended between the two statements: start anew.
+        None => Box::pin(start_or_join(st, user_id, bot_id)).await,
     }
 }
+
+/// The QR on screen for the bot now, if it is pairing.
+pub async fn view(st: &Shared, bot_id: &str) -> Option<PairingView> {
+    match st.store.pairing(bot_id).await {
+        Ok(row) => row.map(|r| st.pairings.view_of(&r)),
+        Err(e) => {
+            tracing::warn!(bot = bot_id, "could not read the pairing: {e}");
+            None
+        }
+    }
+}
+
+/// Runs the pairing's timers on this node, which holds its lease with `row.fence`.
+fn drive(st: &Shared, row: PairingRow) {
+    let (bot, fence) = (row.bot_id.clone(), row.fence);
+    let task = tokio::spawn(run(st.clone(), row));
+    st.pairings.driving(&bot, fence, task.abort_handle());
+}
+
+/// Rotates the QR when it expires; after the last one, `qr_expired`. After a scan, the restart.
+async fn run(st: Shared, mut row: PairingRow) {
+    let (bot, fence) = (row.bot_id.clone(), row.fence);
+    loop {
+        if let Some(left) = row.link_left_ms {
+            tokio::time::sleep(Duration::from_millis(left.max(0) as u64)).await;
+            finish_link(&st, &row).await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(row.qr_left_ms.max(0) as u64)).await;
+        let next = if row.attempt >= st.pairings.qr.count {
+            expire(&st, &row).await
+        } else {
+            rotate(&st, &row).await
+        };
+        match next {
+            Ok(Some(next)) => row = next,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(%bot, "pairing step failed, trying again: {e}");
+                row.qr_left_ms = STORE_RETRY.as_millis() as i64;
+            }
+        }
+    }
+    st.pairings.ended(&bot, fence);
+}
+
+/// The next QR, if this node still holds the pairing.
+async fn rotate(st: &Shared, row: &PairingRow) -> Result<Option<PairingRow>, StoreError> {
+    let next_ref = random_id(16);
+    let Some(next) = st
+        .store
+        .rotate(&row.bot_id, row.fence, &next_ref, ms(st.cfg.qr_next_ms))
+        .await?
+    else {
+        return Ok(None);
+    };
+    spend(st, &row.qr_ref, "expired").await;
+    st.emit_to_user(&row.user_id, &qr_event(&row.bot_id, st.pairings.view_of(&next)));
+    Ok(Some(next))
+}
+
+/// After the last QR: `qr_expired` — unless a pairing code handed out keeps it open.
+async fn expire(st: &Shared, row: &PairingRow) -> Result<Option<PairingRow>, StoreError> {
+    let Some(now) = st.store.pairing(&row.bot_id).await? else {
+        return Ok(None);
+    };
+    if now.fence != row.fence || now.scanned() {
+        return Ok(None);
+    }
+    if let Some(left) = now.code_left_ms.filter(|l| *l > 0) {
+        return Ok(Some(PairingRow {
+            qr_left_ms: left,
+            ..now
+        }));
+    }
+    let Some(closed) = st.store.close_pairing(&row.bot_id, Some(row.fence)).await? else {
+        return Ok(None);
+    };
+    spend(st, &closed.qr_ref, "expired").await;
+    if let Some(code) = &closed.code {
+        spend(st, code, "expired").await;
+    }
+    st.emit_to_user(
+        &row.user_id,
+        &whatsapp(&row.bot_id, |bot_id| WhatsAppEvent::QrExpired { bot_id }),
+    );
+    let back = previous_status(st, &row.bot_id).await;
+    set_status(st, &row.user_id, &row.bot_id, back, None, None).await;
+    Ok(None)
+}
+
+async fn spend(st: &Shared, key: &str, why: &str) {
+    if let Err(e) = st.store.spend(key, why).await {
+        tracing::warn!("could not note {key} as {why}: {e}");
+    }
+}
+
+/// The restart is over: the bot is linked, if this node still holds the pairing.
+async fn finish_link(st: &Shared, row: &PairingRow) {
+    match st.store.close_pairing(&row.bot_id, Some(row.fence)).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return,
+        Err(e) => {
+            // The lease runs out and the node that adopts the pairing finishes it.
+            tracing::warn!(bot = %row.bot_id, "could not finish the link: {e}");
+            return;
+        }
+    }
+    let phone = format!("+1555{:07}", rand::random::<u32>() % 10_000_000);
+    // Stored once, first (a client that reloads now sees it), then announced in the contract's
+    // order: whatsapp_connected, then bot_status_update.
+    store_status(st, &row.bot_id, BotStatus::Connected, Some(&phone), None).await;
+    st.emit_to_user(
+        &row.user_id,
+        &whatsapp(&row.bot_id, |bot_id| WhatsAppEvent::WhatsappConnected {
+            bot_id,
+            phone: Some(phone),
+        }),
+    );
+    announce_status(st, &row.user_id, &row.bot_id, BotStatus::Connected);
+}
+
+/// What a `/link/<ref>` shows: a live pairing's bot, or why the ref is gone.
+pub async fn lookup(st: &Shared, qr_ref: &str) -> Result<RefLookup, StoreError> {
+    if let Some(row) = st.store.pairing_by_ref(qr_ref).await? {
+        return Ok(RefLookup::Live { bot_id: row.bot_id });
+    }
+    Ok(match st.store.spent(qr_ref).await? {
+        Some(why) => RefLookup::Spent(why),
+        None => RefLookup::Unknown,
+    })
+}
+
+/// Why a scan or a code linked nothing: "expired", "used", "unknown" or "unavailable".
+pub type NotLinked = String;
 
 /// The "scan": `qr_scanned`, then after the simulated restart `whatsapp_connected`.
 /// Returns the bot's name, or why nothing was linked.
-pub fn scan(st: &Shared, qr_ref: &str) -> Result<String, &'static str> {
-    let bot_id = match st.pairings.lookup(qr_ref) {
-        RefLookup::Live { bot_id } => bot_id,
-        RefLookup::Spent(why) => return Err(why),
-        RefLookup::Unknown => return Err("unknown"),
-    };
-    let running = lock(&st.pairings.running);
-    if !running
-        .get(&bot_id)
-        .is_some_and(|p| p.qr_ref == qr_ref && !p.scanned)
-    {
-        return Err("used");
-    }
-    link(st, running, bot_id)
+pub async fn scan(st: &Shared, qr_ref: &str) -> Result<String, NotLinked> {
+    link(st, Presented::Ref(qr_ref)).await
 }
 
 /// Hands out a pairing code for the bot's pairing, starting the pairing if none runs. A new code
 /// replaces the previous one, as WhatsApp's do.
-pub fn issue_code(st: &Shared, user_id: &str, bot_id: &str) -> PairingCode {
-    start_or_join(st, user_id, bot_id);
+pub async fn issue_code(
+    st: &Shared,
+    user_id: &str,
+    bot_id: &str,
+) -> Result<PairingCode, StoreError> {
+    start_or_join(st, user_id, bot_id).await?;
     let code: String = {
         use rand::Rng;
         let mut rng = rand::rng();
@@ -140,19 +234,14 @@ pub fn issue_code(st: &Shared, user_id: &str, bot_id: &str) -> PairingCode {
             .map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char)
             .collect()
     };
-    let replaced = lock(&st.pairings.running).get_mut(bot_id).and_then(|p| {
-        p.code.replace(IssuedCode {
-            code: code.clone(),
-            expires_at: Instant::now() + CODE_TTL,
-        })
-    });
-    if let Some(old) = replaced {
-        st.pairings.spend(old.code, "expired");
+    let ttl = CODE_TTL.as_millis() as i64;
+    if let Some(Some(old)) = st.store.set_code(bot_id, &code, ttl).await? {
+        spend(st, &old, "expired").await;
     }
-    PairingCode {
+    Ok(PairingCode {
         code,
         expires_in_ms: CODE_TTL.as_millis() as u64,
-    }
+    })
 }
 
 /// A code as a person typed it: any case, with or without the dash or spaces.
@@ -165,85 +254,122 @@ pub fn normalize_code(typed: &str) -> String {
 }
 
 /// The phone entered a pairing code: links like a scan. Returns the bot's name, or why not.
-pub fn enter_code(st: &Shared, typed: &str) -> Result<String, &'static str> {
+pub async fn enter_code(st: &Shared, typed: &str) -> Result<String, NotLinked> {
     let code = normalize_code(typed);
     if code.len() != 8 {
-        return Err("unknown");
+        return Err("unknown".into());
     }
-    let running = lock(&st.pairings.running);
-    let now = Instant::now();
-    let found = running.iter().find_map(|(bot, p)| {
-        let issued = p.code.as_ref().filter(|c| c.code == code)?;
-        Some((bot.clone(), issued.expires_at <= now || p.scanned))
-    });
-    match found {
-        None => match lock(&st.pairings.spent).get(&code) {
-            Some(why) => Err(why),
-            None => Err("unknown"),
-        },
-        Some((_, true)) => Err("expired"),
-        Some((bot_id, false)) => link(st, running, bot_id),
-    }
+    link(st, Presented::Code(&code)).await
 }
 
-/// The phone accepted the link (a scanned QR or an entered code): `qr_scanned`, then after the
-/// simulated restart `whatsapp_connected`. Takes the lock on the running pairings from the caller.
-fn link(
-    st: &Shared,
-    mut running: std::sync::MutexGuard<'_, HashMap<String, Pairing>>,
-    bot_id: String,
-) -> Result<String, &'static str> {
-    let Some(p) = running.get_mut(&bot_id).filter(|p| !p.scanned) else {
-        return Err("used");
+/// The phone accepted the link (a scanned QR or an entered code): the lease passes to this node,
+/// which says `qr_scanned` and, after the simulated restart, `whatsapp_connected`.
+async fn link(st: &Shared, presented: Presented<'_>) -> Result<String, NotLinked> {
+    let unavailable = |e: StoreError| {
+        tracing::warn!("a scan could not be completed: {e}");
+        NotLinked::from("unavailable")
     };
-    let qr_ref = p.qr_ref.clone();
-    p.scanned = true;
-    let code = p.code.take();
-    if let Some(task) = p.task.take() {
-        task.abort();
-    }
-    let user = p.user_id.clone();
-    let restart = tokio::spawn(finish_link(st.clone(), user.clone(), bot_id.clone()));
-    p.task = Some(restart.abort_handle());
-    drop(running);
-    st.pairings.spend(qr_ref, "used");
-    if let Some(code) = code {
-        st.pairings.spend(code.code, "used");
+    let restart = ms(st.cfg.restart_ms);
+    let Some(before) = st
+        .store
+        .scan(presented, restart, lease(st))
+        .await
+        .map_err(unavailable)?
+    else {
+        let key = match presented {
+            Presented::Ref(r) | Presented::Code(r) => r,
+        };
+        return Err(st
+            .store
+            .spent(key)
+            .await
+            .map_err(unavailable)?
+            .unwrap_or_else(|| "unknown".into()));
+    };
+    spend(st, &before.qr_ref, "used").await;
+    if let Some(code) = &before.code {
+        spend(st, code, "used").await;
     }
     st.emit_to_user(
-        &user,
-        &whatsapp(&bot_id, |bot_id| WhatsAppEvent::QrScanned { bot_id }),
+        &before.user_id,
+        &whatsapp(&before.bot_id, |bot_id| WhatsAppEvent::QrScanned { bot_id }),
     );
+    match st.store.pairing(&before.bot_id).await {
+        Ok(Some(now)) if now.owner == st.node => drive(st, now),
+        // Ended or adopted meanwhile: whoever holds it finishes it.
+        Ok(_) => {}
+        Err(e) => tracing::warn!(bot = %before.bot_id, "scanned; its node will finish it: {e}"),
+    }
     Ok(st
         .store
-        .get_bot_any(&bot_id)
+        .get_bot_any(&before.bot_id)
+        .await
         .ok()
         .flatten()
         .map(|(_, b)| b.name)
         .unwrap_or_default())
 }
 
-async fn finish_link(st: Shared, user: String, bot_id: String) {
-    tokio::time::sleep(Duration::from_millis(st.cfg.restart_ms)).await;
-    if lock(&st.pairings.running).remove(&bot_id).is_none() {
-        return;
+/// Ends a bot's pairing, if one runs (delete, logout, a final failure), on whichever node.
+pub async fn end(st: &Shared, bot_id: &str) -> Result<(), StoreError> {
+    if let Some(row) = st.store.close_pairing(bot_id, None).await? {
+        st.pairings.stop(bot_id);
+        spend(st, &row.qr_ref, "expired").await;
+        if let Some(code) = &row.code {
+            spend(st, code, "expired").await;
+        }
     }
-    let phone = format!("+1555{:07}", rand::random::<u32>() % 10_000_000);
-    // Stored once, first (a client that reloads now sees it), then announced in the contract's
-    // order: whatsapp_connected, then bot_status_update.
-    store_status(&st, &bot_id, BotStatus::Connected, Some(&phone), None);
-    st.emit_to_user(
-        &user,
-        &whatsapp(&bot_id, |bot_id| WhatsAppEvent::WhatsappConnected {
-            bot_id,
-            phone: Some(phone),
-        }),
-    );
-    announce_status(&st, &user, &bot_id, BotStatus::Connected);
+    Ok(())
+}
+
+/// Renews this node's leases and adopts the pairings of nodes that died, every [`TICK`], until
+/// the server stops.
+pub async fn keep_leases(st: Shared) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let _round = st.lease_round.lock().await;
+        if st.draining.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        match st.store.renew_leases(lease(&st)).await {
+            Ok(held) => st.pairings.keep_only(&held),
+            Err(e) => tracing::warn!("could not renew this node's leases: {e}"),
+        }
+        match st.store.adopt_expired(lease(&st)).await {
+            Ok(adopted) => {
+                for row in adopted {
+                    tracing::info!(bot = %row.bot_id, attempt = row.attempt, from = %row.owner, "adopted a pairing");
+                    st.stats.update(|c| c.pairings_adopted += 1);
+                    drive(&st, row);
+                }
+            }
+            Err(e) => tracing::warn!("could not look for pairings to adopt: {e}"),
+        }
+    }
+}
+
+/// At start: leases held in this node's name by a previous run go back to be adopted.
+pub async fn give_back_at_start(st: &Shared) {
+    if let Err(e) = st.store.release_leases(&st.node).await {
+        tracing::warn!("could not give back a previous run's leases (they run out instead): {e}");
+    }
+}
+
+/// A drain (SIGTERM): this node stops driving its pairings and gives their leases back, so
+/// other nodes adopt them at their next tick, not after the lease would have run out.
+pub async fn give_back(st: &Shared) {
+    let _round = st.lease_round.lock().await;
+    st.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    st.pairings.stop_all();
+    if let Err(e) = st.store.release_leases(&st.node).await {
+        tracing::warn!("could not give the leases back (they run out instead): {e}");
+    }
 }
 
 /// `POST /api/dev/bots/{id}/fail`: a `connection_failed` with `code`, and its consequence.
-pub fn fail(st: &Shared, user_id: &str, bot_id: &str, code: u16) {
+pub async fn fail(st: &Shared, user_id: &str, bot_id: &str, code: u16) -> Result<(), StoreError> {
     let reason = match code {
         codes::LOGGED_OUT => "logged out on the phone",
         codes::FORBIDDEN => "forbidden",
@@ -274,10 +400,11 @@ pub fn fail(st: &Shared, user_id: &str, bot_id: &str, code: u16) {
     match codes::meaning(code) {
         // A stop ends the pairing; the bot says why.
         codes::Meaning::Stop => {
-            st.pairings.end(bot_id);
-            set_status(st, user_id, bot_id, status, None, Some(reason));
+            end(st, bot_id).await?;
+            set_status(st, user_id, bot_id, status, None, Some(reason)).await;
         }
         // Retryable codes and 515: the simulated backend restarts itself; the pairing goes on.
         codes::Meaning::Retry | codes::Meaning::KeepWaiting => {}
     }
+    Ok(())
 }

@@ -1,40 +1,17 @@
-//! The simulated link's state: the running pairings (one per bot), the QR refs and pairing codes
-//! that were shown and are gone, and how a QR's text is made. It owns what it needs and knows
-//! nothing of the server's state; the engine that drives it is `pairing.rs`.
+//! The simulated link's pairings on this node: how a QR's text is made, and the tasks that drive
+//! the pairings whose lease this node holds (their rows, the truth, are in the store). The engine
+//! that drives them is `pairing.rs`.
 
-use crate::{config::QrStyle, sync::lock};
+use crate::{config::QrStyle, store::PairingRow, sync::lock};
 use protocol::Pairing as PairingView;
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, sync::Mutex, time::Duration};
 use tokio::task::AbortHandle;
 
 pub struct Pairings {
     /// How a QR's text is made, and how many a pairing shows.
     pub(crate) qr: QrFormat,
-    pub(crate) running: Mutex<HashMap<String, Pairing>>,
-    /// Refs that were shown and are gone: "expired" or "used", so the link page can say which.
-    pub(crate) spent: Mutex<HashMap<String, &'static str>>,
-}
-
-pub(crate) struct Pairing {
-    pub(crate) user_id: String,
-    pub(crate) qr_ref: String,
-    pub(crate) attempt: u32,
-    pub(crate) expires_in_ms: u64,
-    /// The rotation task, or after the scan the restart task.
-    pub(crate) task: Option<AbortHandle>,
-    pub(crate) scanned: bool,
-    /// The pairing code handed out for this pairing, if one was asked for.
-    pub(crate) code: Option<IssuedCode>,
-}
-
-/// A pairing code: the phone enters it instead of scanning (botlink's extension of the contract).
-pub(crate) struct IssuedCode {
-    pub(crate) code: String,
-    pub(crate) expires_at: Instant,
+    /// Bot → the fence this node holds its pairing with, and the task that drives it.
+    driven: Mutex<HashMap<String, (i64, AbortHandle)>>,
 }
 
 /// How long a pairing code is valid.
@@ -56,72 +33,76 @@ pub struct QrFormat {
 /// What a `/link/<ref>` lookup found.
 pub enum RefLookup {
     Live { bot_id: String },
-    Spent(&'static str),
+    Spent(String),
     Unknown,
 }
-
-const SPENT_LIMIT: usize = 100_000;
 
 impl Pairings {
     pub fn new(qr: QrFormat) -> Self {
         Pairings {
             qr,
-            running: Mutex::default(),
-            spent: Mutex::default(),
+            driven: Mutex::default(),
         }
     }
 
-    /// The current QR of the bot's pairing, if one runs.
-    pub fn view(&self, bot_id: &str) -> Option<PairingView> {
-        lock(&self.running).get(bot_id).map(|p| self.view_of(p))
-    }
-
-    pub(crate) fn view_of(&self, p: &Pairing) -> PairingView {
+    /// The pairing as the contract shows it.
+    pub fn view_of(&self, row: &PairingRow) -> PairingView {
         let qr = match self.qr.style {
-            QrStyle::Link => format!("{}/link/{}", self.qr.public_url, p.qr_ref),
-            QrStyle::Whatsapp => format!("2@{},botlink-simulated", p.qr_ref),
+            QrStyle::Link => format!("{}/link/{}", self.qr.public_url, row.qr_ref),
+            QrStyle::Whatsapp => format!("2@{},botlink-simulated", row.qr_ref),
         };
         PairingView {
             qr,
-            attempt: p.attempt,
+            attempt: row.attempt,
             attempts: self.qr.count,
-            expires_in_ms: p.expires_in_ms,
+            expires_in_ms: u64::try_from(row.qr_ms).unwrap_or(0),
         }
     }
 
-    pub fn lookup(&self, qr_ref: &str) -> RefLookup {
-        if let Some((bot, _)) = lock(&self.running)
-            .iter()
-            .find(|(_, p)| p.qr_ref == qr_ref && !p.scanned)
-        {
-            return RefLookup::Live {
-                bot_id: bot.clone(),
-            };
-        }
-        match lock(&self.spent).get(qr_ref) {
-            Some(why) => RefLookup::Spent(why),
-            None => RefLookup::Unknown,
+    /// Notes the task driving `bot`'s pairing with `fence`; a task it replaces is stopped.
+    pub(crate) fn driving(&self, bot: &str, fence: i64, task: AbortHandle) {
+        if let Some((_, old)) = lock(&self.driven).insert(bot.to_owned(), (fence, task)) {
+            old.abort();
         }
     }
 
-    pub(crate) fn spend(&self, qr_ref: String, why: &'static str) {
-        let mut spent = lock(&self.spent);
-        if spent.len() >= SPENT_LIMIT {
-            spent.clear();
+    /// The task with `fence` ended by itself.
+    pub(crate) fn ended(&self, bot: &str, fence: i64) {
+        let mut driven = lock(&self.driven);
+        if driven.get(bot).is_some_and(|(f, _)| *f == fence) {
+            driven.remove(bot);
         }
-        spent.insert(qr_ref, why);
     }
 
-    /// Ends a bot's pairing, if one runs (delete, logout, a final failure).
-    pub fn end(&self, bot_id: &str) {
-        if let Some(p) = lock(&self.running).remove(bot_id) {
-            if let Some(task) = p.task {
+    /// Stops driving `bot`'s pairing (it ended, or another node holds it now).
+    pub(crate) fn stop(&self, bot: &str) {
+        if let Some((_, task)) = lock(&self.driven).remove(bot) {
+            task.abort();
+        }
+    }
+
+    /// Keeps only the tasks of the leases this node still holds, as the store says.
+    pub(crate) fn keep_only(&self, held: &[(String, i64)]) {
+        let held: HashMap<&str, i64> = held.iter().map(|(b, f)| (b.as_str(), *f)).collect();
+        lock(&self.driven).retain(|bot, (fence, task)| {
+            let keep = held.get(bot.as_str()) == Some(fence);
+            if !keep {
+                tracing::info!(%bot, "pairing no longer held by this node: its task stops");
                 task.abort();
             }
-            self.spend(p.qr_ref, "expired");
-            if let Some(code) = p.code {
-                self.spend(code.code, "expired");
-            }
+            keep
+        });
+    }
+
+    /// Stops every task (a drain: the leases are given back).
+    pub(crate) fn stop_all(&self) {
+        for (_, (_, task)) in lock(&self.driven).drain() {
+            task.abort();
         }
+    }
+
+    /// How many pairings this node drives now.
+    pub fn driven(&self) -> usize {
+        lock(&self.driven).len()
     }
 }

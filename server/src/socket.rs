@@ -1,10 +1,19 @@
-//! The Socket.IO side (PROTOCOL.md §2, §5): CONNECT auth, one live socket per user, the state
-//! replay on CONNECT, and counters. Client events are not part of the contract: logged, dropped.
+//! The Socket.IO side (PROTOCOL.md §2, §5): CONNECT auth, one live socket per user on any node,
+//! the state replay on CONNECT, and counters. Client events are not part of the contract: logged,
+//! dropped.
+//!
+//! One socket per user, cluster-wide: each CONNECT gets the user's next generation (from
+//! `coordination`), and its socket joins the room of that generation. The newer socket wins
+//! wherever it lands: it tells the rooms of the older generations to disconnect (a room holds
+//! one socket, so a late message can never reach a newer one), and a socket that finds a newer
+//! generation after joining its room goes itself. Two CONNECTs at once on two nodes leave one.
 
 use crate::{
+    adapter::Adapter,
     bot_status::status_event,
+    coordination::Limit,
     pairing::qr_event,
-    state::{Shared, lock},
+    state::{Shared, user_room},
     store::TokenCheck,
 };
 use protocol::{ServerEvent, codes::Refusal, frames::ConnectAuth};
@@ -19,6 +28,13 @@ use socketioxide::{
 pub struct Authed {
     pub user_id: String,
     pub bot_id: Option<String>,
+    /// Its place among the user's sockets (the newest wins).
+    pub generation: u64,
+}
+
+/// The room of one generation of a user's sockets: it holds at most one socket.
+fn generation_room(user_id: &str, generation: u64) -> String {
+    format!("gen:{user_id}:{generation}")
 }
 
 /// A refused CONNECT; its text is the `message` of the `44` packet.
@@ -31,13 +47,18 @@ impl std::fmt::Display for Refused {
     }
 }
 
-pub fn register(st: &Shared) {
-    let Some(io) = st.io.get() else { return };
-    io.ns("/", on_connect.with(authenticate));
+/// Registers the namespace; in a cluster, once its adapter has subscribed to the other nodes.
+pub async fn register(st: &Shared) -> Result<(), String> {
+    let Some(io) = st.io.get() else {
+        return Ok(());
+    };
+    io.ns("/", on_connect.with(authenticate))
+        .await
+        .map_err(|e| format!("the Socket.IO adapter could not subscribe: {e}"))
 }
 
 async fn authenticate(
-    s: SocketRef,
+    s: SocketRef<Adapter>,
     State(st): State<Shared>,
     TryData(auth): TryData<ConnectAuth>,
 ) -> Result<(), Refused> {
@@ -49,20 +70,39 @@ async fn authenticate(
     let Ok(auth) = auth else {
         return refuse(Refusal::Unauthorized);
     };
-    let user_id = match st.store.check_token(&auth.token) {
+    // Whatever fails on our side (the database, Redis) is `rate_limited`: the one refusal the
+    // app retries, with backoff. Never `unauthorized`, which would end the person's session.
+    let user_id = match st.store.check_token(&auth.token).await {
         Ok(TokenCheck::Valid { user_id }) => user_id,
         Ok(TokenCheck::Expired { .. }) => return refuse(Refusal::TokenExpired),
         Ok(TokenCheck::Unknown) => return refuse(Refusal::Unauthorized),
         Err(e) => {
-            tracing::error!("token check failed: {e}");
-            return refuse(Refusal::Unauthorized);
+            tracing::warn!("token check failed: {e}");
+            return refuse(Refusal::RateLimited);
         }
     };
-    if st.connect_limit.take(&user_id).is_err() {
-        return refuse(Refusal::RateLimited);
+    match st.coordination.take(Limit::Connect, &user_id).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return refuse(Refusal::RateLimited),
+        Err(e) => {
+            tracing::warn!("rate limit not checked: {e}");
+            return refuse(Refusal::RateLimited);
+        }
     }
+    let generation = match st.coordination.arrive(&user_id).await {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::warn!("socket generation not given: {e}");
+            return refuse(Refusal::RateLimited);
+        }
+    };
     let bot_id = auth.bot_id.filter(|b| valid_id(b));
-    s.extensions.insert(Authed { user_id, bot_id });
+    s.extensions.insert(Authed {
+        user_id,
+        bot_id,
+        generation: generation.mine,
+    });
+    s.extensions.insert(generation.older);
     Ok(())
 }
 
@@ -73,17 +113,29 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-async fn on_connect(s: SocketRef, State(st): State<Shared>, Extension(who): Extension<Authed>) {
+async fn on_connect(
+    s: SocketRef<Adapter>,
+    State(st): State<Shared>,
+    Extension(who): Extension<Authed>,
+) {
     let user = who.user_id.clone();
-    // One live socket per user: the older one is disconnected before the new one counts.
-    let previous = lock(&st.sockets).insert(user.clone(), s.id);
-    if let Some(old) = previous.filter(|old| *old != s.id)
-        && let Some(old_socket) = st.io.get().and_then(|io| io.get_socket(old))
-    {
-        tracing::info!(%user, old = %old, new = %s.id, "socket replaced by a newer one of the same user");
-        let _ = old_socket.disconnect();
-        st.stats.update(|c| c.sockets_replaced += 1);
-        st.stats.user(&user, |u| u.replaced += 1);
+    s.on_disconnect(on_disconnect);
+    s.on_fallback(
+        async |s: SocketRef<Adapter>, Event(event): Event, Data(_): Data<serde_json::Value>| {
+            tracing::info!(sid = %s.id, "dropped a client event the contract does not have: {event:?}");
+        },
+    );
+    s.join([user_room(&user), generation_room(&user, who.generation)]);
+    // Looked at again now that the socket is in its room: a newer one may have come meanwhile.
+    let (mut older, newer) = match st.coordination.recheck(&user, who.generation).await {
+        Ok(g) => (g.older, g.newer),
+        Err(e) => {
+            tracing::warn!(%user, "could not look for newer sockets: {e}");
+            (Vec::new(), false)
+        }
+    };
+    if let Some(first) = s.extensions.get::<Vec<u64>>() {
+        older.extend(first);
     }
     st.stats.update(|c| {
         c.sockets_opened += 1;
@@ -93,15 +145,21 @@ async fn on_connect(s: SocketRef, State(st): State<Shared>, Extension(who): Exte
         u.opened += 1;
         u.open += 1;
     });
-    tracing::info!(%user, sid = %s.id, bot = ?who.bot_id, "socket connected");
-
-    s.on_disconnect(on_disconnect);
-    s.on_fallback(async |s: SocketRef, Event(event): Event, Data(_): Data<serde_json::Value>| {
-        tracing::info!(sid = %s.id, "dropped a client event the contract does not have: {event:?}");
-    });
-
+    if newer {
+        tracing::info!(%user, sid = %s.id, "a newer socket of the user came first: this one goes");
+        let _ = s.disconnect();
+        return;
+    }
+    if let Some(io) = st.io.get() {
+        for old in older {
+            if let Err(e) = io.to(generation_room(&user, old)).disconnect().await {
+                tracing::warn!(%user, "could not disconnect an older socket: {e}");
+            }
+        }
+    }
+    tracing::info!(%user, sid = %s.id, bot = ?who.bot_id, generation = who.generation, "socket connected");
     if let Some(bot) = &who.bot_id
-        && let Some(event) = replay(&st, &user, bot)
+        && let Some(event) = replay(&st, &user, bot).await
     {
         let _ = s.emit(event.name(), &event);
     }
@@ -109,29 +167,31 @@ async fn on_connect(s: SocketRef, State(st): State<Shared>, Extension(who): Exte
 
 /// The state a socket gets at once on CONNECT with a `botId` (§5): its current QR while it
 /// pairs, else its status.
-fn replay(st: &Shared, user_id: &str, bot_id: &str) -> Option<ServerEvent> {
-    let bot = st.store.get_bot(user_id, bot_id).ok().flatten()?;
-    Some(match st.link.pairing(st, bot_id) {
+async fn replay(st: &Shared, user_id: &str, bot_id: &str) -> Option<ServerEvent> {
+    let bot = st.store.get_bot(user_id, bot_id).await.ok().flatten()?;
+    Some(match st.link.pairing(st, bot_id).await {
         Some(qr) => qr_event(bot_id, qr),
         None => status_event(&bot.id, bot.status),
     })
 }
 
 async fn on_disconnect(
-    s: SocketRef,
+    s: SocketRef<Adapter>,
     State(st): State<Shared>,
     Extension(who): Extension<Authed>,
     reason: DisconnectReason,
 ) {
     let user = who.user_id;
-    {
-        let mut sockets = lock(&st.sockets);
-        if sockets.get(&user) == Some(&s.id) {
-            sockets.remove(&user);
-        }
-    }
-    st.stats
-        .update(|c| c.sockets_open = c.sockets_open.saturating_sub(1));
-    st.stats.user(&user, |u| u.open = u.open.saturating_sub(1));
+    st.coordination.leave(&user, who.generation).await;
+    // The server disconnects a namespace socket for one reason only: a newer socket of its user.
+    let replaced = reason == DisconnectReason::ServerNSDisconnect;
+    st.stats.update(|c| {
+        c.sockets_open = c.sockets_open.saturating_sub(1);
+        c.sockets_replaced += u64::from(replaced);
+    });
+    st.stats.user(&user, |u| {
+        u.open = u.open.saturating_sub(1);
+        u.replaced += u64::from(replaced);
+    });
     tracing::info!(%user, sid = %s.id, "socket disconnected: {reason}");
 }

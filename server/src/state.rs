@@ -2,81 +2,113 @@
 
 pub use crate::sync::lock;
 use crate::{
+    adapter::Io,
     config::ServeArgs,
-    limits::RateLimiter,
+    coordination::Coordination,
     links::Link,
+    outbox::Outbox,
     pairings::{Pairings, QrFormat},
     store::Store,
 };
 use protocol::ServerEvent;
-use serde::Serialize;
-use socketioxide::{SocketIo, socket::Sid};
+use serde::{Deserialize, Serialize};
 use std::{
-    collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex, OnceLock},
+    collections::BTreeMap,
+    sync::{Arc, Mutex, OnceLock, atomic::AtomicBool},
 };
 
 pub type Shared = Arc<AppState>;
 
-/// Pairing codes that may be tried a minute on `/link/code`, by everyone together.
-const CODE_ENTRIES_PER_MIN: u32 = 60;
-
 pub struct AppState {
     pub cfg: ServeArgs,
-    pub store: Store,
+    /// This node's name in the cluster (`--node-id`; alone, its address).
+    pub node: String,
+    pub store: Box<dyn Store>,
+    /// Rate limits and each user's newest socket: in memory alone, in Redis in a cluster.
+    pub coordination: Coordination,
     /// Set once, right after the Socket.IO layer is built (its handlers need this state).
-    pub io: OnceLock<SocketIo>,
+    pub io: OnceLock<Io>,
+    pub outbox: Outbox,
     pub stats: Stats,
-    /// The one live socket of each user (PROTOCOL.md §5).
-    pub sockets: Mutex<HashMap<String, Sid>>,
-    /// The simulated link's pairings (its engine's state; empty with the real link).
+    /// The pairings of the simulated link this node drives (the rows are in the store).
     pub pairings: Pairings,
     /// The WhatsApp link every pairing goes through (`--link`).
     pub link: Box<dyn Link>,
-    pub connect_limit: RateLimiter,
-    pub qr_limit: RateLimiter,
-    /// Pairing codes typed on `/link/code`, all phones together: guessing one is hopeless.
-    pub code_entry_limit: RateLimiter,
+    /// Set on SIGTERM: health says 503, and the node takes no lease any more.
+    pub draining: AtomicBool,
+    /// Held by each round of lease keeping, and by the drain (which must not race one).
+    pub lease_round: tokio::sync::Mutex<()>,
+}
+
+/// The room of a user's sockets (one live at a time, on any node).
+pub fn user_room(user_id: &str) -> String {
+    format!("user:{user_id}")
 }
 
 impl AppState {
-    pub fn new(cfg: ServeArgs, store: Store, link: Box<dyn Link>) -> Shared {
+    pub fn new(
+        cfg: ServeArgs,
+        node: String,
+        store: Box<dyn Store>,
+        coordination: Coordination,
+        link: Box<dyn Link>,
+    ) -> Shared {
         let pairings = Pairings::new(QrFormat {
             style: cfg.qr_style,
             public_url: cfg.public_url(),
             count: cfg.qr_count,
         });
         Arc::new(AppState {
-            connect_limit: RateLimiter::new(cfg.connect_limit_per_min),
-            qr_limit: RateLimiter::new(cfg.qr_limit_per_min),
-            code_entry_limit: RateLimiter::new(CODE_ENTRIES_PER_MIN),
             cfg,
+            node,
             store,
+            coordination,
             io: OnceLock::new(),
+            outbox: Outbox::start(),
             stats: Stats::default(),
-            sockets: Mutex::new(HashMap::new()),
             pairings,
             link,
+            draining: AtomicBool::new(false),
+            lease_round: tokio::sync::Mutex::new(()),
         })
     }
 
-    /// Sends an event to the user's socket, if it has one.
+    /// This node's counters now.
+    pub fn counters(&self) -> Counters {
+        let mut c = self.stats.snapshot();
+        c.pairings_driven = self.pairings.driven() as u64;
+        c
+    }
+
+    /// Sends an event to the user's socket, wherever it is connected, after every event put
+    /// in before it (the outbox keeps the order).
     pub fn emit_to_user(&self, user_id: &str, event: &ServerEvent) {
-        let Some(io) = self.io.get() else { return };
-        let sid = lock(&self.sockets).get(user_id).copied();
-        if let Some(socket) = sid.and_then(|sid| io.get_socket(sid))
-            && let Err(e) = socket.emit(event.name(), event)
-        {
-            tracing::warn!(user = user_id, "could not emit {}: {e}", event.name());
+        let Some(io) = self.io.get().cloned() else {
+            return;
+        };
+        let (user, event) = (user_id.to_owned(), event.clone());
+        self.outbox.put(async move { send(&io, &user, &event).await });
+    }
+
+    /// Sends an event now: only from work running in the outbox (it keeps the order).
+    pub async fn send(&self, user_id: &str, event: &ServerEvent) {
+        if let Some(io) = self.io.get() {
+            send(io, user_id, event).await;
         }
+    }
+}
+
+async fn send(io: &Io, user: &str, event: &ServerEvent) {
+    if let Err(e) = io.to(user_room(user)).emit(event.name(), event).await {
+        tracing::warn!(%user, "could not emit {}: {e}", event.name());
     }
 }
 
 #[derive(Default)]
 pub struct Stats(Mutex<Counters>);
 
-#[derive(Default, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Default, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Counters {
     /// Namespace connections accepted.
     pub sockets_opened: u64,
@@ -87,6 +119,10 @@ pub struct Counters {
     /// CONNECTs refused (`token_expired`, `unauthorized`, `rate_limited`).
     pub connect_errors: u64,
     pub pairings_started: u64,
+    /// Pairings this node took over from a node that died or drained.
+    pub pairings_adopted: u64,
+    /// Pairings this node drives now (it holds their leases).
+    pub pairings_driven: u64,
     /// WebSocket upgrade requests on `/socket.io/` — every socket a client opened, accepted or not.
     pub ws_upgrades: u64,
     /// The real WhatsApp link: clients started, and running now (at most one per bot).
@@ -100,11 +136,37 @@ pub struct Counters {
     pub per_user: BTreeMap<String, UserCounters>,
 }
 
-#[derive(Default, Clone, Serialize)]
+#[derive(Default, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct UserCounters {
     pub opened: u64,
     pub open: u64,
     pub replaced: u64,
+}
+
+impl Counters {
+    /// Adds another node's counters to these (the cluster-wide sum).
+    pub fn add(&mut self, o: &Counters) {
+        self.sockets_opened += o.sockets_opened;
+        self.sockets_open += o.sockets_open;
+        self.sockets_replaced += o.sockets_replaced;
+        self.connect_errors += o.connect_errors;
+        self.pairings_started += o.pairings_started;
+        self.pairings_adopted += o.pairings_adopted;
+        self.pairings_driven += o.pairings_driven;
+        self.ws_upgrades += o.ws_upgrades;
+        self.whatsapp_clients_started += o.whatsapp_clients_started;
+        self.whatsapp_clients_running += o.whatsapp_clients_running;
+        self.whatsapp_connect_attempts += o.whatsapp_connect_attempts;
+        self.whatsapp_attempts_refused += o.whatsapp_attempts_refused;
+        self.whatsapp_budgets_spent += o.whatsapp_budgets_spent;
+        for (user, u) in &o.per_user {
+            let mine = self.per_user.entry(user.clone()).or_default();
+            mine.opened += u.opened;
+            mine.open += u.open;
+            mine.replaced += u.replaced;
+        }
+    }
 }
 
 impl Stats {

@@ -261,7 +261,7 @@ impl Link for WhatsAppLink {
         }
     }
 
-    fn pairing(&self, _st: &Shared, bot_id: &str) -> Option<Pairing> {
+    async fn pairing(&self, _st: &Shared, bot_id: &str) -> Option<Pairing> {
         lock(&self.slots.cores).get(bot_id).and_then(|c| c.view())
     }
 
@@ -317,7 +317,7 @@ impl Link for WhatsAppLink {
     }
 
     async fn resume(&self, st: &Shared) {
-        let bots = match st.store.all_bots() {
+        let bots = match st.store.all_bots().await {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!("could not list the bots to resume: {e}");

@@ -9,7 +9,7 @@ use super::{
     events::{self, Ending, Outcome, QR_REFS_PER_CONNECTION},
 };
 use crate::{
-    bot_status::{announce_status, previous_status, set_status, store_status},
+    bot_status::{Next, announce_status, set_status_in_order, store_status_in_order},
     links::LinkError,
     pairing::qr_event,
     state::{AppState, Shared, lock},
@@ -146,11 +146,13 @@ impl Core {
 
     /// Ends the session once: `connection_failed`, the bot's status and reason, then the stop.
     pub fn end(&self, ending: Ending) {
-        self.finish(ending, true);
+        let next = Next::Is(ending.status);
+        self.finish(ending, true, next);
     }
 
     /// Ends the session once; `connection_failed` only when `announce` (not after `qr_expired`).
-    fn finish(&self, ending: Ending, announce: bool) {
+    /// The bot's status becomes `next`.
+    fn finish(&self, ending: Ending, announce: bool, next: Next) {
         if self.is_over() {
             return;
         }
@@ -167,13 +169,12 @@ impl Core {
                     }),
                 );
             }
-            set_status(
+            set_status_in_order(
                 &st,
                 &self.user_id,
                 &self.bot_id,
-                ending.status,
-                None,
-                Some(&ending.reason),
+                next,
+                Some(ending.reason.clone()),
             );
         }
         (self.stop)(self.generation, ending.forget_device);
@@ -215,12 +216,11 @@ impl Core {
                 let first = !matches!(self.current(), Phase::Qr(_));
                 self.phase.send_replace(Phase::Qr(view.clone()));
                 if first {
-                    set_status(
+                    set_status_in_order(
                         &st,
                         &self.user_id,
                         &self.bot_id,
-                        BotStatus::Pairing,
-                        None,
+                        Next::Is(BotStatus::Pairing),
                         None,
                     );
                 }
@@ -230,14 +230,14 @@ impl Core {
                 emit(ServerEvent::WhatsApp(WhatsAppEvent::QrExpired {
                     bot_id: bot_id(),
                 }));
-                let back = previous_status(&st, &self.bot_id);
                 let ending = Ending {
                     code: 408,
                     reason: "nobody scanned the QR code in time".into(),
-                    status: back,
+                    // Stored as where the bot was before (`Next::Back`), read in order.
+                    status: BotStatus::Disconnected,
                     forget_device: false,
                 };
-                self.finish(ending, false);
+                self.finish(ending, false, Next::Back);
             }
             Outcome::Scanned => {
                 let view = self.view();
@@ -253,13 +253,7 @@ impl Core {
                 let was_pairing = matches!(self.current(), Phase::Qr(_) | Phase::Scanned(_));
                 self.phase.send_replace(Phase::Open);
                 let phone = client.pn().and_then(|jid| events::e164(&jid.user));
-                store_status(
-                    &st,
-                    &self.bot_id,
-                    BotStatus::Connected,
-                    phone.as_deref(),
-                    None,
-                );
+                store_status_in_order(&st, &self.bot_id, BotStatus::Connected, phone.clone());
                 if was_pairing {
                     emit(ServerEvent::WhatsApp(WhatsAppEvent::WhatsappConnected {
                         bot_id: bot_id(),
@@ -289,13 +283,22 @@ impl Core {
                     reason: Some(reason),
                 }));
             }
-            Outcome::Messages(n) => match st.store.count_messages(&self.bot_id, n as i64) {
-                Ok(total) => emit(ServerEvent::MessageSync(MessageSync {
-                    bot_id: bot_id(),
-                    messages: total.max(0) as u64,
-                })),
-                Err(e) => tracing::error!(bot = %self.bot_id, "could not count messages: {e}"),
-            },
+            Outcome::Messages(n) => {
+                let (st2, user, bot) = (st.clone(), self.user_id.clone(), bot_id());
+                st.outbox
+                    .put(async move {
+                        match st2.store.count_messages(&bot, n as i64).await {
+                            Ok(total) => {
+                                let sync = MessageSync {
+                                    bot_id: bot,
+                                    messages: total.max(0) as u64,
+                                };
+                                st2.send(&user, &ServerEvent::MessageSync(sync)).await;
+                            }
+                            Err(e) => tracing::error!(%bot, "could not count messages: {e}"),
+                        }
+                    });
+            }
             Outcome::Ignored => {}
         }
     }
@@ -427,13 +430,12 @@ fn broken(
     tracing::error!(bot = bot_id, file = %file.display(), "the bot's device store cannot be used: {e}");
     let reason =
         "this bot's WhatsApp device store cannot be read (the server log says which file and why)";
-    set_status(
+    set_status_in_order(
         st,
         user_id,
         bot_id,
-        BotStatus::Disconnected,
-        None,
-        Some(reason),
+        Next::Is(BotStatus::Disconnected),
+        Some(reason.into()),
     );
     LinkError::Broken(reason.into())
 }

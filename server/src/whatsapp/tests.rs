@@ -10,7 +10,8 @@ use super::{
 use crate::{
     config::Cli,
     state::{AppState, Counters, Shared},
-    store::Store,
+    coordination::{Coordination, PerMinute},
+    store::SqliteStore,
 };
 use clap::Parser;
 use protocol::{Bot, BotStatus};
@@ -110,9 +111,12 @@ fn fixture(mode: Mode, answer_within: Duration) -> Fixture {
     link.answer_within = answer_within;
     let slots = link.slots.clone();
     let cfg = Cli::parse_from(["botlink-server", "--db", ":memory:"]).serve;
+    let limits = PerMinute::of_args(&cfg);
     let st = AppState::new(
         cfg,
-        Store::open(":memory:").expect("a store"),
+        "test".into(),
+        Box::new(SqliteStore::open(":memory:").expect("a store")),
+        Coordination::local(limits),
         Box::new(link),
     );
     Fixture {
@@ -124,16 +128,16 @@ fn fixture(mode: Mode, answer_within: Duration) -> Fixture {
 }
 
 impl Fixture {
-    fn bot(&self, name: &str) -> Bot {
-        self.st.store.create_bot("u1", name).expect("a bot")
+    async fn bot(&self, name: &str) -> Bot {
+        self.st.store.create_bot("u1", name).await.expect("a bot")
     }
 
     fn stats(&self) -> Counters {
         self.st.stats.snapshot()
     }
 
-    fn row(&self, id: &str) -> Bot {
-        self.st.store.get_bot("u1", id).unwrap().expect("the bot")
+    async fn row(&self, id: &str) -> Bot {
+        self.st.store.get_bot("u1", id).await.unwrap().expect("the bot")
     }
 
     /// Waits (bounded) until no client runs.
@@ -154,7 +158,7 @@ impl Fixture {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_cannot_reach_whatsapp_stops_when_its_budget_is_spent() {
     let f = fixture(Mode::Refuse, super::ANSWER_WITHIN);
-    let bot = f.bot("Support");
+    let bot = f.bot("Support").await;
     let started = std::time::Instant::now();
     let err =
         f.st.link
@@ -165,7 +169,7 @@ async fn a_client_that_cannot_reach_whatsapp_stops_when_its_budget_is_spent() {
     let text = err.to_string();
     assert!(text.contains("gave up after 6"), "{text}");
     f.until_no_client_runs().await;
-    let row = f.row(&bot.id);
+    let row = f.row(&bot.id).await;
     assert_eq!(row.status, BotStatus::Disconnected);
     assert!(
         row.status_reason
@@ -194,7 +198,7 @@ async fn a_client_that_cannot_reach_whatsapp_stops_when_its_budget_is_spent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_starts_share_one_client_and_answer_in_time() {
     let f = fixture(Mode::Hang, Duration::from_millis(400));
-    let bot = f.bot("Support");
+    let bot = f.bot("Support").await;
     let mut calls = Vec::new();
     for _ in 0..50 {
         let st = f.st.clone();
@@ -217,13 +221,13 @@ async fn fifty_concurrent_starts_share_one_client_and_answer_in_time() {
         "one client for 50 starts"
     );
     f.until_no_client_runs().await;
-    assert_eq!(f.row(&bot.id).status, BotStatus::Disconnected);
+    assert_eq!(f.row(&bot.id).await.status, BotStatus::Disconnected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_client_starts_only_once_the_old_one_has_stopped() {
     let f = fixture(Mode::Hang, Duration::from_millis(200));
-    let bot = f.bot("Support");
+    let bot = f.bot("Support").await;
     for _ in 0..3 {
         let err = f.st.link.start(&f.st, "u1", &bot).await;
         assert!(err.is_err());
@@ -264,7 +268,7 @@ async fn running(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_440_stops_the_client_for_good() {
     let f = fixture(Mode::Hang, Duration::from_secs(5));
-    let bot = f.bot("Support");
+    let bot = f.bot("Support").await;
     let (core, client) = running(&f, &bot).await;
     core.on_event_for_test(
         &Event::StreamReplaced(ev::StreamReplaced::builder().build()),
@@ -272,7 +276,7 @@ async fn a_440_stops_the_client_for_good() {
     );
     assert!(matches!(core.current(), Phase::Ended(e) if e.code == 440));
     f.until_no_client_runs().await;
-    let row = f.row(&bot.id);
+    let row = f.row(&bot.id).await;
     assert_eq!(row.status, BotStatus::Conflict);
     let calls = f.transport.calls.load(Ordering::SeqCst);
     // No reconnect, and a restart does not resume a conflict either.
@@ -282,13 +286,13 @@ async fn a_440_stops_the_client_for_good() {
     assert_eq!(f.stats().whatsapp_clients_started, 1);
     // Later events of the stopped client are not the bot's news.
     core.on_event_for_test(&Event::Connected(ev::Connected::builder().build()), &client);
-    assert_eq!(f.row(&bot.id).status, BotStatus::Conflict);
+    assert_eq!(f.row(&bot.id).await.status, BotStatus::Conflict);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unlink_logs_out_and_wipes_the_device() {
     let f = fixture(Mode::Hang, Duration::from_secs(5));
-    let bot = f.bot("Support");
+    let bot = f.bot("Support").await;
     running(&f, &bot).await;
     let device = f.slots.device_file(&bot.id);
     assert!(device.exists());
@@ -303,7 +307,7 @@ async fn unlink_logs_out_and_wipes_the_device() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logged_out_device_is_forgotten_and_the_next_start_gets_a_new_one() {
     let f = fixture(Mode::Hang, Duration::from_millis(300));
-    let bot = f.bot("Support");
+    let bot = f.bot("Support").await;
     let (core, client) = running(&f, &bot).await;
     core.on_event_for_test(
         &Event::LoggedOut(
@@ -315,7 +319,7 @@ async fn a_logged_out_device_is_forgotten_and_the_next_start_gets_a_new_one() {
         &client,
     );
     f.until_no_client_runs().await;
-    assert_eq!(f.row(&bot.id).status, BotStatus::LoggedOut);
+    assert_eq!(f.row(&bot.id).await.status, BotStatus::LoggedOut);
     for _ in 0..100 {
         if !f.slots.device_file(&bot.id).exists() {
             break;
@@ -331,9 +335,9 @@ async fn a_logged_out_device_is_forgotten_and_the_next_start_gets_a_new_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_server_resumes_linked_bots_without_a_qr() {
     let f = fixture(Mode::Hang, Duration::from_secs(5));
-    let linked = f.bot("Linked");
-    let unregistered = f.bot("Never linked");
-    let _no_device = f.bot("No device");
+    let linked = f.bot("Linked").await;
+    let unregistered = f.bot("Never linked").await;
+    let _no_device = f.bot("No device").await;
     // A registered device, as a finished pairing leaves it: the phone's JID in the store.
     for (bot, jid) in [
         (&linked, Some("15551234567@s.whatsapp.net")),
@@ -360,6 +364,7 @@ async fn a_restarted_server_resumes_linked_bots_without_a_qr() {
     }
     f.st.store
         .set_status(&linked.id, BotStatus::Connected, Some("+15551234567"), None)
+        .await
         .unwrap();
     f.st.link.resume(&f.st).await;
     for _ in 0..200 {
@@ -379,15 +384,15 @@ async fn a_restarted_server_resumes_linked_bots_without_a_qr() {
         Phase::Starting,
         "no QR for a registered device"
     );
-    assert!(f.st.link.pairing(&f.st, &linked.id).is_none());
+    assert!(f.st.link.pairing(&f.st, &linked.id).await.is_none());
     f.st.link.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_device_store_explains_itself_and_loses_nothing() {
     let f = fixture(Mode::Hang, Duration::from_secs(5));
-    let bot = f.bot("Support");
-    let healthy = f.bot("Healthy");
+    let bot = f.bot("Support").await;
+    let healthy = f.bot("Healthy").await;
     let file = f.slots.device_file(&bot.id);
     let garbage = b"this is not an SQLite database, and it must survive".repeat(100);
     std::fs::write(&file, &garbage).unwrap();
@@ -403,7 +408,7 @@ async fn a_corrupt_device_store_explains_itself_and_loses_nothing() {
         asked.elapsed()
     );
     assert!(matches!(err, crate::links::LinkError::Broken(_)), "{err}");
-    let row = f.row(&bot.id);
+    let row = f.row(&bot.id).await;
     assert_eq!(row.status, BotStatus::Disconnected);
     assert!(
         row.status_reason

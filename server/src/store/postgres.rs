@@ -1,0 +1,553 @@
+//! The store on PostgreSQL (cluster mode): every node shares it. Leases are measured by the
+//! database's clock (`botlink_now_ms()`), fences come from one sequence, and every change of a
+//! pairing's course is one statement (a compare-and-swap where a fence is given).
+
+use super::{
+    Lease, NewPairing, PairingRow, Presented, SPENT_KEEP_MS, Store, StoreError, TokenCheck, hash,
+    new_bot, now_ms, random_id, token_check,
+};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use protocol::{Bot, BotStatus};
+use std::time::Duration;
+use tokio_postgres::{NoTls, Row, types::ToSql};
+
+/// Migrations, applied in order inside one transaction each; `botlink_migrations` says how many
+/// ran. An advisory lock keeps two nodes starting at once from running one twice.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        force_expired BOOLEAN NOT NULL DEFAULT false
+     );
+     CREATE INDEX sessions_user ON sessions(user_id);
+     CREATE TABLE bots (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        phone TEXT,
+        created_at TEXT NOT NULL,
+        messages BIGINT NOT NULL DEFAULT 0,
+        status_reason TEXT
+     );
+     CREATE INDEX bots_user ON bots(user_id);
+     CREATE FUNCTION botlink_now_ms() RETURNS BIGINT LANGUAGE sql VOLATILE
+        AS 'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT';
+     CREATE SEQUENCE pairing_fences;
+     CREATE TABLE pairings (
+        bot_id TEXT PRIMARY KEY REFERENCES bots(id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL,
+        qr_ref TEXT NOT NULL UNIQUE,
+        attempt BIGINT NOT NULL,
+        qr_expires_at BIGINT NOT NULL,
+        qr_ms BIGINT NOT NULL,
+        linked_at BIGINT,
+        code TEXT UNIQUE,
+        code_expires_at BIGINT,
+        owner TEXT NOT NULL,
+        fence BIGINT NOT NULL,
+        lease_until BIGINT NOT NULL
+     );
+     CREATE INDEX pairings_owner ON pairings(owner);
+     CREATE INDEX pairings_lease ON pairings(lease_until);
+     CREATE TABLE spent (key TEXT PRIMARY KEY, why TEXT NOT NULL, at BIGINT NOT NULL);",
+];
+
+/// A pairing row's columns, with what is left computed by the database's clock.
+const PAIRING: &str = "bot_id, user_id, qr_ref, attempt, qr_expires_at - botlink_now_ms(), \
+     linked_at - botlink_now_ms(), code, code_expires_at - botlink_now_ms(), owner, fence, qr_ms";
+
+const BOT: &str = "id, name, status, phone, created_at, messages, status_reason";
+
+/// Waiting longer than this for a connection means the database is down (a 503, not a hang).
+const WAIT: Duration = Duration::from_secs(2);
+
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    /// Connects (a few tries: nodes and the database may start together) and migrates.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Sql(format!("--database-url: {e}")))?;
+        config.connect_timeout(WAIT);
+        config.application_name("botlink-server");
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(WAIT))
+            .create_timeout(Some(WAIT))
+            .recycle_timeout(Some(WAIT))
+            .build()
+            .map_err(|e| StoreError::Sql(e.to_string()))?;
+        let store = PostgresStore { pool };
+        let mut tries = 0;
+        loop {
+            match store.migrate().await {
+                Ok(()) => return Ok(store),
+                Err(StoreError::Down(why)) if tries < 10 => {
+                    tries += 1;
+                    tracing::warn!("PostgreSQL not reachable yet ({why}); trying again");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await.map_err(down)?;
+        let tx = client.transaction().await.map_err(sql)?;
+        tx.batch_execute(
+            "SELECT pg_advisory_xact_lock(7262521);
+             CREATE TABLE IF NOT EXISTS botlink_migrations (version BIGINT NOT NULL);",
+        )
+        .await
+        .map_err(sql)?;
+        let done: i64 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM botlink_migrations",
+                &[],
+            )
+            .await
+            .map_err(sql)?
+            .get(0);
+        for (i, migration) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(done).unwrap_or(0))
+        {
+            tx.batch_execute(migration).await.map_err(sql)?;
+            tx.execute(
+                "INSERT INTO botlink_migrations VALUES ($1)",
+                &[&(i as i64 + 1)],
+            )
+            .await
+            .map_err(sql)?;
+        }
+        tx.commit().await.map_err(sql)
+    }
+
+    async fn rows(&self, q: &str, p: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
+        let client = self.pool.get().await.map_err(down)?;
+        let stmt = client.prepare_cached(q).await.map_err(sql)?;
+        client.query(&stmt, p).await.map_err(sql)
+    }
+
+    async fn exec(&self, q: &str, p: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        let client = self.pool.get().await.map_err(down)?;
+        let stmt = client.prepare_cached(q).await.map_err(sql)?;
+        client.execute(&stmt, p).await.map_err(sql)
+    }
+
+    async fn pairings(
+        &self,
+        q: &str,
+        p: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<PairingRow>, StoreError> {
+        Ok(self.rows(q, p).await?.iter().map(pairing_from_row).collect())
+    }
+
+    async fn one_pairing(
+        &self,
+        q: &str,
+        p: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<PairingRow>, StoreError> {
+        Ok(self.pairings(q, p).await?.pop())
+    }
+
+    async fn bots(&self, q: &str, p: &[&(dyn ToSql + Sync)]) -> Result<Vec<Bot>, StoreError> {
+        Ok(self.rows(q, p).await?.iter().map(bot_from_row).collect())
+    }
+}
+
+/// The pool could not hand out a connection: the database is down or unreachable.
+fn down(e: deadpool_postgres::PoolError) -> StoreError {
+    StoreError::Down(e.to_string())
+}
+
+/// A statement failed: the database refused it (a bug), or the connection broke (down).
+fn sql(e: tokio_postgres::Error) -> StoreError {
+    if e.as_db_error().is_some() {
+        StoreError::Sql(e.to_string())
+    } else {
+        StoreError::Down(e.to_string())
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn create_session(&self, user_id: &str, ttl_ms: u64) -> Result<(String, i64), StoreError> {
+        let token = random_id(16);
+        let expires_at = now_ms() + ttl_ms as i64;
+        self.exec(
+            "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+            &[&hash(&token), &user_id, &expires_at],
+        )
+        .await?;
+        Ok((token, expires_at))
+    }
+
+    async fn check_token(&self, token: &str) -> Result<TokenCheck, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT user_id, expires_at, force_expired FROM sessions WHERE token_hash = $1",
+                &[&hash(token)],
+            )
+            .await?;
+        Ok(token_check(
+            rows.first().map(|r| (r.get(0), r.get(1), r.get(2))),
+        ))
+    }
+
+    async fn refresh(
+        &self,
+        token: &str,
+        ttl_ms: u64,
+    ) -> Result<Option<(String, String, i64)>, StoreError> {
+        let rows = self
+            .rows(
+                "DELETE FROM sessions WHERE token_hash = $1 RETURNING user_id",
+                &[&hash(token)],
+            )
+            .await?;
+        let Some(user) = rows.first().map(|r| r.get::<_, String>(0)) else {
+            return Ok(None);
+        };
+        let (token, expires_at) = self.create_session(&user, ttl_ms).await?;
+        Ok(Some((token, user, expires_at)))
+    }
+
+    async fn expire_tokens(&self, user_id: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE sessions SET force_expired = true WHERE user_id = $1",
+            &[&user_id],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn revoke_tokens(&self, user_id: &str) -> Result<(), StoreError> {
+        self.exec("DELETE FROM sessions WHERE user_id = $1", &[&user_id])
+            .await
+            .map(drop)
+    }
+
+    async fn create_bot(&self, user_id: &str, name: &str) -> Result<Bot, StoreError> {
+        let bot = new_bot(name);
+        self.exec(
+            "INSERT INTO bots (id, user_id, name, status, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &bot.id,
+                &user_id,
+                &bot.name,
+                &bot.status.as_str(),
+                &bot.created_at,
+            ],
+        )
+        .await?;
+        Ok(bot)
+    }
+
+    async fn list_bots(&self, user_id: &str) -> Result<Vec<Bot>, StoreError> {
+        self.bots(
+            &format!("SELECT {BOT} FROM bots WHERE user_id = $1 ORDER BY created_at, id"),
+            &[&user_id],
+        )
+        .await
+    }
+
+    async fn get_bot(&self, user_id: &str, id: &str) -> Result<Option<Bot>, StoreError> {
+        Ok(self
+            .bots(
+                &format!("SELECT {BOT} FROM bots WHERE user_id = $1 AND id = $2"),
+                &[&user_id, &id],
+            )
+            .await?
+            .pop())
+    }
+
+    async fn get_bot_any(&self, id: &str) -> Result<Option<(String, Bot)>, StoreError> {
+        let rows = self
+            .rows(
+                &format!("SELECT {BOT}, user_id FROM bots WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        Ok(rows.first().map(|r| (r.get(7), bot_from_row(r))))
+    }
+
+    async fn delete_bot(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
+        // Its pairing goes with it (ON DELETE CASCADE).
+        Ok(self
+            .exec(
+                "DELETE FROM bots WHERE user_id = $1 AND id = $2",
+                &[&user_id, &id],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn set_status(
+        &self,
+        id: &str,
+        status: BotStatus,
+        phone: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE bots SET status = $2, phone = $3, status_reason = $4 WHERE id = $1",
+            &[&id, &status.as_str(), &phone, &reason],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn count_messages(&self, id: &str, received: i64) -> Result<i64, StoreError> {
+        let rows = self
+            .rows(
+                "UPDATE bots SET messages = messages + $2 WHERE id = $1 RETURNING messages",
+                &[&id, &received],
+            )
+            .await?;
+        rows.first()
+            .map(|r| r.get(0))
+            .ok_or_else(|| StoreError::Sql(format!("no bot {id}")))
+    }
+
+    async fn all_bots(&self) -> Result<Vec<(String, Bot)>, StoreError> {
+        let rows = self
+            .rows(
+                &format!("SELECT {BOT}, user_id FROM bots ORDER BY created_at, id"),
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(7), bot_from_row(r))).collect())
+    }
+
+    async fn open_pairing(
+        &self,
+        new: NewPairing<'_>,
+        lease: Lease<'_>,
+    ) -> Result<Option<PairingRow>, StoreError> {
+        self.one_pairing(
+            &format!(
+                "INSERT INTO pairings (bot_id, user_id, qr_ref, attempt, qr_expires_at, qr_ms, owner, fence, lease_until)
+                 VALUES ($1, $2, $3, 1, botlink_now_ms() + $4, $4, $5, nextval('pairing_fences'),
+                         botlink_now_ms() + $6)
+                 ON CONFLICT (bot_id) DO NOTHING RETURNING {PAIRING}"
+            ),
+            &[
+                &new.bot_id,
+                &new.user_id,
+                &new.qr_ref,
+                &new.qr_ms,
+                &lease.node,
+                &lease.ttl_ms,
+            ],
+        )
+        .await
+    }
+
+    async fn pairing(&self, bot_id: &str) -> Result<Option<PairingRow>, StoreError> {
+        self.one_pairing(
+            &format!("SELECT {PAIRING} FROM pairings WHERE bot_id = $1"),
+            &[&bot_id],
+        )
+        .await
+    }
+
+    async fn pairing_by_ref(&self, qr_ref: &str) -> Result<Option<PairingRow>, StoreError> {
+        self.one_pairing(
+            &format!("SELECT {PAIRING} FROM pairings WHERE qr_ref = $1 AND linked_at IS NULL"),
+            &[&qr_ref],
+        )
+        .await
+    }
+
+    async fn rotate(
+        &self,
+        bot_id: &str,
+        fence: i64,
+        new_ref: &str,
+        qr_ms: i64,
+    ) -> Result<Option<PairingRow>, StoreError> {
+        self.one_pairing(
+            &format!(
+                "UPDATE pairings SET qr_ref = $3, attempt = attempt + 1,
+                    qr_expires_at = botlink_now_ms() + $4, qr_ms = $4
+                 WHERE bot_id = $1 AND fence = $2 AND linked_at IS NULL RETURNING {PAIRING}"
+            ),
+            &[&bot_id, &fence, &new_ref, &qr_ms],
+        )
+        .await
+    }
+
+    async fn set_code(
+        &self,
+        bot_id: &str,
+        code: &str,
+        ttl_ms: i64,
+    ) -> Result<Option<Option<String>>, StoreError> {
+        // The old code is read in the same statement that replaces it.
+        let rows = self
+            .rows(
+                "UPDATE pairings p SET code = $2, code_expires_at = botlink_now_ms() + $3
+                 FROM (SELECT bot_id, code FROM pairings WHERE bot_id = $1 FOR UPDATE) old
+                 WHERE p.bot_id = old.bot_id AND p.linked_at IS NULL RETURNING old.code",
+                &[&bot_id, &code, &ttl_ms],
+            )
+            .await?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    async fn scan(
+        &self,
+        presented: Presented<'_>,
+        restart_ms: i64,
+        lease: Lease<'_>,
+    ) -> Result<Option<PairingRow>, StoreError> {
+        let (filter, key) = match presented {
+            Presented::Ref(r) => ("qr_ref = $1", r),
+            Presented::Code(c) => ("code = $1 AND code_expires_at > botlink_now_ms()", c),
+        };
+        // `old` is the row as it was: its code is spent by the caller.
+        self.one_pairing(
+            &format!(
+                "WITH old AS (SELECT * FROM pairings WHERE {filter} AND linked_at IS NULL FOR UPDATE)
+                 UPDATE pairings p SET linked_at = botlink_now_ms() + $2, code = NULL,
+                    code_expires_at = NULL, owner = $3, fence = nextval('pairing_fences'),
+                    lease_until = botlink_now_ms() + $4
+                 FROM old WHERE p.bot_id = old.bot_id
+                 RETURNING old.bot_id, old.user_id, old.qr_ref, old.attempt,
+                    old.qr_expires_at - botlink_now_ms(), old.linked_at - botlink_now_ms(),
+                    old.code, old.code_expires_at - botlink_now_ms(), old.owner, old.fence, old.qr_ms"
+            ),
+            &[&key, &restart_ms, &lease.node, &lease.ttl_ms],
+        )
+        .await
+    }
+
+    async fn close_pairing(
+        &self,
+        bot_id: &str,
+        fence: Option<i64>,
+    ) -> Result<Option<PairingRow>, StoreError> {
+        self.one_pairing(
+            &format!(
+                "DELETE FROM pairings WHERE bot_id = $1 AND ($2::BIGINT IS NULL OR fence = $2)
+                 RETURNING {PAIRING}"
+            ),
+            &[&bot_id, &fence],
+        )
+        .await
+    }
+
+    async fn renew_leases(&self, lease: Lease<'_>) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = self
+            .rows(
+                "UPDATE pairings SET lease_until = botlink_now_ms() + $2
+                 WHERE owner = $1 AND lease_until >= botlink_now_ms() RETURNING bot_id, fence",
+                &[&lease.node, &lease.ttl_ms],
+            )
+            .await?;
+        self.exec(
+            "DELETE FROM spent WHERE at < botlink_now_ms() - $1",
+            &[&SPENT_KEEP_MS],
+        )
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn adopt_expired(&self, lease: Lease<'_>) -> Result<Vec<PairingRow>, StoreError> {
+        // SKIP LOCKED: nodes sweeping at once each take different rows; each row once.
+        self.pairings(
+            &format!(
+                "UPDATE pairings SET owner = $1, fence = nextval('pairing_fences'),
+                    lease_until = botlink_now_ms() + $2
+                 WHERE bot_id IN (SELECT bot_id FROM pairings WHERE lease_until < botlink_now_ms()
+                                  FOR UPDATE SKIP LOCKED)
+                 RETURNING {PAIRING}"
+            ),
+            &[&lease.node, &lease.ttl_ms],
+        )
+        .await
+    }
+
+    async fn release_leases(&self, node: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE pairings SET lease_until = botlink_now_ms() - 1 WHERE owner = $1",
+            &[&node],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn spend(&self, key: &str, why: &str) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO spent (key, why, at) VALUES ($1, $2, botlink_now_ms())
+             ON CONFLICT (key) DO UPDATE SET why = excluded.why, at = excluded.at",
+            &[&key, &why],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn spent(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let rows = self
+            .rows("SELECT why FROM spent WHERE key = $1", &[&key])
+            .await?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+}
+
+fn bot_from_row(r: &Row) -> Bot {
+    Bot {
+        id: r.get(0),
+        name: r.get(1),
+        status: BotStatus::parse(r.get::<_, &str>(2)),
+        phone: r.get(3),
+        created_at: r.get(4),
+        messages: r.get::<_, i64>(5).max(0) as u64,
+        pairing: None,
+        status_reason: r.get(6),
+    }
+}
+
+fn pairing_from_row(r: &Row) -> PairingRow {
+    PairingRow {
+        bot_id: r.get(0),
+        user_id: r.get(1),
+        qr_ref: r.get(2),
+        attempt: u32::try_from(r.get::<_, i64>(3)).unwrap_or(u32::MAX),
+        qr_left_ms: r.get(4),
+        link_left_ms: r.get(5),
+        code: r.get(6),
+        code_left_ms: r.get(7),
+        owner: r.get(8),
+        fence: r.get(9),
+        qr_ms: r.get(10),
+    }
+}
+
+#[cfg(all(test, feature = "cluster-suite"))]
+mod tests {
+    /// Run by `scripts/cluster-test`, which starts a PostgreSQL and says where.
+    #[tokio::test]
+    async fn it_keeps_the_store_contract() {
+        let url = std::env::var("BOTLINK_TEST_DATABASE_URL")
+            .expect("BOTLINK_TEST_DATABASE_URL: run this through scripts/cluster-test");
+        let store = super::PostgresStore::open(&url).await.unwrap();
+        super::super::contract::check(&store).await;
+    }
+}

@@ -1,0 +1,514 @@
+//! The store on embedded SQLite: one process, WAL mode, migrations in code. The process's clock
+//! is the database's clock; one connection behind a mutex makes each method atomic.
+
+use super::{
+    Lease, NewPairing, PairingRow, Presented, SPENT_KEEP_MS, Store, StoreError, TokenCheck, hash,
+    new_bot, now_ms, random_id, token_check,
+};
+use protocol::{Bot, BotStatus};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::{Mutex, MutexGuard};
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+/// Migrations, applied in order; `PRAGMA user_version` says how many ran.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        force_expired INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE INDEX sessions_user ON sessions(user_id);
+     CREATE TABLE bots (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        phone TEXT,
+        created_at TEXT NOT NULL,
+        messages INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE INDEX bots_user ON bots(user_id);",
+    // Why a bot is in its status (a failure with no socket open is still explained).
+    "ALTER TABLE bots ADD COLUMN status_reason TEXT;",
+    // The simulated link's pairings, leased (one node here, but one engine for both stores).
+    "CREATE TABLE pairings (
+        bot_id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        qr_ref TEXT NOT NULL UNIQUE,
+        attempt INTEGER NOT NULL,
+        qr_expires_at INTEGER NOT NULL,
+        qr_ms INTEGER NOT NULL,
+        linked_at INTEGER,
+        code TEXT UNIQUE,
+        code_expires_at INTEGER,
+        owner TEXT NOT NULL,
+        fence INTEGER NOT NULL,
+        lease_until INTEGER NOT NULL
+     );
+     CREATE TABLE spent (key TEXT PRIMARY KEY, why TEXT NOT NULL, at INTEGER NOT NULL);
+     CREATE TABLE fences (last INTEGER NOT NULL);
+     INSERT INTO fences VALUES (0);",
+];
+
+/// A pairing row's columns, with what is left computed against `?1` (now).
+const PAIRING: &str = "bot_id, user_id, qr_ref, attempt, qr_expires_at - ?1, linked_at - ?1, code, \
+     code_expires_at - ?1, owner, fence, qr_ms";
+
+impl SqliteStore {
+    pub fn open(path: &str) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(version).unwrap_or(0))
+        {
+            conn.execute_batch(&format!(
+                "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
+                i + 1
+            ))?;
+        }
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn db(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written: take it anyway.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn bot_query(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Bot>, StoreError> {
+        let db = self.db();
+        let mut stmt = db.prepare(sql)?;
+        let rows = stmt.query_map(p, bot_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn pairing_query(
+        db: &Connection,
+        sql: &str,
+        p: impl rusqlite::Params,
+    ) -> Result<Option<PairingRow>, StoreError> {
+        Ok(db.query_row(sql, p, pairing_from_row).optional()?)
+    }
+}
+
+/// The next fence of the database's one counter (inside the caller's lock).
+fn next_fence(db: &Connection) -> rusqlite::Result<i64> {
+    db.query_row("UPDATE fences SET last = last + 1 RETURNING last", [], |r| {
+        r.get(0)
+    })
+}
+
+const BOT: &str = "id, name, status, phone, created_at, messages, status_reason";
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn create_session(&self, user_id: &str, ttl_ms: u64) -> Result<(String, i64), StoreError> {
+        let token = random_id(16);
+        let expires_at = now_ms() + ttl_ms as i64;
+        self.db().execute(
+            "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+            params![hash(&token), user_id, expires_at],
+        )?;
+        Ok((token, expires_at))
+    }
+
+    async fn check_token(&self, token: &str) -> Result<TokenCheck, StoreError> {
+        let row = self
+            .db()
+            .query_row(
+                "SELECT user_id, expires_at, force_expired FROM sessions WHERE token_hash = ?1",
+                params![hash(token)],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        Ok(token_check(row))
+    }
+
+    async fn refresh(
+        &self,
+        token: &str,
+        ttl_ms: u64,
+    ) -> Result<Option<(String, String, i64)>, StoreError> {
+        let user: Option<String> = self
+            .db()
+            .query_row(
+                "DELETE FROM sessions WHERE token_hash = ?1 RETURNING user_id",
+                params![hash(token)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(user) = user else { return Ok(None) };
+        let (token, expires_at) = self.create_session(&user, ttl_ms).await?;
+        Ok(Some((token, user, expires_at)))
+    }
+
+    async fn expire_tokens(&self, user_id: &str) -> Result<(), StoreError> {
+        self.db().execute(
+            "UPDATE sessions SET force_expired = 1 WHERE user_id = ?1",
+            params![user_id],
+        )?;
+        Ok(())
+    }
+
+    async fn revoke_tokens(&self, user_id: &str) -> Result<(), StoreError> {
+        self.db()
+            .execute("DELETE FROM sessions WHERE user_id = ?1", params![user_id])?;
+        Ok(())
+    }
+
+    async fn create_bot(&self, user_id: &str, name: &str) -> Result<Bot, StoreError> {
+        let bot = new_bot(name);
+        self.db().execute(
+            "INSERT INTO bots (id, user_id, name, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                bot.id,
+                user_id,
+                bot.name,
+                bot.status.as_str(),
+                bot.created_at
+            ],
+        )?;
+        Ok(bot)
+    }
+
+    async fn list_bots(&self, user_id: &str) -> Result<Vec<Bot>, StoreError> {
+        self.bot_query(
+            &format!("SELECT {BOT} FROM bots WHERE user_id = ?1 ORDER BY created_at, id"),
+            params![user_id],
+        )
+    }
+
+    async fn get_bot(&self, user_id: &str, id: &str) -> Result<Option<Bot>, StoreError> {
+        Ok(self
+            .bot_query(
+                &format!("SELECT {BOT} FROM bots WHERE user_id = ?1 AND id = ?2"),
+                params![user_id, id],
+            )?
+            .pop())
+    }
+
+    async fn get_bot_any(&self, id: &str) -> Result<Option<(String, Bot)>, StoreError> {
+        Ok(self
+            .db()
+            .query_row(
+                &format!("SELECT {BOT}, user_id FROM bots WHERE id = ?1"),
+                params![id],
+                |r| Ok((r.get(7)?, bot_from_row(r)?)),
+            )
+            .optional()?)
+    }
+
+    async fn delete_bot(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
+        let db = self.db();
+        let deleted = db.execute(
+            "DELETE FROM bots WHERE user_id = ?1 AND id = ?2",
+            params![user_id, id],
+        )? > 0;
+        if deleted {
+            db.execute("DELETE FROM pairings WHERE bot_id = ?1", params![id])?;
+        }
+        Ok(deleted)
+    }
+
+    async fn set_status(
+        &self,
+        id: &str,
+        status: BotStatus,
+        phone: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.db().execute(
+            "UPDATE bots SET status = ?2, phone = ?3, status_reason = ?4 WHERE id = ?1",
+            params![id, status.as_str(), phone, reason],
+        )?;
+        Ok(())
+    }
+
+    async fn count_messages(&self, id: &str, received: i64) -> Result<i64, StoreError> {
+        Ok(self.db().query_row(
+            "UPDATE bots SET messages = messages + ?2 WHERE id = ?1 RETURNING messages",
+            params![id, received],
+            |r| r.get(0),
+        )?)
+    }
+
+    async fn all_bots(&self) -> Result<Vec<(String, Bot)>, StoreError> {
+        let db = self.db();
+        let mut stmt = db.prepare(&format!(
+            "SELECT {BOT}, user_id FROM bots ORDER BY created_at, id"
+        ))?;
+        let rows = stmt.query_map([], |r| Ok((r.get(7)?, bot_from_row(r)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn open_pairing(
+        &self,
+        new: NewPairing<'_>,
+        lease: Lease<'_>,
+    ) -> Result<Option<PairingRow>, StoreError> {
+        let db = self.db();
+        let now = now_ms();
+        let exists: Option<i64> = db
+            .query_row(
+                "SELECT 1 FROM pairings WHERE bot_id = ?1",
+                params![new.bot_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if exists.is_some() {
+            return Ok(None);
+        }
+        let fence = next_fence(&db)?;
+        Self::pairing_query(
+            &db,
+            &format!(
+                "INSERT INTO pairings (bot_id, user_id, qr_ref, attempt, qr_expires_at, qr_ms, owner, fence, lease_until)
+                 VALUES (?2, ?3, ?4, 1, ?1 + ?5, ?5, ?6, ?7, ?1 + ?8) RETURNING {PAIRING}"
+            ),
+            params![
+                now,
+                new.bot_id,
+                new.user_id,
+                new.qr_ref,
+                new.qr_ms,
+                lease.node,
+                fence,
+                lease.ttl_ms
+            ],
+        )
+    }
+
+    async fn pairing(&self, bot_id: &str) -> Result<Option<PairingRow>, StoreError> {
+        Self::pairing_query(
+            &self.db(),
+            &format!("SELECT {PAIRING} FROM pairings WHERE bot_id = ?2"),
+            params![now_ms(), bot_id],
+        )
+    }
+
+    async fn pairing_by_ref(&self, qr_ref: &str) -> Result<Option<PairingRow>, StoreError> {
+        Self::pairing_query(
+            &self.db(),
+            &format!("SELECT {PAIRING} FROM pairings WHERE qr_ref = ?2 AND linked_at IS NULL"),
+            params![now_ms(), qr_ref],
+        )
+    }
+
+    async fn rotate(
+        &self,
+        bot_id: &str,
+        fence: i64,
+        new_ref: &str,
+        qr_ms: i64,
+    ) -> Result<Option<PairingRow>, StoreError> {
+        Self::pairing_query(
+            &self.db(),
+            &format!(
+                "UPDATE pairings SET qr_ref = ?4, attempt = attempt + 1, qr_expires_at = ?1 + ?5, qr_ms = ?5
+                 WHERE bot_id = ?2 AND fence = ?3 AND linked_at IS NULL RETURNING {PAIRING}"
+            ),
+            params![now_ms(), bot_id, fence, new_ref, qr_ms],
+        )
+    }
+
+    async fn set_code(
+        &self,
+        bot_id: &str,
+        code: &str,
+        ttl_ms: i64,
+    ) -> Result<Option<Option<String>>, StoreError> {
+        let db = self.db();
+        let old: Option<Option<String>> = db
+            .query_row(
+                "SELECT code FROM pairings WHERE bot_id = ?1 AND linked_at IS NULL",
+                params![bot_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if old.is_some() {
+            db.execute(
+                "UPDATE pairings SET code = ?2, code_expires_at = ?3 WHERE bot_id = ?1",
+                params![bot_id, code, now_ms() + ttl_ms],
+            )?;
+        }
+        Ok(old)
+    }
+
+    async fn scan(
+        &self,
+        presented: Presented<'_>,
+        restart_ms: i64,
+        lease: Lease<'_>,
+    ) -> Result<Option<PairingRow>, StoreError> {
+        let db = self.db();
+        let now = now_ms();
+        let found = match presented {
+            Presented::Ref(r) => Self::pairing_query(
+                &db,
+                &format!("SELECT {PAIRING} FROM pairings WHERE qr_ref = ?2 AND linked_at IS NULL"),
+                params![now, r],
+            )?,
+            Presented::Code(c) => Self::pairing_query(
+                &db,
+                &format!(
+                    "SELECT {PAIRING} FROM pairings
+                     WHERE code = ?2 AND linked_at IS NULL AND code_expires_at > ?1"
+                ),
+                params![now, c],
+            )?,
+        };
+        let Some(before) = found else { return Ok(None) };
+        let fence = next_fence(&db)?;
+        db.execute(
+            "UPDATE pairings SET linked_at = ?1 + ?3, code = NULL, code_expires_at = NULL,
+                 owner = ?4, fence = ?5, lease_until = ?1 + ?6 WHERE bot_id = ?2",
+            params![
+                now,
+                before.bot_id,
+                restart_ms,
+                lease.node,
+                fence,
+                lease.ttl_ms
+            ],
+        )?;
+        Ok(Some(before))
+    }
+
+    async fn close_pairing(
+        &self,
+        bot_id: &str,
+        fence: Option<i64>,
+    ) -> Result<Option<PairingRow>, StoreError> {
+        Self::pairing_query(
+            &self.db(),
+            &format!(
+                "DELETE FROM pairings WHERE bot_id = ?2 AND (?3 IS NULL OR fence = ?3)
+                 RETURNING {PAIRING}"
+            ),
+            params![now_ms(), bot_id, fence],
+        )
+    }
+
+    async fn renew_leases(&self, lease: Lease<'_>) -> Result<Vec<(String, i64)>, StoreError> {
+        let db = self.db();
+        let mut stmt = db.prepare(
+            "UPDATE pairings SET lease_until = ?1 + ?3 WHERE owner = ?2 AND lease_until >= ?1
+             RETURNING bot_id, fence",
+        )?;
+        let rows = stmt.query_map(params![now_ms(), lease.node, lease.ttl_ms], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        let held = rows.collect::<Result<_, _>>()?;
+        drop(stmt);
+        db.execute(
+            "DELETE FROM spent WHERE at < ?1",
+            params![now_ms() - SPENT_KEEP_MS],
+        )?;
+        Ok(held)
+    }
+
+    async fn adopt_expired(&self, lease: Lease<'_>) -> Result<Vec<PairingRow>, StoreError> {
+        let db = self.db();
+        let now = now_ms();
+        let bots: Vec<String> = {
+            let mut stmt = db.prepare("SELECT bot_id FROM pairings WHERE lease_until < ?1")?;
+            let rows = stmt.query_map(params![now], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut adopted = Vec::with_capacity(bots.len());
+        for bot in bots {
+            let fence = next_fence(&db)?;
+            if let Some(row) = Self::pairing_query(
+                &db,
+                &format!(
+                    "UPDATE pairings SET owner = ?3, fence = ?4, lease_until = ?1 + ?5
+                     WHERE bot_id = ?2 RETURNING {PAIRING}"
+                ),
+                params![now, bot, lease.node, fence, lease.ttl_ms],
+            )? {
+                adopted.push(row);
+            }
+        }
+        Ok(adopted)
+    }
+
+    async fn release_leases(&self, node: &str) -> Result<(), StoreError> {
+        self.db().execute(
+            "UPDATE pairings SET lease_until = ?1 - 1 WHERE owner = ?2",
+            params![now_ms(), node],
+        )?;
+        Ok(())
+    }
+
+    async fn spend(&self, key: &str, why: &str) -> Result<(), StoreError> {
+        self.db().execute(
+            "INSERT INTO spent (key, why, at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET why = excluded.why, at = excluded.at",
+            params![key, why, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    async fn spent(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT why FROM spent WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+}
+
+fn bot_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bot> {
+    Ok(Bot {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        // Only this server writes the column; a word it does not know reads as `Unknown`.
+        status: BotStatus::parse(&r.get::<_, String>(2)?),
+        phone: r.get(3)?,
+        created_at: r.get(4)?,
+        messages: r.get::<_, i64>(5)?.max(0) as u64,
+        pairing: None,
+        status_reason: r.get(6)?,
+    })
+}
+
+fn pairing_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PairingRow> {
+    Ok(PairingRow {
+        bot_id: r.get(0)?,
+        user_id: r.get(1)?,
+        qr_ref: r.get(2)?,
+        attempt: u32::try_from(r.get::<_, i64>(3)?).unwrap_or(u32::MAX),
+        qr_left_ms: r.get(4)?,
+        link_left_ms: r.get(5)?,
+        code: r.get(6)?,
+        code_left_ms: r.get(7)?,
+        owner: r.get(8)?,
+        fence: r.get(9)?,
+        qr_ms: r.get(10)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn it_keeps_the_store_contract() {
+        let store = SqliteStore::open(":memory:").unwrap();
+        super::super::contract::check(&store).await;
+    }
+}
