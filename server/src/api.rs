@@ -224,7 +224,10 @@ async fn create_session(
         }
         None => format!("dev_{}", crate::store::random_id(6)),
     };
-    let (token, expires_at) = st.store.create_session(&user_id, st.cfg.token_ttl_ms).await?;
+    let (token, expires_at) = st
+        .store
+        .create_session(&user_id, st.cfg.token_ttl_ms)
+        .await?;
     tracing::info!(user = %user_id, "session created");
     Ok(Json(Session {
         token,

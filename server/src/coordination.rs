@@ -76,18 +76,19 @@ impl PerMinute {
 }
 
 pub enum Coordination {
-    Local(Local),
+    /// Boxed: three limiters and a map, against Redis's one client handle.
+    Local(Box<Local>),
     Redis(Redis),
 }
 
 impl Coordination {
     pub fn local(limits: PerMinute) -> Self {
-        Coordination::Local(Local {
+        Coordination::Local(Box::new(Local {
             connect: RateLimiter::new(limits.connect),
             qr: RateLimiter::new(limits.qr),
             code_entry: RateLimiter::new(limits.code_entry),
             live: Mutex::default(),
-        })
+        }))
     }
 
     /// Takes one request of `who`'s allowance, or says how long until one is free.
@@ -189,21 +190,27 @@ redis.call('SET', KEYS[1], tat + interval, 'PX', tat + interval - now + 1000)
 return 0
 ";
 
-/// A user's sockets: `KEYS[1]` counts generations, `KEYS[2]` is the sorted set of live ones.
-/// ARGV[1]: 0 for a new socket (it gets the next generation), else the generation to recheck.
-/// Returns {mine, newer (0/1), older...}; the older ones are removed (their sockets are told
-/// to go by the caller).
+/// A user's sockets: `KEYS[1]` holds the last generation, `KEYS[2]` is the sorted set of live
+/// ones. ARGV[1]: 0 for a new socket (it gets the next generation), else the generation to
+/// recheck. Returns {mine, newer (0/1), older...}; the older ones are removed (their sockets are
+/// told to go by the caller). A generation is at least Redis's clock in µs, so it still grows
+/// after Redis restarted empty (the nodes then register their live sockets again: `rejoin`).
 const SOCKETS: &str = r"
 local mine = tonumber(ARGV[1])
 if mine == 0 then
-  mine = redis.call('INCR', KEYS[1])
-  redis.call('ZADD', KEYS[2], mine, mine)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  mine = math.max(tonumber(redis.call('GET', KEYS[1]) or 0) + 1, now)
+  redis.call('SET', KEYS[1], string.format('%d', mine))
+  redis.call('ZADD', KEYS[2], mine, string.format('%d', mine))
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-local older = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. mine)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. mine)
-local newer = redis.call('ZCOUNT', KEYS[2], '(' .. mine, '+inf')
+-- Lua prints large numbers in floating point: scores are written as integers by hand.
+local m = string.format('%d', mine)
+local older = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. m)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. m)
+local newer = redis.call('ZCOUNT', KEYS[2], '(' .. m, '+inf')
 local out = {mine, newer}
 for _, g in ipairs(older) do table.insert(out, tonumber(g)) end
 return out
@@ -263,6 +270,22 @@ impl Redis {
         }
     }
 
+    /// Registers a live socket again (after Redis restarted and forgot it).
+    pub async fn rejoin(&self, user: &str, generation: u64) -> Result<(), Down> {
+        use fred::interfaces::LuaInterface;
+        let _: u64 = self
+            .client
+            .eval(
+                "redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1]) \
+                 redis.call('EXPIRE', KEYS[1], ARGV[2]) return 0",
+                vec![format!("botlink:live:{user}")],
+                vec![generation, KEY_TTL_S],
+            )
+            .await
+            .map_err(|e| Down(e.to_string()))?;
+        Ok(())
+    }
+
     async fn leave(&self, user: &str, generation: u64) {
         use fred::interfaces::LuaInterface;
         let removed: Result<u64, _> = self
@@ -284,7 +307,7 @@ impl Redis {
 mod tests {
     use super::*;
 
-    fn local() -> Local {
+    fn local() -> Box<Local> {
         match Coordination::local(PerMinute {
             connect: 0,
             qr: 0,
@@ -301,8 +324,15 @@ mod tests {
         let a = l.arrive("u", None);
         assert_eq!((a.mine, a.older.clone(), a.newer), (1, vec![], false));
         let b = l.arrive("u", None);
-        assert_eq!((b.mine, b.older, b.newer), (2, vec![1], false), "b tells a to go");
-        assert!(l.arrive("u", Some(1)).newer, "a, looking again, sees b and goes");
+        assert_eq!(
+            (b.mine, b.older, b.newer),
+            (2, vec![1], false),
+            "b tells a to go"
+        );
+        assert!(
+            l.arrive("u", Some(1)).newer,
+            "a, looking again, sees b and goes"
+        );
         assert!(!l.arrive("u", Some(2)).newer);
         assert_eq!(l.arrive("v", None).mine, 1, "users are apart");
     }

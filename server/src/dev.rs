@@ -9,8 +9,6 @@ use crate::{
     state::{Counters, Shared},
     store::RETRY_WHEN_DOWN,
 };
-use serde::Serialize;
-use std::collections::BTreeMap;
 use axum::{
     Json, Router,
     extract::{Path, State},
@@ -18,6 +16,8 @@ use axum::{
     routing::{get, post},
 };
 use serde::Deserialize;
+use serde::Serialize;
+use std::collections::BTreeMap;
 
 pub fn routes() -> Router<Shared> {
     Router::new()

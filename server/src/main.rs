@@ -22,6 +22,7 @@ mod store;
 mod sync;
 mod whatsapp;
 
+use adapter::{Adapter, NodeDriver};
 use axum::{
     Router,
     extract::{DefaultBodyLimit, Request, State},
@@ -30,14 +31,13 @@ use axum::{
     response::Response,
 };
 use clap::Parser;
-use adapter::{Adapter, NodeDriver};
 use config::{Cli, Command, LinkKind, ServeArgs, TokenAction};
 use coordination::{Coordination, PerMinute};
 use socketioxide::{SocketIo, TransportType};
 use socketioxide_redis::{RedisAdapterConfig, RedisAdapterCtr};
 use state::{AppState, Shared};
-use store::{PostgresStore, SqliteStore, Store};
 use std::time::Duration;
+use store::{PostgresStore, SqliteStore, Store};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     services::{ServeDir, ServeFile},
@@ -91,20 +91,27 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     if clustered && cfg.link == LinkKind::Whatsapp {
         // A real bot's device lives in one node's data directory; moving it between nodes is a
         // later step (README, "Cluster mode").
-        return Err("--link whatsapp runs on one node only (without --database-url/--redis-url)".into());
+        return Err(
+            "--link whatsapp runs on one node only (without --database-url/--redis-url)".into(),
+        );
     }
     let limits = PerMinute::of_args(&cfg);
     let (driver, coordination, redis) = match cfg.cluster() {
         Some(urls) => {
             let (client, driver) = cluster::connect(urls.redis).await?;
-            let coordination = Coordination::Redis(coordination::Redis::new(client.clone(), limits));
+            let coordination =
+                Coordination::Redis(coordination::Redis::new(client.clone(), limits));
             (NodeDriver::Redis(driver), coordination, Some(client))
         }
         None => (NodeDriver::Alone, Coordination::local(limits), None),
     };
     // Held until the server stops: a second server on this directory refuses to start. A
     // cluster node keeps nothing there unless `--data-dir` says where.
-    let db_for_dir = if clustered { ":memory:" } else { cfg.db.as_str() };
+    let db_for_dir = if clustered {
+        ":memory:"
+    } else {
+        cfg.db.as_str()
+    };
     let data = data_dir::DataDir::for_server(db_for_dir, cfg.data_dir.as_deref())?;
     let link: Box<dyn links::Link> = match cfg.link {
         LinkKind::Simulated => Box::new(links::Simulated),
@@ -130,13 +137,25 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     pairing::give_back_at_start(&st).await;
     tokio::spawn(pairing::keep_leases(st.clone()));
     if let Some(client) = redis {
+        let rejoin = st.clone();
+        fred::interfaces::EventInterface::on_reconnect(&client, move |_| {
+            let st = rejoin.clone();
+            async move {
+                socket::rejoin_all(&st).await;
+                Ok(())
+            }
+        });
         tokio::spawn(cluster::publish_stats(st.clone(), client));
     }
     tracing::info!(
         "botlink-server listening on http://{addr} ({} mode, {:?} link, {}, node {}, data in {})",
         if cfg.production { "production" } else { "dev" },
         cfg.link,
-        if cfg.cluster().is_some() { "cluster: PostgreSQL + Redis" } else { "alone: SQLite" },
+        if cfg.cluster().is_some() {
+            "cluster: PostgreSQL + Redis"
+        } else {
+            "alone: SQLite"
+        },
         st.node,
         data.path().display()
     );

@@ -134,7 +134,10 @@ async fn rotate(st: &Shared, row: &PairingRow) -> Result<Option<PairingRow>, Sto
         return Ok(None);
     };
     spend(st, &row.qr_ref, "expired").await;
-    st.emit_to_user(&row.user_id, &qr_event(&row.bot_id, st.pairings.view_of(&next)));
+    st.emit_to_user(
+        &row.user_id,
+        &qr_event(&row.bot_id, st.pairings.view_of(&next)),
+    );
     Ok(Some(next))
 }
 

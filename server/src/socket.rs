@@ -195,3 +195,25 @@ async fn on_disconnect(
     });
     tracing::info!(%user, sid = %s.id, "socket disconnected: {reason}");
 }
+
+/// After Redis came back (it may have restarted empty): every socket of this node registers its
+/// generation again, so a newer socket of its user, anywhere, still finds it and replaces it.
+pub async fn rejoin_all(st: &Shared) {
+    let (Some(io), crate::coordination::Coordination::Redis(redis)) =
+        (st.io.get(), &st.coordination)
+    else {
+        return;
+    };
+    let sockets = io.local().sockets();
+    for s in &sockets {
+        if let Some(who) = s.extensions.get::<Authed>()
+            && let Err(e) = redis.rejoin(&who.user_id, who.generation).await
+        {
+            tracing::warn!(user = %who.user_id, "could not register a socket again: {e}");
+        }
+    }
+    tracing::info!(
+        "Redis reconnected: {} sockets registered again",
+        sockets.len()
+    );
+}

@@ -87,7 +87,8 @@ impl AppState {
             return;
         };
         let (user, event) = (user_id.to_owned(), event.clone());
-        self.outbox.put(async move { send(&io, &user, &event).await });
+        self.outbox
+            .put(async move { send(&io, &user, &event).await });
     }
 
     /// Sends an event now: only from work running in the outbox (it keeps the order).

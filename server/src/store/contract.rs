@@ -67,41 +67,102 @@ fn new<'a>(bot_id: &'a str, qr_ref: &'a str) -> NewPairing<'a> {
 
 async fn pairings(s: &dyn Store) {
     let bot = s.create_bot("u1", "Pairs").await.unwrap();
-    let p = s.open_pairing(new(&bot.id, "r1"), A).await.unwrap().unwrap();
-    assert_eq!((p.attempt, p.owner.as_str(), p.scanned()), (1, "node-a", false));
-    assert!((59_000..=60_000).contains(&p.qr_left_ms), "{}", p.qr_left_ms);
+    let p = s
+        .open_pairing(new(&bot.id, "r1"), A)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (p.attempt, p.owner.as_str(), p.scanned()),
+        (1, "node-a", false)
+    );
     assert!(
-        s.open_pairing(new(&bot.id, "r9"), B).await.unwrap().is_none(),
+        (59_000..=60_000).contains(&p.qr_left_ms),
+        "{}",
+        p.qr_left_ms
+    );
+    assert!(
+        s.open_pairing(new(&bot.id, "r9"), B)
+            .await
+            .unwrap()
+            .is_none(),
         "one pairing per bot"
     );
-    let next = s.rotate(&bot.id, p.fence, "r2", 20_000).await.unwrap().unwrap();
+    let next = s
+        .rotate(&bot.id, p.fence, "r2", 20_000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((next.attempt, next.qr_ref.as_str()), (2, "r2"));
-    assert!(s.rotate(&bot.id, p.fence - 1, "rx", 1).await.unwrap().is_none());
-    assert_eq!(s.set_code(&bot.id, "CODE1234", 180_000).await.unwrap(), Some(None));
+    assert!(
+        s.rotate(&bot.id, p.fence - 1, "rx", 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        s.set_code(&bot.id, "CODE1234", 180_000).await.unwrap(),
+        Some(None)
+    );
     assert_eq!(
         s.set_code(&bot.id, "CODE5678", 180_000).await.unwrap(),
         Some(Some("CODE1234".into()))
     );
-    assert!(s.scan(Presented::Code("CODE1234"), 1_500, B).await.unwrap().is_none());
-    assert!(s.pairing_by_ref("r1").await.unwrap().is_none(), "a rotated ref is gone");
-    let before = s.scan(Presented::Ref("r2"), 1_500, B).await.unwrap().unwrap();
+    assert!(
+        s.scan(Presented::Code("CODE1234"), 1_500, B)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.pairing_by_ref("r1").await.unwrap().is_none(),
+        "a rotated ref is gone"
+    );
+    let before = s
+        .scan(Presented::Ref("r2"), 1_500, B)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(before.code.as_deref(), Some("CODE5678"));
     let now = s.pairing(&bot.id).await.unwrap().unwrap();
     assert!(now.scanned() && now.code.is_none());
     assert_eq!(now.owner, "node-b", "the scan takes the lease");
     assert!(now.fence > next.fence);
-    assert!(s.scan(Presented::Ref("r2"), 1_500, A).await.unwrap().is_none(), "once");
     assert!(
-        s.rotate(&bot.id, next.fence, "r3", 1).await.unwrap().is_none(),
+        s.scan(Presented::Ref("r2"), 1_500, A)
+            .await
+            .unwrap()
+            .is_none(),
+        "once"
+    );
+    assert!(
+        s.rotate(&bot.id, next.fence, "r3", 1)
+            .await
+            .unwrap()
+            .is_none(),
         "the old owner's fence holds nothing"
     );
-    assert!(s.close_pairing(&bot.id, Some(next.fence)).await.unwrap().is_none());
-    assert!(s.close_pairing(&bot.id, Some(now.fence)).await.unwrap().is_some());
+    assert!(
+        s.close_pairing(&bot.id, Some(next.fence))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.close_pairing(&bot.id, Some(now.fence))
+            .await
+            .unwrap()
+            .is_some()
+    );
     s.spend("r2", "used").await.unwrap();
     assert_eq!(s.spent("r2").await.unwrap().as_deref(), Some("used"));
     assert_eq!(s.spent("r404").await.unwrap(), None);
     // A fence is never reused, not even by the bot's next pairing.
-    let again = s.open_pairing(new(&bot.id, "r4"), A).await.unwrap().unwrap();
+    let again = s
+        .open_pairing(new(&bot.id, "r4"), A)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(again.fence > now.fence);
     assert!(s.close_pairing(&bot.id, None).await.unwrap().is_some());
 }
@@ -112,20 +173,39 @@ async fn leases(s: &dyn Store) {
         node: "node-a",
         ttl_ms: 50,
     };
-    let p = s.open_pairing(new(&bot.id, "l1"), short).await.unwrap().unwrap();
-    assert_eq!(s.renew_leases(short).await.unwrap(), vec![(bot.id.clone(), p.fence)]);
-    assert!(s.adopt_expired(B).await.unwrap().is_empty(), "a live lease is not adopted");
+    let p = s
+        .open_pairing(new(&bot.id, "l1"), short)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.renew_leases(short).await.unwrap(),
+        vec![(bot.id.clone(), p.fence)]
+    );
+    assert!(
+        s.adopt_expired(B).await.unwrap().is_empty(),
+        "a live lease is not adopted"
+    );
     // The lease runs out by the database's clock (the node stopped renewing).
     tokio::time::sleep(std::time::Duration::from_millis(120)).await;
     let adopted = s.adopt_expired(B).await.unwrap();
     assert_eq!(adopted.len(), 1);
-    assert_eq!((adopted[0].owner.as_str(), adopted[0].attempt), ("node-b", 1));
+    assert_eq!(
+        (adopted[0].owner.as_str(), adopted[0].attempt),
+        ("node-b", 1)
+    );
     assert!(adopted[0].fence > p.fence);
-    assert!(s.renew_leases(short).await.unwrap().is_empty(), "the old owner lost it");
+    assert!(
+        s.renew_leases(short).await.unwrap().is_empty(),
+        "the old owner lost it"
+    );
     assert!(s.adopt_expired(A).await.unwrap().is_empty(), "adopted once");
     s.release_leases("node-b").await.unwrap();
     let back = s.adopt_expired(A).await.unwrap();
     assert_eq!(back.len(), 1, "a released lease is adopted at once");
     assert!(s.delete_bot("u1", &bot.id).await.unwrap());
-    assert!(s.pairing(&bot.id).await.unwrap().is_none(), "a deleted bot's pairing ends");
+    assert!(
+        s.pairing(&bot.id).await.unwrap().is_none(),
+        "a deleted bot's pairing ends"
+    );
 }

@@ -98,7 +98,8 @@ pub trait Store: Send + Sync {
     // Sessions.
 
     /// A new session: a random 128-bit token, of which only the hash is kept.
-    async fn create_session(&self, user_id: &str, ttl_ms: u64) -> Result<(String, i64), StoreError>;
+    async fn create_session(&self, user_id: &str, ttl_ms: u64)
+    -> Result<(String, i64), StoreError>;
     async fn check_token(&self, token: &str) -> Result<TokenCheck, StoreError>;
     /// Trades a known token (expired or not) for a new one; the old one stops working.
     async fn refresh(

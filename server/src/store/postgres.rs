@@ -13,8 +13,7 @@ use tokio_postgres::{NoTls, Row, types::ToSql};
 
 /// Migrations, applied in order inside one transaction each; `botlink_migrations` says how many
 /// ran. An advisory lock keeps two nodes starting at once from running one twice.
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE sessions (
+const MIGRATIONS: &[&str] = &["CREATE TABLE sessions (
         token_hash TEXT PRIMARY KEY,
         user_id TEXT NOT NULL,
         expires_at BIGINT NOT NULL,
@@ -51,8 +50,7 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX pairings_owner ON pairings(owner);
      CREATE INDEX pairings_lease ON pairings(lease_until);
-     CREATE TABLE spent (key TEXT PRIMARY KEY, why TEXT NOT NULL, at BIGINT NOT NULL);",
-];
+     CREATE TABLE spent (key TEXT PRIMARY KEY, why TEXT NOT NULL, at BIGINT NOT NULL);"];
 
 /// A pairing row's columns, with what is left computed by the database's clock.
 const PAIRING: &str = "bot_id, user_id, qr_ref, attempt, qr_expires_at - botlink_now_ms(), \
@@ -155,7 +153,12 @@ impl PostgresStore {
         q: &str,
         p: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<PairingRow>, StoreError> {
-        Ok(self.rows(q, p).await?.iter().map(pairing_from_row).collect())
+        Ok(self
+            .rows(q, p)
+            .await?
+            .iter()
+            .map(pairing_from_row)
+            .collect())
     }
 
     async fn one_pairing(
@@ -187,7 +190,11 @@ fn sql(e: tokio_postgres::Error) -> StoreError {
 
 #[async_trait::async_trait]
 impl Store for PostgresStore {
-    async fn create_session(&self, user_id: &str, ttl_ms: u64) -> Result<(String, i64), StoreError> {
+    async fn create_session(
+        &self,
+        user_id: &str,
+        ttl_ms: u64,
+    ) -> Result<(String, i64), StoreError> {
         let token = random_id(16);
         let expires_at = now_ms() + ttl_ms as i64;
         self.exec(

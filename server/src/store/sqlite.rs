@@ -104,16 +104,22 @@ impl SqliteStore {
 
 /// The next fence of the database's one counter (inside the caller's lock).
 fn next_fence(db: &Connection) -> rusqlite::Result<i64> {
-    db.query_row("UPDATE fences SET last = last + 1 RETURNING last", [], |r| {
-        r.get(0)
-    })
+    db.query_row(
+        "UPDATE fences SET last = last + 1 RETURNING last",
+        [],
+        |r| r.get(0),
+    )
 }
 
 const BOT: &str = "id, name, status, phone, created_at, messages, status_reason";
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
-    async fn create_session(&self, user_id: &str, ttl_ms: u64) -> Result<(String, i64), StoreError> {
+    async fn create_session(
+        &self,
+        user_id: &str,
+        ttl_ms: u64,
+    ) -> Result<(String, i64), StoreError> {
         let token = random_id(16);
         let expires_at = now_ms() + ttl_ms as i64;
         self.db().execute(
@@ -463,11 +469,9 @@ impl Store for SqliteStore {
     async fn spent(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .db()
-            .query_row(
-                "SELECT why FROM spent WHERE key = ?1",
-                params![key],
-                |r| r.get(0),
-            )
+            .query_row("SELECT why FROM spent WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 }

@@ -285,19 +285,18 @@ impl Core {
             }
             Outcome::Messages(n) => {
                 let (st2, user, bot) = (st.clone(), self.user_id.clone(), bot_id());
-                st.outbox
-                    .put(async move {
-                        match st2.store.count_messages(&bot, n as i64).await {
-                            Ok(total) => {
-                                let sync = MessageSync {
-                                    bot_id: bot,
-                                    messages: total.max(0) as u64,
-                                };
-                                st2.send(&user, &ServerEvent::MessageSync(sync)).await;
-                            }
-                            Err(e) => tracing::error!(%bot, "could not count messages: {e}"),
+                st.outbox.put(async move {
+                    match st2.store.count_messages(&bot, n as i64).await {
+                        Ok(total) => {
+                            let sync = MessageSync {
+                                bot_id: bot,
+                                messages: total.max(0) as u64,
+                            };
+                            st2.send(&user, &ServerEvent::MessageSync(sync)).await;
                         }
-                    });
+                        Err(e) => tracing::error!(%bot, "could not count messages: {e}"),
+                    }
+                });
             }
             Outcome::Ignored => {}
         }

@@ -9,8 +9,8 @@ use super::{
 };
 use crate::{
     config::Cli,
-    state::{AppState, Counters, Shared},
     coordination::{Coordination, PerMinute},
+    state::{AppState, Counters, Shared},
     store::SqliteStore,
 };
 use clap::Parser;
@@ -137,7 +137,12 @@ impl Fixture {
     }
 
     async fn row(&self, id: &str) -> Bot {
-        self.st.store.get_bot("u1", id).await.unwrap().expect("the bot")
+        self.st
+            .store
+            .get_bot("u1", id)
+            .await
+            .unwrap()
+            .expect("the bot")
     }
 
     /// Waits (bounded) until no client runs.

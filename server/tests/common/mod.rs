@@ -12,7 +12,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 
 pub struct Server {
     pub url: String,
-    child: Child,
+    /// The process, when this fixture started it (not for a load balancer's address).
+    child: Option<Child>,
 }
 
 impl Server {
@@ -21,8 +22,14 @@ impl Server {
     }
 
     pub fn start_with_db(db: &str, args: &[&str]) -> Server {
+        let mut all = vec!["--addr", "127.0.0.1:0", "--db", db];
+        all.extend(args);
+        Self::start_with(&all)
+    }
+
+    /// The server with exactly these arguments.
+    pub fn start_with(args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_botlink-server"))
-            .args(["--addr", "127.0.0.1:0", "--db", db])
             .args(args)
             .env("RUST_LOG", "botlink_server=info")
             .stdout(Stdio::piped())
@@ -43,12 +50,39 @@ impl Server {
         };
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { url, child }
+        Server {
+            url,
+            child: Some(child),
+        }
     }
 
+    /// Something else listening at `url` (a load balancer).
+    pub fn at(url: String) -> Server {
+        Server { url, child: None }
+    }
+
+    /// SIGKILL: the process dies at once, as a crashed machine's would.
     pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM: the server drains and stops; waits (bounded) until it has.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("a process of ours");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        child.wait().expect("exit status")
     }
 
     pub fn ws_url(&self) -> String {
@@ -112,8 +146,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
