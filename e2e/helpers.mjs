@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 import { before, after } from 'node:test';
+import { startCluster } from './cluster.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -19,6 +20,7 @@ export async function screenshot(page, name) {
 
 /** Starts botlink-server with `flags`; resolves to { url, stop, api, stats, resetStats }. */
 export async function startServer(flags = []) {
+  if (process.env.BOTLINK_E2E_CLUSTER === '1') return startCluster(flags);
   // A test may choose its own --addr and --db; otherwise a free port and a database in memory.
   const defaults = [['--addr', '127.0.0.1:0'], ['--db', ':memory:'], ['--static', `${ROOT}dist`]]
     .filter(([flag]) => !flags.includes(flag)).flat();

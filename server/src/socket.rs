@@ -30,6 +30,8 @@ pub struct Authed {
     pub bot_id: Option<String>,
     /// Its place among the user's sockets (the newest wins).
     pub generation: u64,
+    /// The user's older sockets it found when it came: each is told to go.
+    pub older: Vec<u64>,
 }
 
 /// The room of one generation of a user's sockets: it holds at most one socket.
@@ -101,8 +103,8 @@ async fn authenticate(
         user_id,
         bot_id,
         generation: generation.mine,
+        older: generation.older,
     });
-    s.extensions.insert(generation.older);
     Ok(())
 }
 
@@ -134,9 +136,7 @@ async fn on_connect(
             (Vec::new(), false)
         }
     };
-    if let Some(first) = s.extensions.get::<Vec<u64>>() {
-        older.extend(first);
-    }
+    older.extend(&who.older);
     st.stats.update(|c| {
         c.sockets_opened += 1;
         c.sockets_open += 1;

@@ -4,6 +4,12 @@
 //! memory in total and per socket, and event fan-out latency (p50/p99) with all of them
 //! connected. The same client for both. Loopback only; bounded in count (`--sockets`) and time
 //! (`--max-seconds`).
+//!
+//! `--cluster`: botlink-server as three nodes on PostgreSQL and Redis (both started here, in a
+//! temporary directory). Socket i goes to node i mod 3 and its events are triggered on the next
+//! node, so every event crosses nodes through Redis. It adds each node's memory and the failover
+//! time: pairings started on one node, that node killed (`kill -9`), until the others adopted
+//! them all.
 
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt, stream};
@@ -34,6 +40,19 @@ struct Args {
     /// Print one JSON object (for bench/run's side-by-side) instead of the table.
     #[arg(long)]
     json: bool,
+    /// botlink-server as 3 nodes on PostgreSQL and Redis.
+    #[arg(long, requires = "server")]
+    cluster: bool,
+    /// With `--cluster`: pairings started on the node that is then killed.
+    #[arg(long, default_value_t = 300)]
+    failover_pairings: usize,
+}
+
+/// One server process under load.
+struct Node {
+    pid: u32,
+    url: String,
+    child: tokio::process::Child,
 }
 
 type Waiters = Arc<Mutex<Vec<Option<oneshot::Sender<Instant>>>>>;
@@ -81,8 +100,11 @@ fn rss_kb(pid: u32) -> u64 {
 }
 
 async fn run(args: &Args) -> Result<(), String> {
+    if args.cluster {
+        return run_cluster(args).await;
+    }
     // The server: loopback, in memory, no rate limits, pings rare enough not to be measured.
-    let mut command = match (&args.server, &args.node) {
+    let command = match (&args.server, &args.node) {
         (Some(server), _) => botlink_server(server),
         (None, Some(script)) => {
             let mut node = tokio::process::Command::new("node");
@@ -91,7 +113,13 @@ async fn run(args: &Args) -> Result<(), String> {
         }
         (None, None) => return Err("--server or --node".into()),
     };
-    let mut child = command
+    let node = spawn(command).await?;
+    run_against(args, std::slice::from_ref(&node)).await
+}
+
+/// Starts a server and finds where it listens.
+async fn spawn(mut command: tokio::process::Command) -> Result<Node, String> {
+    let child = command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -101,13 +129,134 @@ async fn run(args: &Args) -> Result<(), String> {
     // The address: the one line the server prints at info level is filtered out at warn, so
     // ask the kernel which port the process listens on instead.
     let url = find_url(pid).await?;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let rss_idle = rss_kb(pid);
-    run_against(args, &url, &http, pid, rss_idle).await?;
-    let _ = child.kill().await;
+    Ok(Node { pid, url, child })
+}
+
+/// PostgreSQL (scripts/lib/postgres.sh) and Redis in a temporary directory; stopped on drop.
+struct Infra {
+    dir: std::path::PathBuf,
+    redis: std::process::Child,
+    pg_port: u16,
+    redis_port: u16,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+fn postgres(action: &str, dir: &std::path::Path, port: u16) -> Result<(), String> {
+    let lib = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/lib/postgres.sh");
+    let ok = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {lib}; {action} {}/pg {port}", dir.display()))
+        .status()
+        .map_err(|e| e.to_string())?
+        .success();
+    if ok { Ok(()) } else { Err(format!("PostgreSQL {action} failed")) }
+}
+
+impl Infra {
+    fn start() -> Result<Infra, String> {
+        let dir = std::env::temp_dir().join(format!("botlink-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let (pg_port, redis_port) = (free_port(), free_port());
+        postgres("pg_start", &dir, pg_port)?;
+        let redis = std::process::Command::new("redis-server")
+            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("redis-server: {e}"))?;
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(Infra {
+            dir,
+            redis,
+            pg_port,
+            redis_port,
+        })
+    }
+}
+
+impl Drop for Infra {
+    fn drop(&mut self) {
+        let _ = self.redis.kill();
+        let _ = postgres("pg_stop", &self.dir, 0);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn run_cluster(args: &Args) -> Result<(), String> {
+    let server = args.server.as_deref().ok_or("--server")?;
+    let infra = Infra::start()?;
+    let mut nodes = Vec::new();
+    for i in 1..=3 {
+        let mut command = botlink_server(server);
+        command.args([
+            "--node-id".to_owned(),
+            format!("node{i}"),
+            "--database-url".to_owned(),
+            format!("postgres://postgres@127.0.0.1:{}/postgres", infra.pg_port),
+            "--redis-url".to_owned(),
+            format!("redis://127.0.0.1:{}", infra.redis_port),
+        ]);
+        nodes.push(spawn(command).await?);
+    }
+    run_against(args, &nodes).await?;
+    failover(args, &mut nodes).await?;
+    drop(nodes);
+    drop(infra);
+    Ok(())
+}
+
+/// Pairings on node 1, node 1 killed: the time until the other nodes adopted them all.
+async fn failover(args: &Args, nodes: &mut [Node]) -> Result<(), String> {
+    let http = reqwest::Client::new();
+    let url = nodes[0].url.clone();
+    let s = post(&http, &format!("{url}/api/auth/session"), None, json!({"userId": "failover"}))
+        .await
+        .ok_or("no session")?;
+    let token = s["token"].as_str().ok_or("no token")?.to_owned();
+    for _ in 0..args.failover_pairings {
+        let b = post(&http, &format!("{url}/api/bots"), Some(&token), json!({"name": "f"}))
+            .await
+            .ok_or("no bot")?;
+        let id = b["id"].as_str().ok_or("no bot id")?;
+        post(&http, &format!("{url}/api/bots/{id}/qr"), Some(&token), json!({}))
+            .await
+            .ok_or("no pairing")?;
+    }
+    let killed = Instant::now();
+    let _ = nodes[0].child.start_kill();
+    let witness = nodes[1].url.clone();
+    let adopted_in = loop {
+        let v: Value = http
+            .get(format!("{witness}/api/dev/stats/cluster"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        if v["pairingsAdopted"].as_u64().unwrap_or(0) >= args.failover_pairings as u64 {
+            break killed.elapsed();
+        }
+        if killed.elapsed() > Duration::from_secs(60) {
+            return Err(format!("not all pairings adopted in 60 s: {v}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    if args.json {
+        println!("{}", json!({"failoverPairings": args.failover_pairings, "adoptedMs": adopted_in.as_millis()}));
+    } else {
+        println!(
+            "| failover: a node with {} pairings killed (`kill -9`) → all adopted by the others | {:.2} s |",
+            args.failover_pairings,
+            adopted_in.as_secs_f64()
+        );
+    }
     Ok(())
 }
 
@@ -138,20 +287,23 @@ fn botlink_server(binary: &str) -> tokio::process::Command {
     server
 }
 
-async fn run_against(
-    args: &Args,
-    url: &str,
-    http: &reqwest::Client,
-    pid: u32,
-    rss_idle: u64,
-) -> Result<(), String> {
-    let (url, http) = (url.to_owned(), http.clone());
+async fn run_against(args: &Args, nodes: &[Node]) -> Result<(), String> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let rss_idle: Vec<u64> = nodes.iter().map(|n| rss_kb(n.pid)).collect();
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    let url = urls[0].clone();
+    // User i lives on node i mod n; its events are triggered on the next node.
+    let home = |i: usize| urls[i % urls.len()].clone();
+    let other = |i: usize| urls[(i + 1) % urls.len()].clone();
 
     // Users, each with a bot.
     let t0 = Instant::now();
     let users: Vec<(String, String, String)> = stream::iter(0..args.sockets)
         .map(|i| {
-            let (http, url) = (http.clone(), url.clone());
+            let (http, url) = (http.clone(), home(i));
             async move {
                 let s = post(
                     &http,
@@ -186,14 +338,16 @@ async fn run_against(
 
     // The sockets.
     let waiters: Waiters = Arc::new(Mutex::new((0..users.len()).map(|_| None).collect()));
-    let ws_url = format!(
-        "{}/socket.io/?EIO=4&transport=websocket",
-        url.replacen("http://", "ws://", 1)
-    );
+    let ws_url = |i: usize| {
+        format!(
+            "{}/socket.io/?EIO=4&transport=websocket",
+            home(i).replacen("http://", "ws://", 1)
+        )
+    };
     let t1 = Instant::now();
     let connected: Vec<Result<usize, String>> = stream::iter(users.iter().enumerate())
         .map(|(i, (user, token, bot))| {
-            let (ws_url, waiters) = (ws_url.clone(), waiters.clone());
+            let (ws_url, waiters) = (ws_url(i), waiters.clone());
             let auth = json!({"token": token, "userId": user, "botId": bot}).to_string();
             async move {
                 let (mut ws, _) = match tokio_tungstenite::connect_async(&ws_url).await {
@@ -251,9 +405,14 @@ async fn run_against(
         eprintln!("load: a socket failed: {r}");
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_held = rss_kb(pid);
+    let rss_held: Vec<u64> = nodes.iter().map(|n| rss_kb(n.pid)).collect();
+    let stats_path = if nodes.len() > 1 {
+        "/api/dev/stats/cluster"
+    } else {
+        "/api/dev/stats"
+    };
     let stats: Value = http
-        .get(format!("{url}/api/dev/stats"))
+        .get(format!("{url}{stats_path}"))
         .send()
         .await
         .map_err(|e| e.to_string())?
@@ -275,7 +434,7 @@ async fn run_against(
         .collect();
     let mut latencies: Vec<f64> = stream::iter(sample)
         .map(|i| {
-            let (http, url, waiters) = (http.clone(), url.clone(), waiters.clone());
+            let (http, url, waiters) = (http.clone(), other(i), waiters.clone());
             let (_, token, bot) = users[i].clone();
             async move {
                 let (tx, rx) = oneshot::channel();
@@ -306,14 +465,28 @@ async fn run_against(
             .unwrap_or(f64::NAN)
     };
 
-    let per_socket = (rss_held.saturating_sub(rss_idle)) as f64 / held.max(1) as f64;
+    let per_node: Vec<String> = rss_idle
+        .iter()
+        .zip(&rss_held)
+        .enumerate()
+        .map(|(i, (a, b))| {
+            format!(
+                "node{}: {:.1} → {:.1} MB",
+                i + 1,
+                *a as f64 / 1000.0,
+                *b as f64 / 1000.0
+            )
+        })
+        .collect();
+    let (rss_idle, rss_held): (u64, u64) = (rss_idle.iter().sum(), rss_held.iter().sum());
+    let per_socket = rss_held.saturating_sub(rss_idle) as f64 / held.max(1) as f64;
     let rate = held as f64 / connect_time.as_secs_f64();
     if args.json {
         println!(
             "{}",
             json!({"sockets": held, "connectRate": rate, "rssIdleKb": rss_idle, "rssHeldKb": rss_held,
                    "perSocketKb": per_socket, "p50": pct(0.5), "p99": pct(0.99),
-                   "events": latencies.len()})
+                   "events": latencies.len(), "nodes": per_node})
         );
         return Ok(());
     }
@@ -337,6 +510,9 @@ async fn run_against(
         rss_idle as f64 / 1000.0,
         rss_held as f64 / 1000.0
     );
+    if nodes.len() > 1 {
+        println!("| resident memory of each node | {} |", per_node.join(", "));
+    }
     println!(
         "| resident memory per socket (incl. its user, session and bot) | {per_socket:.1} KB |"
     );

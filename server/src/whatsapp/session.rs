@@ -9,7 +9,7 @@ use super::{
     events::{self, Ending, Outcome, QR_REFS_PER_CONNECTION},
 };
 use crate::{
-    bot_status::{Next, announce_status, set_status_in_order, store_status_in_order},
+    bot_status::{Next, announce_status, set_status, set_status_in_order, store_status_in_order},
     links::LinkError,
     pairing::qr_event,
     state::{AppState, Shared, lock},
@@ -328,16 +328,24 @@ impl Session {
     /// Builds the bot's client on its device store and starts it. `Ok(None)`: a resume found no
     /// registered device, so nothing was started.
     pub async fn start(a: StartArgs<'_>) -> Result<Option<Session>, LinkError> {
-        let ctx = (a.st, a.user_id, a.bot_id, a.device_file);
-        crate::data_dir::create_private_file(a.device_file).map_err(|e| broken(&ctx, &e))?;
+        let (st, user_id, bot_id, file) = (a.st, a.user_id, a.bot_id, a.device_file);
+        match Self::build(a).await {
+            Ok(session) => Ok(session),
+            Err(why) => Err(broken(st, user_id, bot_id, file, &why).await),
+        }
+    }
+
+    /// [`Session::start`]; an error says why the device store cannot be used.
+    async fn build(a: StartArgs<'_>) -> Result<Option<Session>, String> {
+        crate::data_dir::create_private_file(a.device_file).map_err(|e| e.to_string())?;
         // A file that is not a database is refused at once: the store's connection pool would
         // retry it for 30 s, past the 10 s the pairing API promises.
-        check_database(a.device_file).map_err(|e| broken(&ctx, &e))?;
+        check_database(a.device_file).map_err(|e| e.to_string())?;
         let url = a.device_file.to_string_lossy().into_owned();
         let store = tokio::time::timeout(STOP_TIMEOUT, SqliteStore::new(&url))
             .await
-            .map_err(|_| broken(&ctx, &"the device store did not open within 10 s"))?
-            .map_err(|e| broken(&ctx, &e))?;
+            .map_err(|_| "the device store did not open within 10 s".to_string())?
+            .map_err(|e| e.to_string())?;
         let core = Arc::new(Core {
             bot_id: a.bot_id.to_owned(),
             user_id: a.user_id.to_owned(),
@@ -376,7 +384,7 @@ impl Session {
             })
             .build()
             .await
-            .map_err(|e| broken(&ctx, &e))?;
+            .map_err(|e| e.to_string())?;
         let client = bot.client();
         if a.purpose == Purpose::Resume && client.pn().is_none() {
             return Ok(None);
@@ -421,20 +429,20 @@ fn check_database(file: &Path) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The bot's device store cannot be used: the bot says so, the server log says which file.
-fn broken(
-    (st, user_id, bot_id, file): &(&Shared, &str, &str, &Path),
-    e: &dyn std::fmt::Display,
-) -> LinkError {
-    tracing::error!(bot = bot_id, file = %file.display(), "the bot's device store cannot be used: {e}");
+/// The bot's device store cannot be used: the bot says so (stored before the answer), the server
+/// log says which file.
+async fn broken(st: &Shared, user_id: &str, bot_id: &str, file: &Path, why: &str) -> LinkError {
+    tracing::error!(bot = bot_id, file = %file.display(), "the bot's device store cannot be used: {why}");
     let reason =
         "this bot's WhatsApp device store cannot be read (the server log says which file and why)";
-    set_status_in_order(
+    set_status(
         st,
         user_id,
         bot_id,
-        Next::Is(BotStatus::Disconnected),
-        Some(reason.into()),
-    );
+        BotStatus::Disconnected,
+        None,
+        Some(reason),
+    )
+    .await;
     LinkError::Broken(reason.into())
 }
