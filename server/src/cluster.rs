@@ -1,11 +1,11 @@
 //! Cluster mode's link to Redis: the clients (one for commands, one subscriber for the Socket.IO
-//! adapter, which fred resubscribes after a reconnect), and each node's counters published for
-//! the cluster-wide sum of `/api/dev/stats/cluster`.
+//! adapter, subscribed again after a reconnect), and each node's counters published for the
+//! cluster-wide sum of `/api/dev/stats/cluster`.
 
 use crate::state::{Counters, Shared};
 use fred::{
     clients::{Client, SubscriberClient},
-    interfaces::{ClientLike, LuaInterface},
+    interfaces::{ClientLike, EventInterface, LuaInterface},
     types::{
         RespVersion,
         config::{Config, ReconnectPolicy},
@@ -47,9 +47,33 @@ pub async fn connect(url: &str) -> Result<(Client, FredDriver), String> {
     let driver = FredDriver::new(subscriber.clone())
         .await
         .map_err(|e| format!("Redis subscriber: {e}"))?;
-    // After a reconnect, every channel the adapter listened to is subscribed again.
-    subscriber.manage_subscriptions();
+    tokio::spawn(resubscribe(subscriber));
     Ok((client, driver))
+}
+
+/// After a reconnect (Redis restarted), subscribes again to every channel the adapter listened
+/// to. fred's own `manage_subscriptions` first sends a plain SUBSCRIBE with no channel when there
+/// are only sharded ones (the adapter's), which Redis refuses, and it stops there.
+async fn resubscribe(subscriber: SubscriberClient) {
+    use fred::interfaces::PubsubInterface;
+    use tokio::sync::broadcast::error::RecvError;
+    let mut reconnects = subscriber.reconnect_rx();
+    loop {
+        match reconnects.recv().await {
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return,
+        }
+        let channels = subscriber.tracked_shard_channels();
+        for channel in &channels {
+            if let Err(e) = subscriber.ssubscribe(channel.to_string()).await {
+                tracing::warn!("could not subscribe again to {channel}: {e}");
+            }
+        }
+        tracing::info!(
+            "Redis reconnected: {} channels subscribed again",
+            channels.len()
+        );
+    }
 }
 
 const PUBLISH: &str = r"

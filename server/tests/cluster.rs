@@ -384,17 +384,35 @@ async fn redis_down_refuses_for_now_and_after_its_restart_service_resumes() {
     );
 
     c.redis.start_again();
-    // The nodes reconnect (every 500 ms) and subscribe again; then a scan elsewhere reaches
-    // the socket that lived through the outage.
-    let sio_node = eventually("Redis back", Duration::from_secs(10), || async {
-        let (s, ok) = Sio::connect(c.node(2), auth(&token, &user, &bot)).await;
+    // The nodes reconnect (every 500 ms) and subscribe again. Then CONNECTs work, and an event
+    // made on node 3 reaches a socket on node 2: a 515 (the pairing goes on) until one arrives.
+    let mut fresh = eventually("CONNECT works again", Duration::from_secs(10), || async {
+        let (s, ok) = Sio::connect(c.node(1), auth(&token, &user, &bot)).await;
         ok.starts_with("40").then_some(s)
     })
     .await;
-    drop(sio_node);
-    let (mut fresh, ok) = Sio::connect(c.node(1), auth(&token, &user, &bot)).await;
-    assert!(ok.starts_with("40"), "{ok}");
     assert_eq!(fresh.next_whatsapp().await.unwrap()["type"], "qr_updated");
+    let back = Instant::now();
+    loop {
+        let fail = json!({"code": 515});
+        let path = format!("/api/dev/bots/{bot}/fail");
+        c.node(2)
+            .call("POST", &path, Some(&token), Some(fail))
+            .await;
+        match tokio::time::timeout(Duration::from_millis(300), fresh.next_whatsapp()).await {
+            Ok(Some(e)) if e["type"] == "connection_failed" => break,
+            _ => assert!(
+                back.elapsed() < Duration::from_secs(10),
+                "events never crossed nodes again"
+            ),
+        }
+    }
+    // Any other 515s still on their way are read before the scan's events.
+    while let Ok(Some(e)) =
+        tokio::time::timeout(Duration::from_millis(500), fresh.next_whatsapp()).await
+    {
+        assert_eq!(e["type"], "connection_failed", "{e}");
+    }
     assert_eq!(scan(c.node(2), &qr_ref(&pairing)).await, 200);
     assert_eq!(fresh.next_whatsapp().await.unwrap()["type"], "qr_scanned");
     assert_eq!(
