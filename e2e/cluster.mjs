@@ -33,6 +33,16 @@ async function untilListening(port) {
   throw new Error(`nothing listens on ${port}`);
 }
 
+/** A call to a server's API: resolves to { status, json, text }. */
+export async function call(base, p, { method = 'GET', token, body } = {}) {
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(base + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null, text };
+}
+
 /** The databases, Redis and HAProxy of a cluster, kept across its nodes' restarts (by `--db`). */
 const infras = new Map();
 
@@ -114,14 +124,6 @@ export async function startCluster(flags = []) {
   const url = `http://127.0.0.1:${infra.lbPort}`;
   // HAProxy marks a node up after two health checks 500 ms apart.
   await sleep(1_200);
-  const call = async (base, p, { method = 'GET', token, body } = {}) => {
-    const headers = {};
-    if (token) headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(base + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : null, text };
-  };
   const nodeUrls = infra.nodePorts.map((p) => `http://127.0.0.1:${p}`);
   const stopNodes = async (signal) => {
     await Promise.all(nodes.map(({ proc }) => {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 import { before, after } from 'node:test';
-import { startCluster } from './cluster.mjs';
+import { call, startCluster } from './cluster.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -39,14 +39,7 @@ export async function startServer(flags = []) {
     proc.on('exit', (code) => reject(new Error(`server exited ${code}:\n${log}`)));
   });
   proc.stdout.on('data', (c) => { log += c; });
-  const api = async (path, { method = 'GET', token, body } = {}) => {
-    const headers = {};
-    if (token) headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : null, text };
-  };
+  const api = (path, opts) => call(url, path, opts);
   return {
     url,
     log: () => log,

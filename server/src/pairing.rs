@@ -158,10 +158,7 @@ async fn expire(st: &Shared, row: &PairingRow) -> Result<Option<PairingRow>, Sto
     let Some(closed) = st.store.close_pairing(&row.bot_id, Some(row.fence)).await? else {
         return Ok(None);
     };
-    spend(st, &closed.qr_ref, "expired").await;
-    if let Some(code) = &closed.code {
-        spend(st, code, "expired").await;
-    }
+    spend_shown(st, &closed, "expired").await;
     st.emit_to_user(
         &row.user_id,
         &whatsapp(&row.bot_id, |bot_id| WhatsAppEvent::QrExpired { bot_id }),
@@ -169,6 +166,14 @@ async fn expire(st: &Shared, row: &PairingRow) -> Result<Option<PairingRow>, Sto
     let back = previous_status(st, &row.bot_id).await;
     set_status(st, &row.user_id, &row.bot_id, back, None, None).await;
     Ok(None)
+}
+
+/// Notes the pairing's QR ref and its pairing code, if any, as gone ("expired" or "used").
+async fn spend_shown(st: &Shared, row: &PairingRow, why: &str) {
+    spend(st, &row.qr_ref, why).await;
+    if let Some(code) = &row.code {
+        spend(st, code, why).await;
+    }
 }
 
 async fn spend(st: &Shared, key: &str, why: &str) {
@@ -289,10 +294,7 @@ async fn link(st: &Shared, presented: Presented<'_>) -> Result<String, NotLinked
             .map_err(unavailable)?
             .unwrap_or_else(|| "unknown".into()));
     };
-    spend(st, &before.qr_ref, "used").await;
-    if let Some(code) = &before.code {
-        spend(st, code, "used").await;
-    }
+    spend_shown(st, &before, "used").await;
     st.emit_to_user(
         &before.user_id,
         &whatsapp(&before.bot_id, |bot_id| WhatsAppEvent::QrScanned { bot_id }),
@@ -317,10 +319,7 @@ async fn link(st: &Shared, presented: Presented<'_>) -> Result<String, NotLinked
 pub async fn end(st: &Shared, bot_id: &str) -> Result<(), StoreError> {
     if let Some(row) = st.store.close_pairing(bot_id, None).await? {
         st.pairings.stop(bot_id);
-        spend(st, &row.qr_ref, "expired").await;
-        if let Some(code) = &row.code {
-            spend(st, code, "expired").await;
-        }
+        spend_shown(st, &row, "expired").await;
     }
     Ok(())
 }

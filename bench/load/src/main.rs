@@ -88,6 +88,17 @@ async fn post(
     req.send().await.ok()?.json().await.ok()
 }
 
+/// GETs `url` and reads the JSON answer.
+async fn get(http: &reqwest::Client, url: &str) -> Result<Value, String> {
+    http.get(url)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())
+}
+
 fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -232,14 +243,7 @@ async fn failover(args: &Args, nodes: &mut [Node]) -> Result<(), String> {
     let _ = nodes[0].child.start_kill();
     let witness = nodes[1].url.clone();
     let adopted_in = loop {
-        let v: Value = http
-            .get(format!("{witness}/api/dev/stats/cluster"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let v = get(&http, &format!("{witness}/api/dev/stats/cluster")).await?;
         if v["pairingsAdopted"].as_u64().unwrap_or(0) >= args.failover_pairings as u64 {
             break killed.elapsed();
         }
@@ -411,14 +415,7 @@ async fn run_against(args: &Args, nodes: &[Node]) -> Result<(), String> {
     } else {
         "/api/dev/stats"
     };
-    let stats: Value = http
-        .get(format!("{url}{stats_path}"))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+    let stats = get(&http, &format!("{url}{stats_path}")).await?;
 
     // Fan-out: events to many users at once, with every socket connected.
     let held_ids: Vec<usize> = connected
