@@ -38,6 +38,21 @@ fn user_counter(sum: &Value, user: &str, field: &str) -> u64 {
     sum["perUser"][user][field].as_u64().unwrap_or(0)
 }
 
+/// The call is answered `503` with `Retry-After` (not 401: the session is not over).
+async fn unavailable(node: &Server, method: &str, path: &str, token: &str) {
+    let resp = reqwest::Client::new()
+        .request(method.parse().unwrap(), format!("{}{path}", node.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(resp.status(), 503, "{method} {path}");
+    assert!(
+        resp.headers().get("retry-after").is_some(),
+        "with Retry-After"
+    );
+}
+
 /// Whether the socket is told `41` (replaced) within `within`; events before it are skipped.
 async fn told_to_go(sio: &mut Sio, within: Duration) -> bool {
     let until = tokio::time::Instant::now() + within;
@@ -371,17 +386,7 @@ async fn redis_down_refuses_for_now_and_after_its_restart_service_resumes() {
         refused.contains("rate_limited"),
         "the one refusal the app retries: {refused}"
     );
-    let resp = reqwest::Client::new()
-        .post(format!("{}/api/bots/{bot}/qr", c.node(2).url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 503);
-    assert!(
-        resp.headers().get("retry-after").is_some(),
-        "with Retry-After"
-    );
+    unavailable(c.node(2), "POST", &format!("/api/bots/{bot}/qr"), &token).await;
 
     c.redis.start_again();
     // The nodes reconnect (every 500 ms) and subscribe again. Then CONNECTs work, and an event
@@ -440,14 +445,7 @@ async fn postgres_down_answers_503_and_after_its_restart_nothing_is_lost() {
         .unwrap();
 
     c.pg.stop();
-    let resp = reqwest::Client::new()
-        .get(format!("{}/api/bots", c.node(2).url))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 503, "not 401: the session is not over");
-    assert!(resp.headers().get("retry-after").is_some());
+    unavailable(c.node(2), "GET", "/api/bots", &token).await;
     let (_s, refused) = Sio::connect(c.node(2), auth(&token, &user, &bot)).await;
     assert!(refused.contains("rate_limited"), "{refused}");
     tokio::time::sleep(Duration::from_secs(4)).await;
