@@ -70,6 +70,7 @@ pub async fn previous_status(st: &Shared, bot_id: &str) -> BotStatus {
 }
 
 /// What a status change from a synchronous caller sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
     /// This status.
     Is(BotStatus),

@@ -19,6 +19,15 @@ impl Outbox {
         Outbox(tx)
     }
 
+    /// Waits until everything put in before has run (an answer that must follow its stores).
+    pub async fn flush(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.put(async move {
+            let _ = done.send(());
+        });
+        let _ = wait.await;
+    }
+
     /// Runs `work` after everything put in before it.
     pub fn put(&self, work: impl Future<Output = ()> + Send + 'static) {
         // The receiver lives as long as the runtime: a send fails only while it shuts down.

@@ -23,6 +23,7 @@
 //! | `Messages` | `message_sync` with the bot's count | unchanged | runs |
 //! | every other event | nothing | unchanged | runs |
 
+use crate::bot_status::Next;
 use protocol::{BotStatus, codes};
 use whatsapp_rust::types::events::{ConnectFailureReason, Event};
 
@@ -58,8 +59,8 @@ pub struct Ending {
     pub code: u16,
     /// In words, for the app and the dashboard (`statusReason`).
     pub reason: String,
-    /// The bot's status afterwards.
-    pub status: BotStatus,
+    /// The bot's status afterwards (or back to where it was before the pairing).
+    pub status: Next,
     /// The device is no longer registered with WhatsApp: its store is wiped, and the next
     /// pairing starts with a new QR.
     pub forget_device: bool,
@@ -74,6 +75,7 @@ pub const QR_REFS_PER_CONNECTION: u32 = 6;
 pub use protocol::codes::CLIENT_OUTDATED;
 
 fn ended(code: u16, reason: impl Into<String>, status: BotStatus, forget: bool) -> Outcome {
+    let status = Next::Is(status);
     Outcome::Ended(Ending {
         code,
         reason: reason.into(),
@@ -269,7 +271,7 @@ mod tests {
             let e = ending(outcome(&out));
             assert_eq!(
                 (e.code, e.status, e.forget_device),
-                (code, BotStatus::LoggedOut, true)
+                (code, Next::Is(BotStatus::LoggedOut), true)
             );
         }
 
@@ -278,7 +280,7 @@ mod tests {
         )));
         assert_eq!(
             (e.code, e.status, e.forget_device),
-            (440, BotStatus::Conflict, false)
+            (440, Next::Is(BotStatus::Conflict), false)
         );
 
         let ban = Event::TemporaryBan(
@@ -288,20 +290,20 @@ mod tests {
                 .build(),
         );
         let e = ending(outcome(&ban));
-        assert_eq!((e.code, e.status), (403, BotStatus::Disconnected));
+        assert_eq!((e.code, e.status), (403, Next::Is(BotStatus::Disconnected)));
         assert!(e.reason.contains("60 min"), "{}", e.reason);
 
         let e = ending(outcome(&Event::QrScannedWithoutMultidevice(
             ev::QrScannedWithoutMultidevice::builder().build(),
         )));
-        assert_eq!((e.code, e.status), (411, BotStatus::Disconnected));
+        assert_eq!((e.code, e.status), (411, Next::Is(BotStatus::Disconnected)));
 
         let e = ending(outcome(&Event::ClientOutdated(
             ev::ClientOutdated::builder().build(),
         )));
         assert_eq!(
             (e.code, e.status),
-            (CLIENT_OUTDATED, BotStatus::Disconnected)
+            (CLIENT_OUTDATED, Next::Is(BotStatus::Disconnected))
         );
         assert_ne!(e.code, 405, "405 is a retry code in §4");
 
@@ -321,7 +323,7 @@ mod tests {
         let e = ending(outcome(&refused));
         assert_eq!(
             (e.code, e.status, e.forget_device),
-            (403, BotStatus::Disconnected, false)
+            (403, Next::Is(BotStatus::Disconnected), false)
         );
         assert!(e.reason.contains("BadUserAgent"), "{}", e.reason);
 

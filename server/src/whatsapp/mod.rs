@@ -236,6 +236,9 @@ impl Link for WhatsAppLink {
                 // The stored device is gone from WhatsApp: once more, with a new device (a QR).
                 Phase::Ended(e) if e.forget_device && !fresh => fresh = true,
                 Phase::Ended(e) => {
+                    // The bot's status and reason are stored before the answer: a client that
+                    // reloads at once sees why.
+                    st.outbox.flush().await;
                     return Err(LinkError::Unavailable {
                         reason: e.reason,
                         retry_after: RETRY_AFTER,
@@ -249,9 +252,10 @@ impl Link for WhatsAppLink {
                     core.end(events::Ending {
                         code: protocol::codes::TIMED_OUT,
                         reason: reason.clone(),
-                        status: protocol::BotStatus::Disconnected,
+                        status: crate::bot_status::Next::Is(protocol::BotStatus::Disconnected),
                         forget_device: false,
                     });
+                    st.outbox.flush().await;
                     return Err(LinkError::Unavailable {
                         reason,
                         retry_after: RETRY_AFTER,

@@ -135,7 +135,7 @@ impl Core {
                         reason: format!(
                             "WhatsApp could not be reached: gave up after {attempts} connection attempts"
                         ),
-                        status: BotStatus::Disconnected,
+                        status: Next::Is(BotStatus::Disconnected),
                         forget_device: false,
                     });
                 }
@@ -146,13 +146,11 @@ impl Core {
 
     /// Ends the session once: `connection_failed`, the bot's status and reason, then the stop.
     pub fn end(&self, ending: Ending) {
-        let next = Next::Is(ending.status);
-        self.finish(ending, true, next);
+        self.finish(ending, true);
     }
 
     /// Ends the session once; `connection_failed` only when `announce` (not after `qr_expired`).
-    /// The bot's status becomes `next`.
-    fn finish(&self, ending: Ending, announce: bool, next: Next) {
+    fn finish(&self, ending: Ending, announce: bool) {
         if self.is_over() {
             return;
         }
@@ -173,7 +171,7 @@ impl Core {
                 &st,
                 &self.user_id,
                 &self.bot_id,
-                next,
+                ending.status,
                 Some(ending.reason.clone()),
             );
         }
@@ -233,11 +231,10 @@ impl Core {
                 let ending = Ending {
                     code: 408,
                     reason: "nobody scanned the QR code in time".into(),
-                    // Stored as where the bot was before (`Next::Back`), read in order.
-                    status: BotStatus::Disconnected,
+                    status: Next::Back,
                     forget_device: false,
                 };
-                self.finish(ending, false, Next::Back);
+                self.finish(ending, false);
             }
             Outcome::Scanned => {
                 let view = self.view();
