@@ -97,24 +97,60 @@ end
 return out
 ";
 
-/// Publishes this node's counters until the server stops.
-pub async fn publish_stats(st: Shared, client: Client) {
+/// A node gone quiet is dropped from the sum only when its counters expire; a node that stops
+/// on purpose takes them out at once, so the sum never counts a drained node's pairings twice.
+const WITHDRAW: &str = r"
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return 0
+";
+
+/// The task that publishes this node's counters, until it is told the node stops.
+pub struct StatsPublisher {
+    stop: std::sync::Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StatsPublisher {
+    pub fn start(st: Shared, client: Client) -> StatsPublisher {
+        let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(publish_stats(st, client, stop.clone()));
+        StatsPublisher { stop, task }
+    }
+
+    /// Stops publishing and removes this node's counters; returns once they are gone. The task
+    /// itself removes them, after its last publish has been answered, so none lands after.
+    pub async fn withdraw(self) {
+        self.stop.notify_one();
+        let _ = self.task.await;
+    }
+}
+
+async fn publish_stats(st: Shared, client: Client, stop: std::sync::Arc<tokio::sync::Notify>) {
+    let keys = || vec![format!("botlink:stats:{}", st.node), "botlink:nodes".into()];
     let mut tick = tokio::time::interval(STATS_EVERY);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.notified() => break,
+        }
         let Ok(json) = serde_json::to_string(&st.counters()) else {
             continue;
         };
         let published: Result<u64, _> = client
             .eval(
                 PUBLISH,
-                vec![format!("botlink:stats:{}", st.node), "botlink:nodes".into()],
+                keys(),
                 vec![json, STATS_TTL_MS.to_string(), st.node.clone()],
             )
             .await;
         if let Err(e) = published {
             tracing::debug!("counters not published: {e}");
         }
+    }
+    let withdrawn: Result<u64, _> = client.eval(WITHDRAW, keys(), vec![st.node.clone()]).await;
+    if let Err(e) = withdrawn {
+        tracing::warn!("counters not withdrawn (they expire in {STATS_TTL_MS} ms): {e}");
     }
 }
 

@@ -136,7 +136,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     // this node) at the next tick, with new fences, instead of being renewed with no task.
     pairing::give_back_at_start(&st).await;
     tokio::spawn(pairing::keep_leases(st.clone()));
-    if let Some(client) = redis {
+    let publisher = redis.map(|client| {
         let rejoin = st.clone();
         fred::interfaces::EventInterface::on_reconnect(&client, move |_| {
             let st = rejoin.clone();
@@ -145,8 +145,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 Ok(())
             }
         });
-        tokio::spawn(cluster::publish_stats(st.clone(), client));
-    }
+        cluster::StatsPublisher::start(st.clone(), client)
+    });
     tracing::info!(
         "botlink-server listening on http://{addr} ({} mode, {:?} link, {}, node {}, data in {})",
         if cfg.production { "production" } else { "dev" },
@@ -165,7 +165,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     axum::serve(listener, axum::ServiceExt::into_make_service(app))
         .with_graceful_shutdown(async move {
             shutdown().await;
-            drain(&draining).await;
+            drain(&draining, publisher).await;
         })
         .await?;
     st.link.shutdown().await;
@@ -174,12 +174,15 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
 
 /// SIGTERM or Ctrl-C: health turns 503, the node's pairings go to other nodes, and its sockets'
 /// transports close without `41` (which the app would take as final), so each app reconnects
-/// through the load balancer to a node that is staying.
-async fn drain(st: &Shared) {
+/// through the load balancer to a node that is staying. Last, its counters leave the cluster's sum.
+async fn drain(st: &Shared, publisher: Option<cluster::StatsPublisher>) {
     tracing::info!("draining: giving the leases back and closing the sockets");
     pairing::give_back(st).await;
     if let Some(io) = st.io.get() {
         io.close().await;
+    }
+    if let Some(publisher) = publisher {
+        publisher.withdraw().await;
     }
 }
 
