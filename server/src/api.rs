@@ -175,14 +175,22 @@ async fn bot(st: &Shared, stored: Bot) -> Bot {
 }
 
 pub fn routes(st: &Shared) -> Router<Shared> {
+    // What acts on a bot's session is answered by the node holding its device (`forward.rs`).
+    let to_holder = axum::middleware::from_fn_with_state(st.clone(), crate::forward::to_holder);
     let mut r = Router::new()
         .route("/api/health", get(health))
         .route("/api/auth/refresh", post(refresh))
         .route("/api/bots", get(list_bots).post(create_bot))
-        .route("/api/bots/{id}", get(get_bot).delete(delete_bot))
-        .route("/api/bots/{id}/qr", post(start_qr))
-        .route("/api/bots/{id}/pairing-code", post(pairing_code))
-        .route("/api/bots/{id}/logout", post(logout));
+        .route(
+            "/api/bots/{id}",
+            get(get_bot).delete(delete_bot).layer(to_holder.clone()),
+        )
+        .route("/api/bots/{id}/qr", post(start_qr).layer(to_holder.clone()))
+        .route(
+            "/api/bots/{id}/pairing-code",
+            post(pairing_code).layer(to_holder.clone()),
+        )
+        .route("/api/bots/{id}/logout", post(logout).layer(to_holder));
     if !st.cfg.production {
         r = r.route("/api/auth/session", post(create_session));
     }

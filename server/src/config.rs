@@ -104,6 +104,11 @@ pub struct ServeArgs {
     /// Defaults to `<host>:<port>` of `--addr` alone, and to `<addr>-<random>` in a cluster.
     #[arg(long, env = "BOTLINK_NODE_ID")]
     pub node_id: Option<String>,
+    /// Cluster mode with `--link whatsapp`: where the other nodes reach this node's API (the
+    /// requests about a bot whose device is here are forwarded to it). Defaults to
+    /// `http://<addr>`.
+    #[arg(long, env = "BOTLINK_NODE_URL")]
+    pub node_url: Option<String>,
 }
 
 /// The two implementations of the WhatsApp link seam (`links::Link`).
@@ -133,6 +138,14 @@ impl ServeArgs {
             database: self.database_url.as_deref()?,
             redis: self.redis_url.as_deref()?,
         })
+    }
+
+    /// Where the other nodes reach this one's API.
+    pub fn node_url(&self) -> String {
+        match &self.node_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.addr),
+        }
     }
 
     pub fn public_url(&self) -> String {

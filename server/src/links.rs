@@ -63,11 +63,18 @@ pub trait Link: Send + Sync {
     /// (best effort) and forgets the device.
     async fn unlink(&self, st: &Shared, bot_id: &str);
 
-    /// After a restart: resumes every linked bot from its stored device, without a QR.
+    /// Another node that holds the bot's device (cluster mode, real link): requests about the
+    /// bot are forwarded to it while it lives.
+    async fn holder(&self, _st: &Shared, _bot_id: &str) -> Option<crate::store::DeviceHold> {
+        None
+    }
+
+    /// After a restart: resumes every linked bot from its stored device, without a QR (and,
+    /// in a cluster, keeps this node's holds on its devices from now on).
     async fn resume(&self, st: &Shared);
 
     /// Stops every client (the server is shutting down); devices are kept.
-    async fn shutdown(&self);
+    async fn shutdown(&self, st: &Shared);
 }
 
 /// The simulated link: `pairing.rs` is its engine.
@@ -109,5 +116,5 @@ impl Link for Simulated {
         // A simulated session has nothing to resume: its "device" is the row's status.
     }
 
-    async fn shutdown(&self) {}
+    async fn shutdown(&self, _st: &Shared) {}
 }

@@ -9,6 +9,7 @@ mod coordination;
 mod csp;
 mod data_dir;
 mod dev;
+mod forward;
 mod limits;
 mod link_page;
 mod links;
@@ -89,11 +90,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut cfg = cli.serve;
     if clustered && cfg.link == LinkKind::Whatsapp {
-        // A real bot's device lives in one node's data directory; moving it between nodes is a
-        // later step (README, "Cluster mode").
-        return Err(
-            "--link whatsapp runs on one node only (without --database-url/--redis-url)".into(),
-        );
+        // A bot's device store is a file on one node's disk, pinned to that node: the node must
+        // be the same one after a restart (its name, its directory, its address).
+        check_pinning(&cfg)?;
     }
     let limits = PerMinute::of_args(&cfg);
     let (driver, coordination, redis) = match cfg.cluster() {
@@ -118,6 +117,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         LinkKind::Whatsapp => Box::new(whatsapp::WhatsAppLink::new(
             data.devices()?,
             whatsapp::connector::Connector::real(),
+            clustered,
         )),
     };
     let listener = tokio::net::TcpListener::bind(cfg.addr).await?;
@@ -168,7 +168,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             drain(&draining, publisher).await;
         })
         .await?;
-    st.link.shutdown().await;
+    st.link.shutdown(&st).await;
     Ok(())
 }
 
@@ -184,6 +184,26 @@ async fn drain(st: &Shared, publisher: Option<cluster::StatsPublisher>) {
     if let Some(publisher) = publisher {
         publisher.withdraw().await;
     }
+}
+
+/// What a node holding real devices needs: a name and a directory that outlive a restart, and
+/// an address the other nodes can reach.
+fn check_pinning(cfg: &ServeArgs) -> Result<(), String> {
+    let missing = |what: &str| {
+        format!("--link whatsapp in a cluster needs {what}: a bot's device stays on its node")
+    };
+    if cfg.node_id.is_none() {
+        return Err(missing("--node-id (the same after a restart)"));
+    }
+    if cfg.data_dir.is_none() {
+        return Err(missing("--data-dir (where the devices are kept)"));
+    }
+    if cfg.node_url.is_none() && cfg.addr.ip().is_unspecified() {
+        return Err(missing(
+            "--node-url (how the other nodes reach this one; --addr listens on every address)",
+        ));
+    }
+    Ok(())
 }
 
 async fn shutdown() {

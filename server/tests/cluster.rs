@@ -473,3 +473,76 @@ async fn postgres_down_answers_503_and_after_its_restart_nothing_is_lost() {
     }
     assert!(seen.windows(2).all(|w| w[1] == w[0] + 1), "{seen:?}");
 }
+
+/// What `/api/dev/stats` of node `i` says of the real link's clients.
+async fn clients_started(c: &Cluster, i: usize) -> u64 {
+    c.node(i).stats().await["whatsappClientsStarted"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn real_link_a_bots_session_is_pinned_to_its_node_and_a_gone_node_is_said_until_it_returns() {
+    let mut c = Cluster::start(&["--link", "whatsapp"]).await;
+    let (token, _, bot) = user_with_bot(&c).await;
+    // WhatsApp is out of reach here: every client gives up, and the answer says so (503).
+    let (status, body) = start_qr(c.node(0), &token, &bot).await;
+    assert_eq!(status, 503, "{body}");
+    // Asked on another node, node 1 answers: it holds the bot's device; no second client.
+    let (status, body) = start_qr(c.node(1), &token, &bot).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        (
+            clients_started(&c, 0).await,
+            clients_started(&c, 1).await,
+            clients_started(&c, 2).await
+        ),
+        (2, 0, 0),
+        "both starts ran on node 1"
+    );
+    // A phone would have linked the device (it cannot here): say so, as node 1 would.
+    let (pg, conn) = tokio_postgres::connect(&c.pg.url(), tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL");
+    tokio::spawn(conn);
+    pg.execute(
+        "UPDATE device_holds SET registered = true WHERE bot_id = $1",
+        &[&bot],
+    )
+    .await
+    .expect("the hold");
+    c.nodes[0].take().unwrap().kill();
+    let killed = Instant::now();
+    let row = eventually(
+        "the bot says its node stopped",
+        Duration::from_secs(6),
+        || async {
+            let (_, row) =
+                c.lb.call("GET", &format!("/api/bots/{bot}"), Some(&token), None)
+                    .await;
+            let reason = row["statusReason"].as_str().unwrap_or_default();
+            reason.contains("(node1) stopped").then_some(row)
+        },
+    )
+    .await;
+    assert_eq!(row["status"], "disconnected", "{row}");
+    println!("told {:?} after its node was killed", killed.elapsed());
+    // Its device is node 1's: no other node starts a client for it meanwhile.
+    let (status, body) = start_qr(c.node(2), &token, &bot).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("has stopped"),
+        "{body}"
+    );
+    assert_eq!(clients_started(&c, 2).await, 0);
+    // Node 1 returns (its name, its directory): requests go to it again.
+    c.nodes[0] = Some(c.start_node(0));
+    c.until_balanced().await;
+    let (status, body) = start_qr(c.node(2), &token, &bot).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        (clients_started(&c, 0).await, clients_started(&c, 2).await),
+        (1, 0),
+        "the returned node runs it"
+    );
+}

@@ -17,6 +17,83 @@ pub async fn check(store: &dyn Store) {
     bots(store).await;
     pairings(store).await;
     leases(store).await;
+    holds(store).await;
+}
+
+async fn holds(s: &dyn Store) {
+    let bot = s.create_bot("u1", "Held").await.unwrap();
+    let (h, anew) = s.hold_device(&bot.id, "u1", A, "http://a").await.unwrap();
+    assert_eq!(
+        (
+            h.node.as_str(),
+            h.url.as_str(),
+            anew,
+            h.live(),
+            h.registered
+        ),
+        ("node-a", "http://a", true, true, false)
+    );
+    let (h, anew) = s.hold_device(&bot.id, "u1", B, "http://b").await.unwrap();
+    assert_eq!(
+        (h.node.as_str(), anew),
+        ("node-a", false),
+        "a live hold stays"
+    );
+    let (_, anew) = s.hold_device(&bot.id, "u1", A, "http://a").await.unwrap();
+    assert!(!anew, "its holder renews it");
+    s.show_on_hold(&bot.id, "node-b", Some("not the holder"), true)
+        .await
+        .unwrap();
+    s.show_on_hold(&bot.id, "node-a", Some("{\"qr\":1}"), false)
+        .await
+        .unwrap();
+    let h = s.device_hold(&bot.id).await.unwrap().unwrap();
+    assert_eq!(
+        (h.view.as_deref(), h.registered),
+        (Some("{\"qr\":1}"), false)
+    );
+    assert_eq!(s.renew_holds(A).await.unwrap(), vec![bot.id.clone()]);
+    assert!(s.renew_holds(B).await.unwrap().is_empty());
+    assert!(s.lapsed_holds().await.unwrap().is_empty());
+    // A drain lets the holds lapse: told once, to one asker.
+    s.lapse_holds("node-a").await.unwrap();
+    let lapsed = s.lapsed_holds().await.unwrap();
+    assert_eq!(lapsed.len(), 1);
+    assert!(!lapsed[0].live());
+    assert!(s.lapsed_holds().await.unwrap().is_empty(), "told once");
+    // An unregistered device (a pairing nobody finished) may be taken over, anew.
+    let (h, anew) = s.hold_device(&bot.id, "u1", B, "http://b").await.unwrap();
+    assert_eq!((h.node.as_str(), anew, h.view), ("node-b", true, None));
+    assert!(
+        s.retake_hold(&bot.id, A, "http://a")
+            .await
+            .unwrap()
+            .is_none(),
+        "the old holder resumes nothing"
+    );
+    // A registered one stays with its node through a lapse, until it returns.
+    s.show_on_hold(&bot.id, "node-b", None, true).await.unwrap();
+    s.lapse_holds("node-b").await.unwrap();
+    let (h, anew) = s.hold_device(&bot.id, "u1", A, "http://a").await.unwrap();
+    assert_eq!((h.node.as_str(), anew, h.live()), ("node-b", false, false));
+    let short = Lease {
+        node: "node-b",
+        ttl_ms: 50,
+    };
+    let back = s.retake_hold(&bot.id, short, "http://b2").await.unwrap();
+    assert!(back.is_some_and(|h| h.live() && h.registered && h.url == "http://b2"));
+    assert!(s.lapsed_holds().await.unwrap().is_empty(), "live again");
+    // Not renewed, it runs out by the database's clock.
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    assert_eq!(s.lapsed_holds().await.unwrap().len(), 1);
+    s.forget_hold(&bot.id).await.unwrap();
+    assert!(s.device_hold(&bot.id).await.unwrap().is_none());
+    s.hold_device(&bot.id, "u1", A, "http://a").await.unwrap();
+    assert!(s.delete_bot("u1", &bot.id).await.unwrap());
+    assert!(
+        s.device_hold(&bot.id).await.unwrap().is_none(),
+        "a deleted bot's hold goes"
+    );
 }
 
 async fn sessions(s: &dyn Store) {

@@ -1,4 +1,5 @@
-//! Storage: sessions, bots, and the simulated link's pairings. One interface, [`Store`], with two
+//! Storage: sessions, bots, the simulated link's pairings, and (in a cluster) which node holds
+//! each bot's WhatsApp device. One interface, [`Store`], with two
 //! implementations: embedded SQLite (the default, one process) and PostgreSQL (cluster mode,
 //! shared by every node). Each has its own migrations.
 //!
@@ -84,6 +85,29 @@ pub struct NewPairing<'a> {
 pub struct Lease<'a> {
     pub node: &'a str,
     pub ttl_ms: i64,
+}
+
+/// Which node holds a bot's WhatsApp device (cluster mode, real link). The device store is a
+/// file on that node's disk: only that node runs the bot's client, renewing the hold as it goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceHold {
+    pub bot_id: String,
+    pub user_id: String,
+    pub node: String,
+    /// Where other nodes reach the holder's API (requests about the bot are forwarded there).
+    pub url: String,
+    /// Until the hold runs out by the database's clock (≤ 0: its node stopped renewing it).
+    pub left_ms: i64,
+    /// A phone linked the device: no other node can stand in for it.
+    pub registered: bool,
+    /// The QR on offer now (the `Pairing`, as JSON), for the replay on any node.
+    pub view: Option<String>,
+}
+
+impl DeviceHold {
+    pub fn live(&self) -> bool {
+        self.left_ms > 0
+    }
 }
 
 /// What the phone presented: a QR's ref, or a typed pairing code.
@@ -182,6 +206,46 @@ pub trait Store: Send + Sync {
     /// A ref or code that was shown and is gone: "expired" or "used".
     async fn spend(&self, key: &str, why: &str) -> Result<(), StoreError>;
     async fn spent(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    // Cluster mode, real link: which node holds each bot's WhatsApp device. A hold is taken by
+    // the node that starts the bot's first client, renewed while that node lives, and kept when
+    // it lapses (the device is on that node's disk) until it returns or the bot is unlinked.
+
+    /// Takes the bot's hold for `lease.node` (or renews it, if the node has it) and answers
+    /// who holds it now, and whether it was taken anew (no earlier device counts). It is taken
+    /// from nobody, or from a node that stopped renewing an unregistered device (a pairing
+    /// nobody finished).
+    async fn hold_device(
+        &self,
+        bot_id: &str,
+        user_id: &str,
+        lease: Lease<'_>,
+        url: &str,
+    ) -> Result<(DeviceHold, bool), StoreError>;
+    /// Renews the hold only if it still names `lease.node` (what a restarted node resumes).
+    async fn retake_hold(
+        &self,
+        bot_id: &str,
+        lease: Lease<'_>,
+        url: &str,
+    ) -> Result<Option<DeviceHold>, StoreError>;
+    async fn device_hold(&self, bot_id: &str) -> Result<Option<DeviceHold>, StoreError>;
+    /// What the holder's session shows now: its QR (or none), and whether a phone linked it.
+    async fn show_on_hold(
+        &self,
+        bot_id: &str,
+        node: &str,
+        view: Option<&str>,
+        registered: bool,
+    ) -> Result<(), StoreError>;
+    /// Extends every hold of `lease.node`; returns the bots it holds.
+    async fn renew_holds(&self, lease: Lease<'_>) -> Result<Vec<String>, StoreError>;
+    /// Lets every hold of `node` run out now (a drain): the others say so at once.
+    async fn lapse_holds(&self, node: &str) -> Result<(), StoreError>;
+    /// The holds that ran out since they were last renewed, each answered once, to one node.
+    async fn lapsed_holds(&self) -> Result<Vec<DeviceHold>, StoreError>;
+    /// The device is gone (unlinked, logged out, deleted): nobody holds the bot any more.
+    async fn forget_hold(&self, bot_id: &str) -> Result<(), StoreError>;
 }
 
 pub fn now_ms() -> i64 {

@@ -3,8 +3,8 @@
 //! pairing's course is one statement (a compare-and-swap where a fence is given).
 
 use super::{
-    Lease, NewPairing, PairingRow, Presented, SPENT_KEEP_MS, Store, StoreError, TokenCheck, hash,
-    new_bot, now_ms, random_id, token_check,
+    DeviceHold, Lease, NewPairing, PairingRow, Presented, SPENT_KEEP_MS, Store, StoreError,
+    TokenCheck, hash, new_bot, now_ms, random_id, token_check,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use protocol::{Bot, BotStatus};
@@ -13,7 +13,8 @@ use tokio_postgres::{NoTls, Row, types::ToSql};
 
 /// Migrations, applied in order inside one transaction each; `botlink_migrations` says how many
 /// ran. An advisory lock keeps two nodes starting at once from running one twice.
-const MIGRATIONS: &[&str] = &["CREATE TABLE sessions (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE sessions (
         token_hash TEXT PRIMARY KEY,
         user_id TEXT NOT NULL,
         expires_at BIGINT NOT NULL,
@@ -50,7 +51,24 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE sessions (
      );
      CREATE INDEX pairings_owner ON pairings(owner);
      CREATE INDEX pairings_lease ON pairings(lease_until);
-     CREATE TABLE spent (key TEXT PRIMARY KEY, why TEXT NOT NULL, at BIGINT NOT NULL);"];
+     CREATE TABLE spent (key TEXT PRIMARY KEY, why TEXT NOT NULL, at BIGINT NOT NULL);",
+    // Which node holds each bot's WhatsApp device (the real link in a cluster).
+    "CREATE TABLE device_holds (
+        bot_id TEXT PRIMARY KEY REFERENCES bots(id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL,
+        node TEXT NOT NULL,
+        url TEXT NOT NULL,
+        hold_until BIGINT NOT NULL,
+        registered BOOLEAN NOT NULL DEFAULT false,
+        view TEXT,
+        lapse_told BOOLEAN NOT NULL DEFAULT false
+     );
+     CREATE INDEX device_holds_node ON device_holds(node);
+     CREATE INDEX device_holds_until ON device_holds(hold_until);",
+];
+
+/// A device hold's columns, with what is left by the database's clock.
+const HOLD: &str = "bot_id, user_id, node, url, hold_until - botlink_now_ms(), registered, view";
 
 /// A pairing row's columns, with what is left computed by the database's clock.
 const PAIRING: &str = "bot_id, user_id, qr_ref, attempt, qr_expires_at - botlink_now_ms(), \
@@ -516,6 +534,132 @@ impl Store for PostgresStore {
             .await?;
         Ok(rows.first().map(|r| r.get(0)))
     }
+
+    async fn hold_device(
+        &self,
+        bot_id: &str,
+        user_id: &str,
+        lease: Lease<'_>,
+        url: &str,
+    ) -> Result<(DeviceHold, bool), StoreError> {
+        // One statement: taken when free, renewed when ours, taken over only from a lapsed,
+        // unregistered hold; `anew` compares with the holder before it.
+        let rows = self
+            .rows(
+                &format!(
+                    "WITH before AS (SELECT node FROM device_holds WHERE bot_id = $1)
+                     INSERT INTO device_holds AS h (bot_id, user_id, node, url, hold_until)
+                     VALUES ($1, $2, $3, $4, botlink_now_ms() + $5)
+                     ON CONFLICT (bot_id) DO UPDATE SET user_id = excluded.user_id,
+                        node = excluded.node, url = excluded.url,
+                        hold_until = excluded.hold_until, lapse_told = false,
+                        registered = h.registered AND h.node = excluded.node,
+                        view = CASE WHEN h.node = excluded.node THEN h.view END
+                     WHERE h.node = excluded.node
+                        OR (h.hold_until < botlink_now_ms() AND NOT h.registered)
+                     RETURNING {HOLD},
+                        (SELECT node FROM before) IS DISTINCT FROM $3"
+                ),
+                &[&bot_id, &user_id, &lease.node, &url, &lease.ttl_ms],
+            )
+            .await?;
+        if let Some(r) = rows.first() {
+            return Ok((hold_from_row(r), r.get(7)));
+        }
+        let held = self
+            .device_hold(bot_id)
+            .await?
+            .ok_or_else(|| StoreError::Sql("a hold vanished while it was taken".into()))?;
+        Ok((held, false))
+    }
+
+    async fn retake_hold(
+        &self,
+        bot_id: &str,
+        lease: Lease<'_>,
+        url: &str,
+    ) -> Result<Option<DeviceHold>, StoreError> {
+        let rows = self
+            .rows(
+                &format!(
+                    "UPDATE device_holds SET hold_until = botlink_now_ms() + $3, url = $4,
+                        lapse_told = false
+                     WHERE bot_id = $1 AND node = $2 RETURNING {HOLD}"
+                ),
+                &[&bot_id, &lease.node, &lease.ttl_ms, &url],
+            )
+            .await?;
+        Ok(rows.first().map(hold_from_row))
+    }
+
+    async fn device_hold(&self, bot_id: &str) -> Result<Option<DeviceHold>, StoreError> {
+        let rows = self
+            .rows(
+                &format!("SELECT {HOLD} FROM device_holds WHERE bot_id = $1"),
+                &[&bot_id],
+            )
+            .await?;
+        Ok(rows.first().map(hold_from_row))
+    }
+
+    async fn show_on_hold(
+        &self,
+        bot_id: &str,
+        node: &str,
+        view: Option<&str>,
+        registered: bool,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE device_holds SET view = $3, registered = registered OR $4
+             WHERE bot_id = $1 AND node = $2",
+            &[&bot_id, &node, &view, &registered],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn renew_holds(&self, lease: Lease<'_>) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .rows(
+                "UPDATE device_holds SET hold_until = botlink_now_ms() + $2, lapse_told = false
+                 WHERE node = $1 RETURNING bot_id",
+                &[&lease.node, &lease.ttl_ms],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn lapse_holds(&self, node: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE device_holds SET hold_until = botlink_now_ms() - 1 WHERE node = $1",
+            &[&node],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn lapsed_holds(&self) -> Result<Vec<DeviceHold>, StoreError> {
+        // SKIP LOCKED: nodes looking at once each get different holds; each hold once.
+        let rows = self
+            .rows(
+                &format!(
+                    "UPDATE device_holds SET lapse_told = true
+                     WHERE bot_id IN (SELECT bot_id FROM device_holds
+                                      WHERE hold_until < botlink_now_ms() AND NOT lapse_told
+                                      FOR UPDATE SKIP LOCKED)
+                     RETURNING {HOLD}"
+                ),
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(hold_from_row).collect())
+    }
+
+    async fn forget_hold(&self, bot_id: &str) -> Result<(), StoreError> {
+        self.exec("DELETE FROM device_holds WHERE bot_id = $1", &[&bot_id])
+            .await
+            .map(drop)
+    }
 }
 
 fn bot_from_row(r: &Row) -> Bot {
@@ -528,6 +672,18 @@ fn bot_from_row(r: &Row) -> Bot {
         messages: r.get::<_, i64>(5).max(0) as u64,
         pairing: None,
         status_reason: r.get(6),
+    }
+}
+
+fn hold_from_row(r: &Row) -> DeviceHold {
+    DeviceHold {
+        bot_id: r.get(0),
+        user_id: r.get(1),
+        node: r.get(2),
+        url: r.get(3),
+        left_ms: r.get(4),
+        registered: r.get(5),
+        view: r.get(6),
     }
 }
 

@@ -2,8 +2,8 @@
 //! is the database's clock; one connection behind a mutex makes each method atomic.
 
 use super::{
-    Lease, NewPairing, PairingRow, Presented, SPENT_KEEP_MS, Store, StoreError, TokenCheck, hash,
-    new_bot, now_ms, random_id, token_check,
+    DeviceHold, Lease, NewPairing, PairingRow, Presented, SPENT_KEEP_MS, Store, StoreError,
+    TokenCheck, hash, new_bot, now_ms, random_id, token_check,
 };
 use protocol::{Bot, BotStatus};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -52,7 +52,22 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE spent (key TEXT PRIMARY KEY, why TEXT NOT NULL, at INTEGER NOT NULL);
      CREATE TABLE fences (last INTEGER NOT NULL);
      INSERT INTO fences VALUES (0);",
+    // Which node holds each bot's WhatsApp device (cluster mode; kept here for one contract).
+    "CREATE TABLE device_holds (
+        bot_id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        node TEXT NOT NULL,
+        url TEXT NOT NULL,
+        hold_until INTEGER NOT NULL,
+        registered INTEGER NOT NULL DEFAULT 0,
+        view TEXT,
+        lapse_told INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE INDEX device_holds_node ON device_holds(node);",
 ];
+
+/// A device hold's columns, with what is left computed against `?1` (now).
+const HOLD: &str = "bot_id, user_id, node, url, hold_until - ?1, registered, view";
 
 /// A pairing row's columns, with what is left computed against `?1` (now).
 const PAIRING: &str = "bot_id, user_id, qr_ref, attempt, qr_expires_at - ?1, linked_at - ?1, code, \
@@ -223,6 +238,7 @@ impl Store for SqliteStore {
         )? > 0;
         if deleted {
             db.execute("DELETE FROM pairings WHERE bot_id = ?1", params![id])?;
+            db.execute("DELETE FROM device_holds WHERE bot_id = ?1", params![id])?;
         }
         Ok(deleted)
     }
@@ -474,6 +490,109 @@ impl Store for SqliteStore {
             })
             .optional()?)
     }
+
+    async fn hold_device(
+        &self,
+        bot_id: &str,
+        user_id: &str,
+        lease: Lease<'_>,
+        url: &str,
+    ) -> Result<(DeviceHold, bool), StoreError> {
+        let db = self.db();
+        let now = now_ms();
+        let anew = match hold_of(&db, now, bot_id)? {
+            Some(h) if h.node == lease.node => false,
+            Some(h) if h.live() || h.registered => return Ok((h, false)),
+            _ => true,
+        };
+        db.execute(
+            "INSERT INTO device_holds (bot_id, user_id, node, url, hold_until)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (bot_id) DO UPDATE SET user_id = excluded.user_id,
+                node = excluded.node, url = excluded.url, hold_until = excluded.hold_until,
+                lapse_told = 0,
+                registered = CASE WHEN node = excluded.node THEN registered ELSE 0 END,
+                view = CASE WHEN node = excluded.node THEN view ELSE NULL END",
+            params![bot_id, user_id, lease.node, url, now + lease.ttl_ms],
+        )?;
+        let held = hold_of(&db, now, bot_id)?.ok_or_else(|| StoreError::Sql("no hold".into()))?;
+        Ok((held, anew))
+    }
+
+    async fn retake_hold(
+        &self,
+        bot_id: &str,
+        lease: Lease<'_>,
+        url: &str,
+    ) -> Result<Option<DeviceHold>, StoreError> {
+        let now = now_ms();
+        Ok(self
+            .db()
+            .query_row(
+                &format!(
+                    "UPDATE device_holds SET hold_until = ?1 + ?4, url = ?5, lapse_told = 0
+                     WHERE bot_id = ?2 AND node = ?3 RETURNING {HOLD}"
+                ),
+                params![now, bot_id, lease.node, lease.ttl_ms, url],
+                hold_from_row,
+            )
+            .optional()?)
+    }
+
+    async fn device_hold(&self, bot_id: &str) -> Result<Option<DeviceHold>, StoreError> {
+        Ok(hold_of(&self.db(), now_ms(), bot_id)?)
+    }
+
+    async fn show_on_hold(
+        &self,
+        bot_id: &str,
+        node: &str,
+        view: Option<&str>,
+        registered: bool,
+    ) -> Result<(), StoreError> {
+        self.db().execute(
+            "UPDATE device_holds SET view = ?3, registered = registered OR ?4
+             WHERE bot_id = ?1 AND node = ?2",
+            params![bot_id, node, view, registered],
+        )?;
+        Ok(())
+    }
+
+    async fn renew_holds(&self, lease: Lease<'_>) -> Result<Vec<String>, StoreError> {
+        let db = self.db();
+        let mut stmt = db.prepare(
+            "UPDATE device_holds SET hold_until = ?1 + ?3, lapse_told = 0 WHERE node = ?2
+             RETURNING bot_id",
+        )?;
+        let rows = stmt.query_map(params![now_ms(), lease.node, lease.ttl_ms], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn lapse_holds(&self, node: &str) -> Result<(), StoreError> {
+        self.db().execute(
+            "UPDATE device_holds SET hold_until = ?1 - 1 WHERE node = ?2",
+            params![now_ms(), node],
+        )?;
+        Ok(())
+    }
+
+    async fn lapsed_holds(&self) -> Result<Vec<DeviceHold>, StoreError> {
+        let db = self.db();
+        let mut stmt = db.prepare(&format!(
+            "UPDATE device_holds SET lapse_told = 1 WHERE hold_until < ?1 AND lapse_told = 0
+             RETURNING {HOLD}"
+        ))?;
+        let rows = stmt.query_map(params![now_ms()], hold_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn forget_hold(&self, bot_id: &str) -> Result<(), StoreError> {
+        self.db().execute(
+            "DELETE FROM device_holds WHERE bot_id = ?1",
+            params![bot_id],
+        )?;
+        Ok(())
+    }
 }
 
 fn bot_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bot> {
@@ -488,6 +607,27 @@ fn bot_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bot> {
         pairing: None,
         status_reason: r.get(6)?,
     })
+}
+
+fn hold_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceHold> {
+    Ok(DeviceHold {
+        bot_id: r.get(0)?,
+        user_id: r.get(1)?,
+        node: r.get(2)?,
+        url: r.get(3)?,
+        left_ms: r.get(4)?,
+        registered: r.get(5)?,
+        view: r.get(6)?,
+    })
+}
+
+fn hold_of(db: &Connection, now: i64, bot_id: &str) -> rusqlite::Result<Option<DeviceHold>> {
+    db.query_row(
+        &format!("SELECT {HOLD} FROM device_holds WHERE bot_id = ?2"),
+        params![now, bot_id],
+        hold_from_row,
+    )
+    .optional()
 }
 
 fn pairing_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PairingRow> {

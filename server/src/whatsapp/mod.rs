@@ -7,11 +7,14 @@
 //! - **no reconnect after 401, 403, 411, 440**: those end the session (`events.rs`), and a
 //!   whatsapp-rust reconnect after any drop asks the bot's retry budget first (`budget.rs`);
 //! - **devices survive restarts**: each bot's device store is its own file in the data
-//!   directory; a restarted server resumes every linked bot without a new QR.
+//!   directory; a restarted server resumes every linked bot without a new QR;
+//! - **in a cluster, a bot's session is pinned** to the node that holds its device
+//!   (`pinning.rs`): no other node starts a client for it.
 
 pub mod budget;
 pub mod connector;
 pub mod events;
+pub mod pinning;
 pub mod session;
 #[cfg(test)]
 mod tests;
@@ -59,11 +62,14 @@ struct Slots {
     /// The running sessions' shared parts, readable without waiting for a slot.
     cores: Mutex<HashMap<String, Arc<session::Core>>>,
     generations: AtomicU64,
+    /// In a cluster: every client runs under this node's hold on its bot's device.
+    pinned: bool,
     this: Weak<Slots>,
 }
 
 impl WhatsAppLink {
-    pub fn new(devices: PathBuf, connector: Connector) -> WhatsAppLink {
+    /// `pinned`: in a cluster (a bot's device stays on the node that holds it).
+    pub fn new(devices: PathBuf, connector: Connector, pinned: bool) -> WhatsAppLink {
         WhatsAppLink {
             answer_within: ANSWER_WITHIN,
             slots: Arc::new_cyclic(|this| Slots {
@@ -72,8 +78,32 @@ impl WhatsAppLink {
                 slots: Mutex::new(HashMap::new()),
                 cores: Mutex::new(HashMap::new()),
                 generations: AtomicU64::new(0),
+                pinned,
                 this: this.clone(),
             }),
+        }
+    }
+}
+
+/// The answer for a bot whose device another node holds (when the request was not forwarded
+/// there: its holder is gone, or it was forwarded here already).
+fn held_elsewhere(hold: &crate::store::DeviceHold) -> LinkError {
+    if hold.live() {
+        LinkError::Unavailable {
+            reason: format!(
+                "This bot's WhatsApp session runs on server node {}; try again.",
+                hold.node
+            ),
+            retry_after: Duration::from_secs(1),
+        }
+    } else {
+        LinkError::Unavailable {
+            reason: format!(
+                "This bot's WhatsApp device is on server node {}, which has stopped; the bot \
+                 comes back when that node returns. To link it anew elsewhere, unlink it first.",
+                hold.node
+            ),
+            retry_after: RETRY_AFTER,
         }
     }
 }
@@ -105,6 +135,70 @@ impl Slots {
         self.device_file(bot_id).exists()
     }
 
+    /// The bots whose client runs here now.
+    fn running_bots(&self) -> Vec<String> {
+        lock(&self.cores).keys().cloned().collect()
+    }
+
+    fn user_of(&self, bot_id: &str) -> Option<String> {
+        lock(&self.cores).get(bot_id).map(|c| c.user_id.clone())
+    }
+
+    /// Forgets the bot's device: its files, and (pinned) its hold. Only with its client stopped.
+    async fn forget(&self, st: &Shared, bot_id: &str) {
+        self.forget_device(bot_id);
+        if self.pinned
+            && let Err(e) = st.store.forget_hold(bot_id).await
+        {
+            tracing::warn!(bot = bot_id, "could not forget the device's hold: {e}");
+        }
+    }
+
+    /// Pinned: takes (or renews) this node's hold on the bot's device before its client
+    /// starts. `Ok(None)`: a resume found the device held by no one here any more.
+    async fn take_hold(
+        &self,
+        st: &Shared,
+        user_id: &str,
+        bot_id: &str,
+        purpose: Purpose,
+        fresh_device: &mut bool,
+    ) -> Result<Option<()>, LinkError> {
+        if !self.pinned {
+            return Ok(Some(()));
+        }
+        let url = st.cfg.node_url();
+        let lease = pinning::lease(st);
+        if purpose == Purpose::Resume {
+            // Only what is still this node's: a bot unlinked while it was away stays so.
+            return Ok(st.store.retake_hold(bot_id, lease, &url).await?.map(drop));
+        }
+        let (hold, anew) = st.store.hold_device(bot_id, user_id, lease, &url).await?;
+        if hold.node != st.node {
+            return Err(held_elsewhere(&hold));
+        }
+        // No device of an earlier holder counts (a copy left here is stale).
+        *fresh_device |= anew;
+        Ok(Some(()))
+    }
+
+    /// Starts a paused bot's client again (its hold is this node's once more).
+    async fn resume_one(&self, st: &Shared, bot_id: &str) {
+        let user = match st.store.get_bot_any(bot_id).await {
+            Ok(Some((user, _))) => user,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(bot = bot_id, "could not resume: {e}");
+                return;
+            }
+        };
+        match self.ensure(st, &user, bot_id, Purpose::Resume, false).await {
+            Ok(Some(_)) => tracing::info!(bot = bot_id, "resumed the paused bot"),
+            Ok(None) => tracing::info!(bot = bot_id, "no registered device to resume"),
+            Err(e) => tracing::warn!(bot = bot_id, "could not resume: {e}"),
+        }
+    }
+
     /// Wipes the bot's device store. Only ever with its client stopped.
     fn forget_device(&self, bot_id: &str) {
         for f in device_files(&self.devices, bot_id) {
@@ -124,7 +218,7 @@ impl Slots {
         user_id: &str,
         bot_id: &str,
         purpose: Purpose,
-        fresh_device: bool,
+        mut fresh_device: bool,
     ) -> Result<Option<Arc<session::Core>>, LinkError> {
         let slot = self.slot(bot_id);
         let mut running = slot.lock().await;
@@ -136,6 +230,13 @@ impl Slots {
         if let Some(old) = running.take() {
             self.closed(st, &old.core.bot_id);
             old.close().await;
+        }
+        if self
+            .take_hold(st, user_id, bot_id, purpose, &mut fresh_device)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
         }
         if fresh_device {
             self.forget_device(bot_id);
@@ -162,6 +263,10 @@ impl Slots {
             return Ok(None);
         };
         let core = session.core.clone();
+        if self.pinned {
+            let (st, bot) = (Arc::downgrade(st), bot_id.to_owned());
+            tokio::spawn(pinning::show_phases(st, bot, core.phase()));
+        }
         lock(&self.cores).insert(bot_id.to_owned(), core.clone());
         st.stats.update(|c| {
             c.whatsapp_clients_started += 1;
@@ -195,14 +300,16 @@ impl Slots {
         if !matches {
             return;
         }
-        if let Some(old) = running.take() {
-            if let Some(st) = old.core.st() {
-                self.closed(&st, bot_id);
-            }
-            old.close().await;
+        let Some(old) = running.take() else { return };
+        let st = old.core.st();
+        if let Some(st) = &st {
+            self.closed(st, bot_id);
         }
-        if forget {
-            self.forget_device(bot_id);
+        old.close().await;
+        match (forget, st) {
+            (true, Some(st)) => self.forget(&st, bot_id).await,
+            (true, None) => self.forget_device(bot_id),
+            (false, _) => {}
         }
     }
 
@@ -265,8 +372,28 @@ impl Link for WhatsAppLink {
         }
     }
 
-    async fn pairing(&self, _st: &Shared, bot_id: &str) -> Option<Pairing> {
-        lock(&self.slots.cores).get(bot_id).and_then(|c| c.view())
+    async fn pairing(&self, st: &Shared, bot_id: &str) -> Option<Pairing> {
+        if let Some(core) = lock(&self.slots.cores).get(bot_id) {
+            return core.view();
+        }
+        // Pinned: the QR its holder shows, as it recorded it.
+        let hold = self.holder(st, bot_id).await?;
+        hold.live()
+            .then(|| serde_json::from_str(hold.view.as_deref()?).ok())
+            .flatten()
+    }
+
+    async fn holder(&self, st: &Shared, bot_id: &str) -> Option<crate::store::DeviceHold> {
+        if !self.slots.pinned {
+            return None;
+        }
+        match st.store.device_hold(bot_id).await {
+            Ok(hold) => hold.filter(|h| h.node != st.node),
+            Err(e) => {
+                tracing::debug!(bot = bot_id, "could not read the device's hold: {e}");
+                None
+            }
+        }
     }
 
     async fn pairing_code(
@@ -317,10 +444,14 @@ impl Link for WhatsAppLink {
             self.slots.closed(st, bot_id);
             session.log_out().await;
         }
-        self.slots.forget_device(bot_id);
+        // Pinned, with the holder gone: its copy stays on its disk, and it resumes nothing.
+        self.slots.forget(st, bot_id).await;
     }
 
     async fn resume(&self, st: &Shared) {
+        if self.slots.pinned {
+            tokio::spawn(pinning::keep_holds(st.clone(), self.slots.clone()));
+        }
         let bots = match st.store.all_bots().await {
             Ok(b) => b,
             Err(e) => {
@@ -351,11 +482,20 @@ impl Link for WhatsAppLink {
         }
     }
 
-    async fn shutdown(&self) {
+    async fn shutdown(&self, st: &Shared) {
         let slots: Vec<_> = lock(&self.slots.slots).values().cloned().collect();
         for slot in slots {
             if let Some(session) = slot.lock().await.take() {
                 session.close().await;
+            }
+        }
+        if self.slots.pinned {
+            // Under the keeper's lock, after the drain: no renewal follows. The other nodes
+            // show these bots `disconnected` at their next look, until this node returns.
+            let _round = st.lease_round.lock().await;
+            st.draining.store(true, Ordering::SeqCst);
+            if let Err(e) = st.store.lapse_holds(&st.node).await {
+                tracing::warn!("could not let the device holds lapse (they run out instead): {e}");
             }
         }
     }

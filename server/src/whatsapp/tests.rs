@@ -91,6 +91,12 @@ struct Fixture {
 }
 
 fn fixture(mode: Mode, answer_within: Duration) -> Fixture {
+    node(mode, answer_within, None)
+}
+
+/// One node: alone (`cluster: None`), or a cluster node (its name, and the store file every
+/// node of the test shares), its client pinned by device holds.
+fn node(mode: Mode, answer_within: Duration, cluster: Option<(&str, &std::path::Path)>) -> Fixture {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let devices = dir.path().join("devices");
     std::fs::create_dir(&devices).expect("the devices directory");
@@ -107,15 +113,20 @@ fn fixture(mode: Mode, answer_within: Duration) -> Fixture {
             http: Arc::new(Offline),
             time_divisor: 100,
         },
+        cluster.is_some(),
     );
     link.answer_within = answer_within;
     let slots = link.slots.clone();
     let cfg = Cli::parse_from(["botlink-server", "--db", ":memory:"]).serve;
     let limits = PerMinute::of_args(&cfg);
+    let (name, db) = match cluster {
+        Some((name, db)) => (name, db.to_str().expect("a UTF-8 path")),
+        None => ("test", ":memory:"),
+    };
     let st = AppState::new(
         cfg,
-        "test".into(),
-        Box::new(SqliteStore::open(":memory:").expect("a store")),
+        name.into(),
+        Box::new(SqliteStore::open(db).expect("a store")),
         Coordination::local(limits),
         Box::new(link),
     );
@@ -390,7 +401,7 @@ async fn a_restarted_server_resumes_linked_bots_without_a_qr() {
         "no QR for a registered device"
     );
     assert!(f.st.link.pairing(&f.st, &linked.id).await.is_none());
-    f.st.link.shutdown().await;
+    f.st.link.shutdown(&f.st).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -428,5 +439,164 @@ async fn a_corrupt_device_store_explains_itself_and_loses_nothing() {
     // The other bots are not touched: one starts as usual.
     running(&f, &healthy).await;
     assert_eq!(f.stats().whatsapp_clients_running, 1);
-    f.st.link.shutdown().await;
+    f.st.link.shutdown(&f.st).await;
+}
+
+/// Two cluster nodes on one store (the database every node shares).
+fn two_nodes(mode: Mode) -> (Fixture, Fixture, tempfile::TempDir) {
+    let shared = tempfile::tempdir().expect("a directory");
+    let db = shared.path().join("cluster.db");
+    let a = node(mode, Duration::from_millis(400), Some(("node-a", &db)));
+    let b = node(mode, Duration::from_millis(400), Some(("node-b", &db)));
+    (a, b, shared)
+}
+
+/// The device store as a finished pairing leaves it: the phone's JID in it (client stopped).
+async fn register(f: &Fixture, bot: &Bot) {
+    let file = f.slots.device_file(&bot.id);
+    let store = whatsapp_rust::store::SqliteStore::new(&file.to_string_lossy())
+        .await
+        .unwrap();
+    let built = whatsapp_rust::bot::Bot::builder()
+        .with_backend(store)
+        .build()
+        .await
+        .unwrap();
+    let pm = built.client().persistence_manager();
+    pm.process_command(whatsapp_rust::store::commands::DeviceCommand::SetId(Some(
+        "15551234567@s.whatsapp.net".parse().unwrap(),
+    )))
+    .await;
+    pm.flush().await.unwrap();
+}
+
+async fn until<F: std::future::Future<Output = bool>>(what: &str, f: impl Fn() -> F) {
+    for _ in 0..200 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what}: never so");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_a_bot_runs_only_on_the_node_holding_its_device_and_its_qr_shows_everywhere() {
+    let (a, b, _db) = two_nodes(Mode::Hang);
+    let bot = a.bot("Support").await;
+    let (core, client) = running(&a, &bot).await;
+    let hold = b.st.link.holder(&b.st, &bot.id).await.expect("held");
+    assert_eq!((hold.node.as_str(), hold.live()), ("node-a", true));
+    assert!(a.st.link.holder(&a.st, &bot.id).await.is_none(), "its own");
+    // Asked on the other node (not forwarded): no second client, an answer to retry.
+    let err =
+        b.st.link
+            .start(&b.st, "u1", &bot)
+            .await
+            .expect_err("not here");
+    assert!(
+        err.to_string().contains("runs on server node node-a"),
+        "{err}"
+    );
+    assert_eq!(b.transport.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(b.stats().whatsapp_clients_started, 0);
+    // The QR the holder shows is replayed by the other node.
+    core.on_event_for_test(
+        &Event::PairingQrCode(
+            ev::PairingQrCode::builder()
+                .code("2@abc,def".into())
+                .timeout(Duration::from_secs(60))
+                .build(),
+        ),
+        &client,
+    );
+    until("the QR in the hold", || async {
+        b.st.link.pairing(&b.st, &bot.id).await.is_some()
+    })
+    .await;
+    let shown = b.st.link.pairing(&b.st, &bot.id).await.unwrap();
+    assert_eq!(Some(shown), a.st.link.pairing(&a.st, &bot.id).await);
+    a.st.link.shutdown(&a.st).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gone_holders_bot_shows_disconnected_once_until_it_returns_and_resumes() {
+    let (a, b, _db) = two_nodes(Mode::Hang);
+    let bot = a.bot("Support").await;
+    let (core, client) = running(&a, &bot).await;
+    core.on_event_for_test(&Event::Connected(ev::Connected::builder().build()), &client);
+    until("registered", || async {
+        b.st.store
+            .device_hold(&bot.id)
+            .await
+            .unwrap()
+            .is_some_and(|h| h.registered)
+    })
+    .await;
+    // Node a drains: its client stops and its holds lapse; node b says why, once.
+    a.st.link.shutdown(&a.st).await;
+    register(&a, &bot).await;
+    super::pinning::tell_lapsed(&b.st).await;
+    let row = b.row(&bot.id).await;
+    assert_eq!(row.status, BotStatus::Disconnected);
+    let reason = row.status_reason.unwrap_or_default();
+    assert!(
+        reason.contains("(node-a) stopped") && reason.contains("returns"),
+        "{reason}"
+    );
+    b.st.store
+        .set_status(&bot.id, BotStatus::Disconnected, None, Some("seen"))
+        .await
+        .unwrap();
+    super::pinning::tell_lapsed(&b.st).await;
+    assert_eq!(
+        b.row(&bot.id).await.status_reason.as_deref(),
+        Some("seen"),
+        "told once"
+    );
+    // Meanwhile the bot cannot be paired on node b: its device is node a's.
+    let err = b.st.link.start(&b.st, "u1", &bot).await.expect_err("held");
+    assert!(err.to_string().contains("has stopped"), "{err}");
+    assert_eq!(b.stats().whatsapp_clients_started, 0);
+    // Node a returns (the same name, the same directory): it resumes the bot, no QR.
+    a.st.draining.store(false, Ordering::SeqCst);
+    a.slots.resume_one(&a.st, &bot.id).await;
+    assert_eq!(a.stats().whatsapp_clients_started, 2);
+    let hold = b.st.link.holder(&b.st, &bot.id).await.expect("held");
+    assert!(hold.live() && hold.node == "node-a");
+    a.st.link.shutdown(&a.st).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_unlinked_while_its_holder_is_gone_is_not_resumed_and_pairs_anew_elsewhere() {
+    let (a, b, _db) = two_nodes(Mode::Hang);
+    let bot = a.bot("Support").await;
+    let (core, client) = running(&a, &bot).await;
+    core.on_event_for_test(&Event::Connected(ev::Connected::builder().build()), &client);
+    until("registered", || async {
+        b.st.store
+            .device_hold(&bot.id)
+            .await
+            .unwrap()
+            .is_some_and(|h| h.registered)
+    })
+    .await;
+    a.st.link.shutdown(&a.st).await;
+    register(&a, &bot).await;
+    b.st.link.unlink(&b.st, &bot.id).await;
+    assert!(b.st.store.device_hold(&bot.id).await.unwrap().is_none());
+    assert!(
+        a.slots.device_file(&bot.id).exists(),
+        "node a's copy is on its disk"
+    );
+    a.st.draining.store(false, Ordering::SeqCst);
+    a.slots.resume_one(&a.st, &bot.id).await;
+    assert_eq!(a.stats().whatsapp_clients_started, 1, "not resumed");
+    // Paired anew on node b, which now holds it.
+    running(&b, &bot).await;
+    assert_eq!(
+        a.st.link.holder(&a.st, &bot.id).await.map(|h| h.node),
+        Some("node-b".into())
+    );
+    b.st.link.shutdown(&b.st).await;
 }

@@ -298,6 +298,9 @@ impl Cluster {
         let addr = format!("127.0.0.1:{}", self.ports[i]);
         let id = format!("node{}", i + 1);
         let (db, redis) = (self.pg.url(), self.redis.url());
+        // Its own directory, the same after a restart (the real link keeps devices there).
+        let data = self._dir.path().join(&id);
+        let data = data.to_str().expect("a UTF-8 path");
         let mut args = vec![
             "--addr",
             &addr,
@@ -307,6 +310,8 @@ impl Cluster {
             &db,
             "--redis-url",
             &redis,
+            "--data-dir",
+            data,
         ];
         args.extend(self.args.iter().map(String::as_str));
         Server::start_with(&args)

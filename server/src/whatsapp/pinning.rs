@@ -1,0 +1,272 @@
+//! Cluster mode with the real link: a bot's session is pinned to the node that holds its device.
+//! The device store is a file on that node's disk, so that node alone runs the bot's client, and
+//! says so with a hold in the database (`store::DeviceHold`), renewed every [`TICK`]:
+//!
+//! - the holder stops its clients before its hold can run out when it cannot renew it (the
+//!   database is out of reach), and starts them again once it can;
+//! - when a holder is gone (killed, or drained), another node sees its holds lapse and shows
+//!   each bot `disconnected` with a reason, until the holder returns and resumes it;
+//! - the other nodes forward the requests about a held bot to its holder (`forward.rs`), and
+//!   replay the QR it shows from the hold.
+//!
+//! Moving a device between nodes is a later step (README, "Cluster mode").
+
+use super::{Slots, session::Phase};
+use crate::{bot_status::set_status, state::Shared, store::Lease};
+use protocol::BotStatus;
+use std::{
+    collections::BTreeSet,
+    time::{Duration, Instant},
+};
+use tokio::sync::watch;
+
+/// How long a hold lasts unrenewed, by the database's clock.
+pub const HOLD_TTL: Duration = Duration::from_secs(3);
+/// How often the holds are renewed (and lapsed ones looked for).
+pub const TICK: Duration = Duration::from_secs(1);
+/// A holder that could not renew stops its clients this long before its hold could run out:
+/// time for the clients to close, and for clocks that run a little apart.
+pub const STOP_MARGIN: Duration = Duration::from_secs(1);
+
+pub fn lease(st: &Shared) -> Lease<'_> {
+    Lease {
+        node: &st.node,
+        ttl_ms: HOLD_TTL.as_millis() as i64,
+    }
+}
+
+/// The rule of hold keeping, apart from the clock and the database: which clients a round
+/// stops, and which it starts again.
+#[derive(Debug, Default)]
+pub struct Keeper {
+    /// When the last renewal that succeeded was sent: the holds last at least until then + TTL.
+    renewed_at: Option<Instant>,
+    /// Bots whose clients were stopped because the holds could not be renewed.
+    paused: BTreeSet<String>,
+}
+
+/// What a round orders.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Orders {
+    /// Bots whose client stops now.
+    pub stop: Vec<String>,
+    /// The stop is a pause: the holds could not be renewed; the clients come back with them.
+    pub pause: bool,
+    /// Bots whose client starts again (their hold is renewed after a pause).
+    pub resume: Vec<String>,
+}
+
+impl Keeper {
+    /// The renewal sent at `sent` answered: this node holds `held`. A running client whose bot
+    /// is not among them stops (its hold is gone); paused ones held again resume.
+    pub fn renewed(&mut self, sent: Instant, held: &[String], running: &[String]) -> Orders {
+        self.renewed_at = Some(sent);
+        let held: BTreeSet<&str> = held.iter().map(String::as_str).collect();
+        let paused = std::mem::take(&mut self.paused);
+        Orders {
+            stop: running
+                .iter()
+                .filter(|b| !held.contains(b.as_str()))
+                .cloned()
+                .collect(),
+            pause: false,
+            resume: paused
+                .into_iter()
+                .filter(|b| held.contains(b.as_str()))
+                .collect(),
+        }
+    }
+
+    /// The renewal failed at `now`: the clients run on while the holds surely last, and stop
+    /// (paused) once they might not.
+    pub fn failed(&mut self, now: Instant, running: &[String]) -> Orders {
+        let safe_until = self.renewed_at.map(|t| t + HOLD_TTL - STOP_MARGIN);
+        if safe_until.is_some_and(|until| now < until) || running.is_empty() {
+            return Orders::default();
+        }
+        self.paused.extend(running.iter().cloned());
+        Orders {
+            stop: running.to_vec(),
+            pause: true,
+            resume: Vec::new(),
+        }
+    }
+}
+
+/// Renews this node's holds every [`TICK`] and carries out what each round orders; tells the
+/// bots whose holder is gone. Ends when the node drains.
+pub(super) async fn keep_holds(st: Shared, slots: std::sync::Arc<Slots>) {
+    let mut keeper = Keeper::default();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let orders = {
+            // The drain lets the holds lapse under this lock: no renewal may follow it.
+            let _round = st.lease_round.lock().await;
+            if st.draining.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            // Before the renewal is sent: a client started after it took its hold itself.
+            let running = slots.running_bots();
+            let sent = Instant::now();
+            match st.store.renew_holds(lease(&st)).await {
+                Ok(held) => keeper.renewed(sent, &held, &running),
+                Err(e) => {
+                    tracing::warn!("could not renew this node's device holds: {e}");
+                    keeper.failed(Instant::now(), &running)
+                }
+            }
+        };
+        for bot in &orders.stop {
+            let user = slots.user_of(bot);
+            slots.stop(bot, None, false).await;
+            if orders.pause {
+                tracing::warn!(bot = %bot, "paused the bot's WhatsApp client: its hold could not be renewed");
+                // The socket hears it now (over Redis); the database, if it answers.
+                if let Some(user) = user {
+                    let (status, why) = (BotStatus::Disconnected, Some(PAUSED_REASON));
+                    set_status(&st, &user, bot, status, None, why).await;
+                }
+            } else {
+                tracing::warn!(bot = %bot, "stopped the bot's WhatsApp client: this node no longer holds its device");
+            }
+        }
+        for bot in orders.resume {
+            slots.resume_one(&st, &bot).await;
+        }
+        tell_lapsed(&st).await;
+    }
+}
+
+/// Why a bot whose holder is gone shows `disconnected`.
+pub fn lapsed_reason(node: &str, registered: bool) -> String {
+    if registered {
+        format!(
+            "The server node that holds this bot's WhatsApp session ({node}) stopped; the bot \
+             comes back when that node returns."
+        )
+    } else {
+        format!("The server node running this bot's pairing ({node}) stopped; start again.")
+    }
+}
+
+/// Why a paused bot shows `disconnected`.
+pub const PAUSED_REASON: &str = "This bot's server node lost touch with the database; its \
+     WhatsApp session resumes when the database is back.";
+
+/// Each bot whose hold lapsed since the last look (its node died or drained) shows
+/// `disconnected`, with why; each is told once, by one node.
+pub async fn tell_lapsed(st: &Shared) {
+    let lapsed = match st.store.lapsed_holds().await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::debug!("could not look for lapsed device holds: {e}");
+            return;
+        }
+    };
+    for hold in lapsed {
+        tracing::warn!(bot = %hold.bot_id, node = %hold.node, "the node holding the bot's device stopped");
+        let reason = lapsed_reason(&hold.node, hold.registered);
+        set_status(
+            st,
+            &hold.user_id,
+            &hold.bot_id,
+            BotStatus::Disconnected,
+            None,
+            Some(&reason),
+        )
+        .await;
+    }
+}
+
+/// Writes what a session shows into its hold, as it changes, for the other nodes' replays:
+/// the QR on offer, and that a phone linked the device. Ends with the session.
+pub async fn show_phases(
+    st: std::sync::Weak<crate::state::AppState>,
+    bot_id: String,
+    mut phase: watch::Receiver<Phase>,
+) {
+    loop {
+        let (view, registered, over) = match &*phase.borrow_and_update() {
+            Phase::Qr(v) | Phase::Scanned(v) => (serde_json::to_string(v).ok(), false, false),
+            Phase::Open => (None, true, false),
+            Phase::Starting => (None, false, false),
+            Phase::Ended(_) => (None, false, true),
+        };
+        let Some(st) = st.upgrade() else { return };
+        if let Err(e) = st
+            .store
+            .show_on_hold(&bot_id, &st.node, view.as_deref(), registered)
+            .await
+        {
+            tracing::warn!(bot = %bot_id, "could not record the session's QR in its hold: {e}");
+        }
+        drop(st);
+        if over || phase.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bots(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_client_whose_hold_is_gone_stops() {
+        let t0 = Instant::now();
+        let mut k = Keeper::default();
+        let orders = k.renewed(t0, &bots(&["a"]), &bots(&["a", "b"]));
+        assert_eq!(orders.stop, bots(&["b"]));
+        assert!(!orders.pause && orders.resume.is_empty());
+    }
+
+    #[test]
+    fn unrenewed_holds_stop_the_clients_before_they_can_run_out_and_resume_after() {
+        let t0 = Instant::now();
+        let mut k = Keeper::default();
+        k.renewed(t0, &bots(&["a"]), &bots(&["a"]));
+        let safe = HOLD_TTL - STOP_MARGIN;
+        // Failures while the hold surely lasts: nothing stops.
+        assert_eq!(k.failed(t0 + TICK, &bots(&["a"])), Orders::default());
+        assert_eq!(
+            k.failed(t0 + safe - Duration::from_millis(1), &bots(&["a"])),
+            Orders::default()
+        );
+        // From then on the hold might run out: the client stops, paused.
+        let orders = k.failed(t0 + safe, &bots(&["a"]));
+        assert_eq!((orders.stop, orders.pause), (bots(&["a"]), true));
+        assert_eq!(
+            k.failed(t0 + HOLD_TTL * 5, &[]),
+            Orders::default(),
+            "nothing runs any more"
+        );
+        // The database is back and the hold is still this node's: the client resumes.
+        let orders = k.renewed(t0 + HOLD_TTL * 6, &bots(&["a"]), &[]);
+        assert_eq!(orders.resume, bots(&["a"]));
+        let again = k.renewed(t0 + HOLD_TTL * 7, &bots(&["a"]), &bots(&["a"]));
+        assert!(again.resume.is_empty(), "resumed once");
+    }
+
+    #[test]
+    fn a_paused_bot_whose_hold_went_elsewhere_is_not_resumed() {
+        let t0 = Instant::now();
+        let mut k = Keeper::default();
+        k.renewed(t0, &bots(&["a", "b"]), &bots(&["a", "b"]));
+        k.failed(t0 + HOLD_TTL, &bots(&["a", "b"]));
+        let orders = k.renewed(t0 + HOLD_TTL * 3, &bots(&["b"]), &[]);
+        assert_eq!(orders.resume, bots(&["b"]));
+    }
+
+    #[test]
+    fn a_node_that_never_renewed_stops_at_the_first_failure() {
+        let mut k = Keeper::default();
+        let orders = k.failed(Instant::now(), &bots(&["a"]));
+        assert_eq!((orders.stop, orders.pause), (bots(&["a"]), true));
+    }
+}
