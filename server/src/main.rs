@@ -73,6 +73,11 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let clustered = cli.serve.cluster().is_some();
+    if clustered && cli.serve.link == LinkKind::Whatsapp && cli.command.is_none() {
+        // A bot's device store is a file on one node's disk, pinned to that node: the node must
+        // be the same one after a restart (its name, its directory, its address).
+        check_pinning(&cli.serve)?;
+    }
     let store: Box<dyn Store> = match cli.serve.cluster() {
         Some(urls) => Box::new(PostgresStore::open(urls.database).await?),
         None => Box::new(SqliteStore::open(&cli.serve.db)?),
@@ -89,11 +94,6 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let mut cfg = cli.serve;
-    if clustered && cfg.link == LinkKind::Whatsapp {
-        // A bot's device store is a file on one node's disk, pinned to that node: the node must
-        // be the same one after a restart (its name, its directory, its address).
-        check_pinning(&cfg)?;
-    }
     let limits = PerMinute::of_args(&cfg);
     let (driver, coordination, redis) = match cfg.cluster() {
         Some(urls) => {
