@@ -470,6 +470,25 @@ async fn register(f: &Fixture, bot: &Bot) {
     pm.flush().await.unwrap();
 }
 
+/// A bot linked on node `a` (its hold registered, as node `b` sees it), then node `a` drained:
+/// its client stopped, its holds lapsed, its device store left registered on its disk.
+async fn linked_then_drained(a: &Fixture, b: &Fixture) -> Bot {
+    let bot = a.bot("Support").await;
+    let (core, client) = running(a, &bot).await;
+    core.on_event_for_test(&Event::Connected(ev::Connected::builder().build()), &client);
+    until("registered", || async {
+        b.st.store
+            .device_hold(&bot.id)
+            .await
+            .unwrap()
+            .is_some_and(|h| h.registered)
+    })
+    .await;
+    a.st.link.shutdown(&a.st).await;
+    register(a, &bot).await;
+    bot
+}
+
 async fn until<F: std::future::Future<Output = bool>>(what: &str, f: impl Fn() -> F) {
     for _ in 0..200 {
         if f().await {
@@ -522,20 +541,8 @@ async fn pinned_a_bot_runs_only_on_the_node_holding_its_device_and_its_qr_shows_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gone_holders_bot_shows_disconnected_once_until_it_returns_and_resumes() {
     let (a, b, _db) = two_nodes(Mode::Hang);
-    let bot = a.bot("Support").await;
-    let (core, client) = running(&a, &bot).await;
-    core.on_event_for_test(&Event::Connected(ev::Connected::builder().build()), &client);
-    until("registered", || async {
-        b.st.store
-            .device_hold(&bot.id)
-            .await
-            .unwrap()
-            .is_some_and(|h| h.registered)
-    })
-    .await;
     // Node a drains: its client stops and its holds lapse; node b says why, once.
-    a.st.link.shutdown(&a.st).await;
-    register(&a, &bot).await;
+    let bot = linked_then_drained(&a, &b).await;
     super::pinning::tell_lapsed(&b.st).await;
     let row = b.row(&bot.id).await;
     assert_eq!(row.status, BotStatus::Disconnected);
@@ -570,19 +577,7 @@ async fn a_gone_holders_bot_shows_disconnected_once_until_it_returns_and_resumes
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bot_unlinked_while_its_holder_is_gone_is_not_resumed_and_pairs_anew_elsewhere() {
     let (a, b, _db) = two_nodes(Mode::Hang);
-    let bot = a.bot("Support").await;
-    let (core, client) = running(&a, &bot).await;
-    core.on_event_for_test(&Event::Connected(ev::Connected::builder().build()), &client);
-    until("registered", || async {
-        b.st.store
-            .device_hold(&bot.id)
-            .await
-            .unwrap()
-            .is_some_and(|h| h.registered)
-    })
-    .await;
-    a.st.link.shutdown(&a.st).await;
-    register(&a, &bot).await;
+    let bot = linked_then_drained(&a, &b).await;
     b.st.link.unlink(&b.st, &bot.id).await;
     assert!(b.st.store.device_hold(&bot.id).await.unwrap().is_none());
     assert!(
