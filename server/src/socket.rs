@@ -127,6 +127,16 @@ async fn on_connect(
             tracing::info!(sid = %s.id, "dropped a client event the contract does not have: {event:?}");
         },
     );
+    // Counted before the socket joins its rooms: from then on a newer socket (on any node) can
+    // disconnect it, and its `on_disconnect` must find it counted.
+    st.stats.update(|c| {
+        c.sockets_opened += 1;
+        c.sockets_open += 1;
+    });
+    st.stats.user(&user, |u| {
+        u.opened += 1;
+        u.open += 1;
+    });
     s.join([user_room(&user), generation_room(&user, who.generation)]);
     // Looked at again now that the socket is in its room: a newer one may have come meanwhile.
     let (mut older, newer) = match st.coordination.recheck(&user, who.generation).await {
@@ -137,14 +147,6 @@ async fn on_connect(
         }
     };
     older.extend(&who.older);
-    st.stats.update(|c| {
-        c.sockets_opened += 1;
-        c.sockets_open += 1;
-    });
-    st.stats.user(&user, |u| {
-        u.opened += 1;
-        u.open += 1;
-    });
     if newer {
         tracing::info!(%user, sid = %s.id, "a newer socket of the user came first: this one goes");
         let _ = s.disconnect();

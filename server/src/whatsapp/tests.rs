@@ -355,29 +355,8 @@ async fn a_restarted_server_resumes_linked_bots_without_a_qr() {
     let unregistered = f.bot("Never linked").await;
     let _no_device = f.bot("No device").await;
     // A registered device, as a finished pairing leaves it: the phone's JID in the store.
-    for (bot, jid) in [
-        (&linked, Some("15551234567@s.whatsapp.net")),
-        (&unregistered, None),
-    ] {
-        let file = f.slots.device_file(&bot.id);
-        crate::data_dir::create_private_file(&file).unwrap();
-        let store = whatsapp_rust::store::SqliteStore::new(&file.to_string_lossy())
-            .await
-            .unwrap();
-        let built = whatsapp_rust::bot::Bot::builder()
-            .with_backend(store)
-            .build()
-            .await
-            .unwrap();
-        if let Some(jid) = jid {
-            let pm = built.client().persistence_manager();
-            pm.process_command(whatsapp_rust::store::commands::DeviceCommand::SetId(Some(
-                jid.parse().unwrap(),
-            )))
-            .await;
-            pm.flush().await.unwrap();
-        }
-    }
+    write_device(&f, &linked, Some(JID)).await;
+    write_device(&f, &unregistered, None).await;
     f.st.store
         .set_status(&linked.id, BotStatus::Connected, Some("+15551234567"), None)
         .await
@@ -451,9 +430,14 @@ fn two_nodes(mode: Mode) -> (Fixture, Fixture, tempfile::TempDir) {
     (a, b, shared)
 }
 
-/// The device store as a finished pairing leaves it: the phone's JID in it (client stopped).
-async fn register(f: &Fixture, bot: &Bot) {
+/// The phone a registered device of these tests belongs to.
+const JID: &str = "15551234567@s.whatsapp.net";
+
+/// The bot's device store with the client stopped: registered to `jid` (as a finished pairing
+/// leaves it), or never linked.
+async fn write_device(f: &Fixture, bot: &Bot, jid: Option<&str>) {
     let file = f.slots.device_file(&bot.id);
+    crate::data_dir::create_private_file(&file).unwrap();
     let store = whatsapp_rust::store::SqliteStore::new(&file.to_string_lossy())
         .await
         .unwrap();
@@ -462,12 +446,14 @@ async fn register(f: &Fixture, bot: &Bot) {
         .build()
         .await
         .unwrap();
-    let pm = built.client().persistence_manager();
-    pm.process_command(whatsapp_rust::store::commands::DeviceCommand::SetId(Some(
-        "15551234567@s.whatsapp.net".parse().unwrap(),
-    )))
-    .await;
-    pm.flush().await.unwrap();
+    if let Some(jid) = jid {
+        let pm = built.client().persistence_manager();
+        pm.process_command(whatsapp_rust::store::commands::DeviceCommand::SetId(Some(
+            jid.parse().unwrap(),
+        )))
+        .await;
+        pm.flush().await.unwrap();
+    }
 }
 
 /// A bot linked on node `a` (its hold registered, as node `b` sees it), then node `a` drained:
@@ -485,7 +471,7 @@ async fn linked_then_drained(a: &Fixture, b: &Fixture) -> Bot {
     })
     .await;
     a.st.link.shutdown(&a.st).await;
-    register(a, &bot).await;
+    write_device(a, &bot, Some(JID)).await;
     bot
 }
 
