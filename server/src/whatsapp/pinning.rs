@@ -110,10 +110,15 @@ pub(super) async fn keep_holds(st: Shared, slots: std::sync::Arc<Slots>) {
             // Before the renewal is sent: a client started after it took its hold itself.
             let running = slots.running_bots();
             let sent = Instant::now();
-            match st.store.renew_holds(lease(&st)).await {
-                Ok(held) => keeper.renewed(sent, &held, &running),
-                Err(e) => {
+            // Bounded: a database that hangs must not keep the clients running past their hold.
+            match tokio::time::timeout(TICK, st.store.renew_holds(lease(&st))).await {
+                Ok(Ok(held)) => keeper.renewed(sent, &held, &running),
+                Ok(Err(e)) => {
                     tracing::warn!("could not renew this node's device holds: {e}");
+                    keeper.failed(Instant::now(), &running)
+                }
+                Err(_) => {
+                    tracing::warn!("renewing this node's device holds took over {TICK:?}");
                     keeper.failed(Instant::now(), &running)
                 }
             }
