@@ -171,7 +171,15 @@ impl Slots {
         let lease = pinning::lease(st);
         if purpose == Purpose::Resume {
             // Only what is still this node's: a bot unlinked while it was away stays so.
-            return Ok(st.store.retake_hold(bot_id, lease, &url).await?.map(drop));
+            let retaken = st.store.retake_hold(bot_id, lease, &url).await?;
+            if retaken.is_none() {
+                tracing::info!(
+                    bot = bot_id,
+                    "not resumed: this node no longer holds the bot's device (unlinked, or \
+                     linked again elsewhere, while it was away); its copy here is left as it is"
+                );
+            }
+            return Ok(retaken.map(drop));
         }
         let (hold, anew) = st.store.hold_device(bot_id, user_id, lease, &url).await?;
         if hold.node != st.node {
