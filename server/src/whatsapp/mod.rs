@@ -155,7 +155,7 @@ impl Slots {
     }
 
     /// Pinned: takes (or renews) this node's hold on the bot's device before its client
-    /// starts. `Ok(None)`: a resume found the device held by no one here any more.
+    /// starts. `Ok(false)`: a resume found the device no longer held by this node.
     async fn take_hold(
         &self,
         st: &Shared,
@@ -163,23 +163,23 @@ impl Slots {
         bot_id: &str,
         purpose: Purpose,
         fresh_device: &mut bool,
-    ) -> Result<Option<()>, LinkError> {
+    ) -> Result<bool, LinkError> {
         if !self.pinned {
-            return Ok(Some(()));
+            return Ok(true);
         }
         let url = st.cfg.node_url();
         let lease = pinning::lease(st);
         if purpose == Purpose::Resume {
             // Only what is still this node's: a bot unlinked while it was away stays so.
-            let retaken = st.store.retake_hold(bot_id, lease, &url).await?;
-            if retaken.is_none() {
+            let retaken = st.store.retake_hold(bot_id, lease, &url).await?.is_some();
+            if !retaken {
                 tracing::info!(
                     bot = bot_id,
                     "not resumed: this node no longer holds the bot's device (unlinked, or \
                      linked again elsewhere, while it was away); its copy here is left as it is"
                 );
             }
-            return Ok(retaken.map(drop));
+            return Ok(retaken);
         }
         let (hold, anew) = st.store.hold_device(bot_id, user_id, lease, &url).await?;
         if hold.node != st.node {
@@ -187,7 +187,7 @@ impl Slots {
         }
         // No device of an earlier holder counts (a copy left here is stale).
         *fresh_device |= anew;
-        Ok(Some(()))
+        Ok(true)
     }
 
     /// Starts a paused bot's client again (its hold is this node's once more).
@@ -239,10 +239,9 @@ impl Slots {
             self.closed(st, &old.core.bot_id);
             old.close().await;
         }
-        if self
+        if !self
             .take_hold(st, user_id, bot_id, purpose, &mut fresh_device)
             .await?
-            .is_none()
         {
             return Ok(None);
         }
