@@ -159,10 +159,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         st.node,
         data.path().display()
     );
-    // Before routing, so nothing (axum's `OriginalUri` included) clones the shared parts first.
-    let app = tower::ServiceExt::map_request(app, owned_parts::detach_socket_request);
     let draining = st.clone();
-    axum::serve(listener, axum::ServiceExt::into_make_service(app))
+    axum::serve(listener, app.into_make_service())
         .with_graceful_shutdown(async move {
             shutdown().await;
             drain(&draining, publisher).await;
@@ -268,6 +266,10 @@ async fn app(st: &Shared, driver: NodeDriver) -> Result<Router, String> {
     }
     let router = router
         .layer(io_layer)
+        // Last before the Socket.IO layer, after CORS and the upgrade counter read the headers.
+        .layer(tower::util::MapRequestLayer::new(
+            owned_parts::detach_socket_request::<axum::body::Body>,
+        ))
         .layer(middleware::from_fn_with_state(st.clone(), count_upgrades))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors(cfg))

@@ -4,15 +4,19 @@
 //! Other functions are used internally to handle the websocket connection through tasks and channels
 //! and to handle upgrade from polling to ws
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc};
 
 use futures_util::{
     SinkExt, StreamExt, TryStreamExt,
+    future::Either,
     stream::{SplitSink, SplitStream},
 };
 use http::{HeaderValue, Request, Response, StatusCode, request::Parts};
 use smallvec::smallvec;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    sync::mpsc::Receiver,
+};
 use tokio_tungstenite::{
     WebSocketStream,
     tungstenite::{
@@ -26,8 +30,14 @@ use tokio_util::future::FutureExt as _;
 use engineioxide_core::{Packet, ProtocolVersion, Sid, Str, TransportType};
 
 use crate::{
-    DisconnectReason, Socket, body::ResponseBody, config::EngineIoConfig, engine::EngineIo,
-    errors::Error, handler::EngineIoHandler, socket::InternalRx, transport::make_open_packet,
+    DisconnectReason, Socket,
+    body::ResponseBody,
+    config::EngineIoConfig,
+    engine::EngineIo,
+    errors::Error,
+    handler::EngineIoHandler,
+    socket::{InternalRx, Queued},
+    transport::make_open_packet,
 };
 
 /// Create a response for websocket upgrade
@@ -54,38 +64,52 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
     engine: Arc<EngineIo<H>>,
     protocol: ProtocolVersion,
     sid: Option<Sid>,
-    req: Request<R>,
+    mut req: Request<R>,
 ) -> Result<Response<ResponseBody<B>>, Error> {
-    let (parts, body) = req.into_parts();
-    let req = Request::from_parts(parts.clone(), body);
-
-    let ws_key = parts
-        .headers
+    let ws_key = req
+        .headers()
         .get("Sec-WebSocket-Key")
         .ok_or(Error::InvalidWebSocketKey)?
         .clone();
+    // The upgrade is taken out of the request, which then gives its parts to the socket whole:
+    // no clone of them (a clone turns each header value into a shared one, an allocation each).
+    let upgrade = hyper::upgrade::on(&mut req);
+    let (parts, _) = req.into_parts();
 
-    tokio::spawn(async move {
-        let conn = hyper::upgrade::on(req)
-            .await
-            .map(hyper_util::rt::TokioIo::new);
-
-        let res = match conn {
-            Ok(conn) => on_init(engine.clone(), conn, protocol, sid, parts).await,
-            Err(_e) => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!("ws upgrade error: {}", _e);
-                return;
+    // The upgrade and the handshake run in their own boxed future: their state (the request, the
+    // raw stream, the handshake's futures; about 1.8 KB) is freed once the socket is open, so the
+    // task that lives as long as the socket holds only its read loop.
+    let opening = Box::pin({
+        let engine = engine.clone();
+        async move {
+            match upgrade.await {
+                Ok(conn) => Some(
+                    open(
+                        &engine,
+                        hyper_util::rt::TokioIo::new(conn),
+                        protocol,
+                        sid,
+                        parts,
+                    )
+                    .await,
+                ),
+                Err(_e) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!("ws upgrade error: {}", _e);
+                    None
+                }
             }
-        };
-
-        match res {
-            Ok(_) => {
+        }
+    });
+    tokio::spawn(async move {
+        match opening.await {
+            Some(Ok((socket, rx))) => {
+                read(&engine, socket, rx, sid.is_none()).await;
                 #[cfg(feature = "tracing")]
                 tracing::debug!(?sid, "ws closed")
             }
-            Err(Error::MultipleWebsocketRequests) => {}
-            Err(_e) => {
+            None | Some(Err(Error::MultipleWebsocketRequests)) => {}
+            Some(Err(_e)) => {
                 #[cfg(feature = "tracing")]
                 tracing::debug!(?sid, "ws closed with error: {_e}");
                 if let Some(sid) = sid {
@@ -103,17 +127,44 @@ pub fn new_req<R: Send + 'static, B, H: EngineIoHandler>(
 /// Sends an open packet if it is not an upgrade from a polling request
 ///
 /// Read packets from the websocket and handle them, it will block until the connection is closed
-#[cfg_attr(
-    feature = "tracing",
-    tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
-)]
-pub async fn on_init<H: EngineIoHandler, S>(
+pub fn on_init<H: EngineIoHandler, S>(
     engine: Arc<EngineIo<H>>,
     conn: S,
     protocol: ProtocolVersion,
     sid: Option<Sid>,
     req_data: Parts,
-) -> Result<(), Error>
+) -> impl Future<Output = Result<(), Error>> + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // Boxed for the reason given in `new_req`: what lives as long as the socket is the read loop.
+    let opening = Box::pin({
+        let engine = engine.clone();
+        async move { open(&engine, conn, protocol, sid, req_data).await }
+    });
+    async move {
+        let (socket, rx) = opening.await?;
+        read(&engine, socket, rx, sid.is_none()).await;
+        Ok(())
+    }
+}
+
+/// An open session and the read half of its websocket.
+type Opened<D, S> = (Arc<Socket<D>>, SplitStream<WebSocketStream<S>>);
+
+/// Opens the session (or takes over a polling one) on a websocket: the handshake, the heartbeat,
+/// and the writer task. Returns the socket and the websocket's read half.
+#[cfg_attr(
+    feature = "tracing",
+    tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
+)]
+async fn open<H: EngineIoHandler, S>(
+    engine: &Arc<EngineIo<H>>,
+    conn: S,
+    protocol: ProtocolVersion,
+    sid: Option<Sid>,
+    req_data: Parts,
+) -> Result<Opened<H::Data, S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -159,21 +210,43 @@ where
 
         let mut ws = ws_init().await;
         init_handshake(socket.id, &mut ws, &engine.config).await?;
-        socket
-            .clone()
-            .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
         (socket, ws)
     };
     let (tx, rx) = ws.split();
 
     // Pipe between websocket and internal socket channel.
     tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
+    Ok((socket, rx))
+}
 
+/// Reads the websocket until it closes, or the session does, then closes the session.
+///
+/// A session opened on this websocket (`beats`) also runs its heartbeat here rather than in a
+/// task of its own (one task less per socket, about 600 bytes): this task is where the pongs
+/// arrive. A session upgraded from polling keeps the heartbeat task polling spawned.
+async fn read<H: EngineIoHandler, S>(
+    engine: &Arc<EngineIo<H>>,
+    socket: Arc<Socket<H::Data>>,
+    rx: SplitStream<WebSocketStream<S>>,
+    beats: bool,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let beating = if beats {
+        let config = &engine.config;
+        Either::Left(socket.heartbeat(config.ping_interval, config.ping_timeout))
+    } else {
+        Either::Right(std::future::pending())
+    };
     // pipe between internal socket channel and websocket
-    match forward_to_handler(&engine, rx, &socket)
-        .with_cancellation_token(&socket.cancellation_token)
-        .await
-    {
+    let read = tokio::select! {
+        biased;
+        _ = socket.cancellation_token.cancelled() => None,
+        res = forward_to_handler(engine, rx, &socket) => Some(res),
+        // The heartbeat ends only when it failed, and then it has closed the session.
+        () = beating => None,
+    };
+    match read {
         Some(Err(ref e)) => {
             let reason =
                 Option::<DisconnectReason>::from(e).unwrap_or(DisconnectReason::TransportError);
@@ -192,7 +265,6 @@ where
             tracing::debug!(sid = %socket.id, "socket is closing");
         }
     }
-    Ok(())
 }
 
 /// Forwards all packets received from a websocket to a EngineIo [`Socket`]
@@ -214,8 +286,8 @@ where
                     break;
                 }
                 Packet::Pong | Packet::Ping => {
-                    // A full channel means that the client is already known to be alive.
-                    socket.heartbeat_tx.try_send(()).ok();
+                    // A notice already waiting means that the client is already known to be alive.
+                    socket.heartbeat.notify_one();
                     Ok::<(), Error>(())
                 }
                 Packet::Message(msg) => {
@@ -273,74 +345,29 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         ..
     } = &mut *internal_rx;
 
-    // map a packet to a websocket message
-    // It is declared as a macro rather than a closure to avoid ownership issues
-    macro_rules! map_fn {
-            ($item:ident) => {
-                let res = match $item {
-                    Packet::Binary(bin) | Packet::BinaryV3(bin) => {
-                        if socket.protocol == ProtocolVersion::V3 {
-                            // v3 protocol requires packet type as the first byte.
-                            // This requires a new buffer. This is OK as it is only for the V3 protocol.
-                            let mut buff = Vec::with_capacity(bin.len() + 1);
-                            buff.push(0x04);
-                            buff.extend(bin);
-                            tx.feed(Message::Binary(buff.into())).await
-                        } else {
-                            tx.feed(Message::Binary(bin)).await
-                        }
-                    }
-                    // A Noop Packet maybe sent by the server to upgrade from a polling connection
-                    // In the case that the packet was not poll in time it will remain in the buffer and therefore
-                    // it should be discarded here
-                    Packet::Noop => Ok(()),
-                    _ => {
-                        let packet: String = $item.try_into().unwrap();
-                        tx.feed(Message::Text(packet.into())).await
-                    }
-                };
-                if let Err(_e) = res {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
-                }
-            };
-        }
-
     // Forward buffered packets until the channel is closed or the session is cancelled.
     loop {
-        tokio::select! {
+        // Which batch to write, and whether to write the buffered batches waiting after it.
+        let (packets, drain) = tokio::select! {
             biased;
-            items = buffered_rx.recv() => {
-                match items {
-                    Some(packets) => {
-                        for item in *packets {
-                            map_fn!(item);
-                        }
-                        while let Ok(packets) = buffered_rx.try_recv() {
-                            for item in *packets {
-                                map_fn!(item);
-                            }
-                        }
-                    }
-                    None => break
-                }
-            }
-            _ = socket.cancellation_token.cancelled() => break,
-            Ok(()) = volatile_rx.changed() => {
-                let val = volatile_rx.borrow_and_update().clone();
-                if let Some(packets) = val {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    for item in *packets {
-                        map_fn!(item);
-                    }
-                }
+            items = buffered_rx.recv() => match items {
+                Some(packets) => (Some(packets), true),
+                None => break,
             },
+            _ = socket.cancellation_token.cancelled() => break,
+            Ok(()) = volatile_rx.changed() => (volatile_rx.borrow_and_update().clone(), false),
+        };
+        if let Some(packets) = packets {
+            // Boxed: the writing's state (a batch being turned into messages, about 300 bytes)
+            // exists only while it runs, so a writer waiting for packets holds only its `select!`.
+            Box::pin(write(
+                &socket,
+                &mut tx,
+                packets,
+                drain.then_some(&mut *buffered_rx),
+            ))
+            .await;
         }
-
-        #[cfg(feature = "tracing")]
-        tracing::trace!(sid = %socket.id, "ws flush");
-        tx.flush().await.ok();
     }
 
     #[cfg(feature = "tracing")]
@@ -349,6 +376,55 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     tx.flush().await.ok();
     tx.close().await.ok();
 }
+
+/// Feeds a batch of packets to the websocket, then every batch already waiting in `more`, then
+/// flushes it.
+async fn write<D: Default + Send + Sync + 'static, S>(
+    socket: &Socket<D>,
+    tx: &mut SplitSink<WebSocketStream<S>, Message>,
+    packets: Queued,
+    mut more: Option<&mut Receiver<Queued>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut next = Some(packets);
+    while let Some(packets) = next {
+        for item in *packets {
+            let res = match item {
+                Packet::Binary(bin) | Packet::BinaryV3(bin) => {
+                    if socket.protocol == ProtocolVersion::V3 {
+                        // v3 protocol requires packet type as the first byte.
+                        // This requires a new buffer. This is OK as it is only for the V3 protocol.
+                        let mut buff = Vec::with_capacity(bin.len() + 1);
+                        buff.push(0x04);
+                        buff.extend(bin);
+                        tx.feed(Message::Binary(buff.into())).await
+                    } else {
+                        tx.feed(Message::Binary(bin)).await
+                    }
+                }
+                // A Noop Packet maybe sent by the server to upgrade from a polling connection
+                // In the case that the packet was not poll in time it will remain in the buffer and therefore
+                // it should be discarded here
+                Packet::Noop => Ok(()),
+                item => {
+                    let packet: String = item.into();
+                    tx.feed(Message::Text(packet.into())).await
+                }
+            };
+            if let Err(_e) = res {
+                #[cfg(feature = "tracing")]
+                tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
+            }
+        }
+        next = more.as_deref_mut().and_then(|rx| rx.try_recv().ok());
+    }
+
+    #[cfg(feature = "tracing")]
+    tracing::trace!(sid = %socket.id, "ws flush");
+    tx.flush().await.ok();
+}
+
 /// Send a Engine.IO [`OpenPacket`] to initiate a websocket connection
 async fn init_handshake<S>(
     sid: Sid,
