@@ -4,7 +4,7 @@
 
 use crate::{limits::RateLimiter, sync::lock};
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::HashMap,
     sync::Mutex,
     time::Duration,
 };
@@ -121,7 +121,7 @@ impl Coordination {
             Coordination::Local(l) => {
                 let mut live = lock(&l.live);
                 if let Some(set) = live.get_mut(user) {
-                    set.1.remove(&generation);
+                    set.1.retain(|&g| g != generation);
                     if set.1.is_empty() {
                         live.remove(user);
                     }
@@ -136,8 +136,10 @@ pub struct Local {
     connect: RateLimiter,
     qr: RateLimiter,
     code_entry: RateLimiter,
-    /// Per user: the last generation handed out, and the live ones.
-    live: Mutex<HashMap<String, (u64, BTreeSet<u64>)>>,
+    /// Per user: the last generation handed out, and the live ones, ascending (each new one is
+    /// the largest). A `Vec` sized to its one usual entry: a `BTreeSet`'s node is about 100 bytes
+    /// for each connected user.
+    live: Mutex<HashMap<String, (u64, Vec<u64>)>>,
 }
 
 impl Local {
@@ -156,18 +158,17 @@ impl Local {
             Some(mine) => mine,
             None => {
                 *last += 1;
-                set.insert(*last);
+                set.reserve_exact(1);
+                set.push(*last);
                 *last
             }
         };
-        let older: Vec<u64> = set.range(..mine).copied().collect();
-        for old in &older {
-            set.remove(old);
-        }
+        let older: Vec<u64> = set.iter().copied().filter(|&g| g < mine).collect();
+        set.retain(|&g| g >= mine);
         Generation {
             mine,
             older,
-            newer: set.range(mine + 1..).next().is_some(),
+            newer: set.iter().any(|&g| g > mine),
         }
     }
 }

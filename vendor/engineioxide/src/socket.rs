@@ -59,7 +59,7 @@ use std::{
     fmt::Debug,
     future::Future,
     sync::{
-        Arc,
+        Arc, PoisonError,
         atomic::{AtomicBool, AtomicU8, Ordering},
     },
     time::Duration,
@@ -74,7 +74,6 @@ use smallvec::{SmallVec, smallvec};
 use tokio::sync::{
     Mutex, Notify,
     mpsc::{self, Receiver, error::TrySendError},
-    watch,
 };
 
 pub use engineioxide_core::Sid;
@@ -166,18 +165,13 @@ pub(crate) struct InternalRx {
     pub buffered_rx: Receiver<Queued>,
     /// Boxed: a websocket session never peeks, and 168 bytes inline would cost every socket.
     pub peeked_packet: Option<Queued>,
-    pub volatile_rx: watch::Receiver<Option<Queued>>,
 }
 
 impl InternalRx {
-    fn new(
-        buffered_rx: Receiver<Queued>,
-        volatile_rx: watch::Receiver<Option<Queued>>,
-    ) -> Self {
+    fn new(buffered_rx: Receiver<Queued>) -> Self {
         Self {
             buffered_rx,
             peeked_packet: None,
-            volatile_rx,
         }
     }
 }
@@ -224,10 +218,13 @@ where
     /// Channel to send [PacketBuf] to the internal connection
     pub(crate) internal_tx: mpsc::Sender<Queued>,
 
-    /// Channel to send volatile [PacketBuf]s that bypass the internal buffer.
-    /// Uses a [`watch`](tokio::sync::watch) channel so only the latest volatile
-    /// message is retained; subsequent volatile sends overwrite the previous one.
-    volatile_tx: watch::Sender<Option<Queued>>,
+    /// The latest volatile [PacketBuf]s not sent yet: they bypass the internal buffer, and
+    /// a volatile send overwrites the previous one. A slot and a [`Notify`] (`volatile_ready`)
+    /// rather than a `watch` channel: that one allocates about 350 bytes for every socket (its
+    /// eight `Notify`s), for a feature most sockets never use.
+    volatile: std::sync::Mutex<Option<Queued>>,
+    /// Wakes the writer (or a polling request) when `volatile` is set.
+    pub(crate) volatile_ready: Notify,
 
     /// Tells the heartbeat job, which runs in a separate task, that a Pong [`Packet`] (v4
     /// protocol) or a Ping (v3 protocol) arrived. A `Notify` keeps at most one such notice when
@@ -263,7 +260,6 @@ where
         supports_binary: bool,
     ) -> Self {
         let (internal_tx, internal_rx) = mpsc::channel(config.max_buffer_size);
-        let (volatile_tx, volatile_rx) = watch::channel(None);
 
         Self {
             id: Sid::new(),
@@ -271,10 +267,11 @@ where
             transport: AtomicU8::new(transport as u8),
             upgrading: AtomicBool::new(false),
 
-            internal_rx: Mutex::new(InternalRx::new(internal_rx, volatile_rx)),
+            internal_rx: Mutex::new(InternalRx::new(internal_rx)),
             internal_tx,
 
-            volatile_tx,
+            volatile: std::sync::Mutex::new(None),
+            volatile_ready: Notify::new(),
 
             heartbeat: Notify::new(),
             cancellation_token: CancellationToken::new(),
@@ -575,7 +572,17 @@ where
     }
 
     pub(crate) fn send_volatile(&self, packets: PacketBuf) -> bool {
-        self.volatile_tx.send(Some(Box::new(packets))).is_ok()
+        *self.volatile.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(packets));
+        self.volatile_ready.notify_one();
+        true
+    }
+
+    /// The volatile packets waiting, if any: taken, so each is sent once.
+    pub(crate) fn take_volatile(&self) -> Option<Queued> {
+        self.volatile
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 }
 
@@ -635,7 +642,6 @@ where
         buffer_size: usize,
     ) -> (Arc<Socket<D>>, tokio::sync::mpsc::Receiver<Packet>) {
         let (internal_tx, internal_rx) = mpsc::channel(buffer_size);
-        let (volatile_tx, volatile_rx) = watch::channel(None);
 
         let sock = Self {
             id: sid,
@@ -643,10 +649,11 @@ where
             transport: AtomicU8::new(TransportType::Websocket as u8),
             upgrading: AtomicBool::new(false),
 
-            internal_rx: Mutex::new(InternalRx::new(internal_rx, volatile_rx)),
+            internal_rx: Mutex::new(InternalRx::new(internal_rx)),
             internal_tx,
 
-            volatile_tx,
+            volatile: std::sync::Mutex::new(None),
+            volatile_ready: Notify::new(),
 
             heartbeat: Notify::new(),
             cancellation_token: CancellationToken::new(),

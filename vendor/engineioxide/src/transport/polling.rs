@@ -119,14 +119,13 @@ where
     let payload = {
         let InternalRx {
             buffered_rx,
-            volatile_rx,
             peeked_packet,
         } = &mut *rx;
 
         // Prepend the packet peeked during the previous
         // polling request so it is encoded first, ahead of the newly received packets.
         let rx_stream = stream::iter(peeked_packet.take().map(|queued| *queued))
-            .chain(rx_stream::EncoderStream::new(buffered_rx, volatile_rx).map(|queued| *queued));
+            .chain(rx_stream::EncoderStream::new(buffered_rx, &socket).map(|queued| *queued));
 
         // Stop waiting for the next packet as soon as the session is closed. The combinator is biased
         // towards the encoder completion, so any buffered close packet is still flushed to the client.
@@ -227,9 +226,10 @@ mod rx_stream {
     };
 
     use futures_core::Stream;
-    use pin_project_lite::pin_project;
-    use tokio::sync::{mpsc, watch};
+    use tokio::sync::mpsc;
     use tokio_util::sync::ReusableBoxFuture;
+
+    use crate::{Socket, socket::Queued};
 
     /// [`ReceiverStream`] is a stream that wraps a [`mpsc::Receiver`] by reference.
     /// Allowing to use it as a stream even if it is behind a mutex.
@@ -251,87 +251,70 @@ mod rx_stream {
         }
     }
 
-    type WatchFutOutput<'a, T> = (
-        Result<(), watch::error::RecvError>,
-        &'a mut watch::Receiver<T>,
-    );
-
-    /// Wraps a [`watch::Receiver`] into a [`Stream`] by reference.
-    /// Allowing to use it as a stream even if it is behind a mutex.
-    ///
-    /// Inspired by <https://docs.rs/tokio-stream/latest/tokio_stream/wrappers/struct.WatchStream.html>
-    pub struct WatchStream<'a, T> {
-        inner: ReusableBoxFuture<'a, WatchFutOutput<'a, T>>,
+    /// A socket's volatile packets as a stream: each item is the latest ones, taken when set.
+    pub struct VolatileStream<'a, D: Default + Send + Sync + 'static> {
+        socket: &'a Socket<D>,
+        inner: ReusableBoxFuture<'a, Queued>,
     }
-    impl<'a, T: Send + Sync + 'static> WatchStream<'a, T> {
-        pub fn new(rx: &'a mut watch::Receiver<T>) -> Self {
+
+    async fn next_volatile<D: Default + Send + Sync + 'static>(socket: &Socket<D>) -> Queued {
+        loop {
+            socket.volatile_ready.notified().await;
+            if let Some(packets) = socket.take_volatile() {
+                return packets;
+            }
+        }
+    }
+
+    impl<'a, D: Default + Send + Sync + 'static> VolatileStream<'a, D> {
+        pub fn new(socket: &'a Socket<D>) -> Self {
             Self {
-                inner: ReusableBoxFuture::new(make_future(rx)),
+                socket,
+                inner: ReusableBoxFuture::new(next_volatile(socket)),
             }
         }
     }
 
-    async fn make_future<T>(
-        rx: &mut watch::Receiver<T>,
-    ) -> (Result<(), watch::error::RecvError>, &mut watch::Receiver<T>) {
-        let result = rx.changed().await;
-        (result, rx)
-    }
+    impl<D: Default + Send + Sync + 'static> Stream for VolatileStream<'_, D> {
+        type Item = Queued;
 
-    impl<'a, T: Clone + Send + Sync + 'static> Stream for WatchStream<'a, T> {
-        type Item = T;
-
-        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-            let (result, rx) = ready!(self.inner.poll(cx));
-            match result {
-                Ok(_) => {
-                    let received = (*rx.borrow_and_update()).clone();
-                    self.inner.set(make_future(rx));
-                    Poll::Ready(Some(received))
-                }
-                Err(_) => {
-                    self.inner.set(make_future(rx));
-                    Poll::Ready(None)
-                }
-            }
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Queued>> {
+            let packets = ready!(self.inner.poll(cx));
+            let socket = self.socket;
+            self.inner.set(next_volatile(socket));
+            Poll::Ready(Some(packets))
         }
     }
 
-    impl<T> Unpin for WatchStream<'_, T> {}
+    impl<D: Default + Send + Sync + 'static> Unpin for VolatileStream<'_, D> {}
 
-    pin_project! {
-        /// Combines a [`WatchStream`] and a [`ReceiverStream`] into a single [`Stream`].
-        pub struct EncoderStream<'a, T> {
-            #[pin]
-            watch: WatchStream<'a, Option<T>>,
-            #[pin]
-            rx: ReceiverStream<'a, T>,
-        }
+    /// Combines a [`VolatileStream`] and a [`ReceiverStream`] into a single [`Stream`].
+    pub struct EncoderStream<'a, D: Default + Send + Sync + 'static> {
+        volatile: VolatileStream<'a, D>,
+        rx: ReceiverStream<'a, Queued>,
     }
 
-    impl<'a, T: Clone + Send + Sync + 'static> EncoderStream<'a, T> {
-        pub fn new(
-            rx: &'a mut mpsc::Receiver<T>,
-            watch: &'a mut watch::Receiver<Option<T>>,
-        ) -> Self {
+    impl<'a, D: Default + Send + Sync + 'static> EncoderStream<'a, D> {
+        pub fn new(rx: &'a mut mpsc::Receiver<Queued>, socket: &'a Socket<D>) -> Self {
             Self {
                 rx: ReceiverStream::new(rx),
-                watch: WatchStream::new(watch),
+                volatile: VolatileStream::new(socket),
             }
         }
     }
 
-    impl<'a, T: Clone + Send + Sync + 'static> Stream for EncoderStream<'a, T> {
-        type Item = T;
+    impl<D: Default + Send + Sync + 'static> Stream for EncoderStream<'_, D> {
+        type Item = Queued;
 
         fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-            let this = self.project();
-            // low priority: poll the watch stream first, then the rx stream.
+            // Both halves are `Unpin`.
+            let this = self.get_mut();
+            // low priority: poll the volatile stream after the rx stream.
             // same than with ws transport
-            match this.rx.poll_next(cx) {
+            match Pin::new(&mut this.rx).poll_next(cx) {
                 Poll::Ready(v) => Poll::Ready(v),
-                Poll::Pending => match this.watch.poll_next(cx) {
-                    Poll::Ready(Some(v)) => Poll::Ready(v),
+                Poll::Pending => match Pin::new(&mut this.volatile).poll_next(cx) {
+                    Poll::Ready(Some(v)) => Poll::Ready(Some(v)),
                     Poll::Ready(None) | Poll::Pending => Poll::Pending,
                 },
             }

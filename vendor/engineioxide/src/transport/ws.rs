@@ -339,11 +339,7 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         tracing::debug!(sid = %socket.id, "session closed before starting the ws writer");
         return;
     };
-    let InternalRx {
-        buffered_rx,
-        volatile_rx,
-        ..
-    } = &mut *internal_rx;
+    let InternalRx { buffered_rx, .. } = &mut *internal_rx;
 
     // Forward buffered packets until the channel is closed or the session is cancelled.
     loop {
@@ -355,7 +351,7 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                 None => break,
             },
             _ = socket.cancellation_token.cancelled() => break,
-            Ok(()) = volatile_rx.changed() => (volatile_rx.borrow_and_update().clone(), false),
+            () = socket.volatile_ready.notified() => (socket.take_volatile(), false),
         };
         if let Some(packets) = packets {
             // Boxed: the writing's state (a batch being turned into messages, about 300 bytes)
