@@ -3,11 +3,7 @@
 //! each a Lua script (atomic, on Redis's clock). Both give the same answers.
 
 use crate::{limits::RateLimiter, sync::lock};
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 /// Redis could not answer: the caller refuses for now (`rate_limited`, 503), never ends a session.
 #[derive(Debug, thiserror::Error)]
