@@ -16,6 +16,43 @@ async fn the_open_packet_carries_the_configured_ping_settings() {
 }
 
 #[tokio::test]
+async fn the_heartbeat_keeps_a_socket_that_answers_and_drops_one_that_stops() {
+    // engineioxide runs a WebSocket's heartbeat in its reading task (vendor/engineioxide): the
+    // pings must still go out, answered ones keep the socket, and a silent client is dropped
+    // after pingTimeout.
+    let s = Server::start(&["--ping-interval-ms", "200", "--ping-timeout-ms", "200"]);
+    let (t, user) = s.session().await;
+    let bot = s.bot(&t, "Heartbeat").await;
+    let (mut sio, answer) = Sio::connect(&s, auth(&t, &user, &bot)).await;
+    assert!(answer.starts_with("40{"), "{answer}");
+    let mut pings = 0;
+    while pings < 3 {
+        let text = sio.next_text().await.expect("open while it answers");
+        if text == "2" {
+            pings += 1;
+            sio.send("3").await;
+        }
+    }
+    assert_eq!(s.stats().await["socketsOpen"], 1);
+
+    // Silence from now on: the server closes the socket one interval and one timeout later.
+    let silent = std::time::Instant::now();
+    while sio.next_text().await.is_some() {}
+    let waited = silent.elapsed();
+    assert!(
+        waited < Duration::from_secs(3),
+        "the socket was not closed (gave up after {waited:?})"
+    );
+    for _ in 0..50 {
+        if s.stats().await["socketsOpen"] == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the server still counts the dropped socket open");
+}
+
+#[tokio::test]
 async fn connect_is_accepted_and_replays_the_current_qr_at_once() {
     let s = Server::start(&[]);
     let (t, user) = s.session().await;
