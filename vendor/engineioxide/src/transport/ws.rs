@@ -152,8 +152,9 @@ where
 /// An open session and the read half of its websocket.
 type Opened<D, S> = (Arc<Socket<D>>, SplitStream<WebSocketStream<S>>);
 
-/// Opens the session (or takes over a polling one) on a websocket: the handshake, the heartbeat,
-/// and the writer task. Returns the socket and the websocket's read half.
+/// Opens the session (or takes over a polling one) on a websocket: the handshake and the writer
+/// task. Returns the socket and the websocket's read half; `read` then runs the heartbeat of a
+/// session opened here.
 #[cfg_attr(
     feature = "tracing",
     tracing::instrument(level = "trace", name = "init_websocket", skip(engine, conn, req_data))
