@@ -159,12 +159,12 @@ impl Local {
                 *last
             }
         };
-        let older: Vec<u64> = set.iter().copied().filter(|&g| g < mine).collect();
-        set.retain(|&g| g >= mine);
+        // Ascending: the older ones are a prefix, a newer one is the last.
+        let older: Vec<u64> = set.drain(..set.partition_point(|&g| g < mine)).collect();
         Generation {
             mine,
             older,
-            newer: set.iter().any(|&g| g > mine),
+            newer: set.last().is_some_and(|&g| g > mine),
         }
     }
 }
