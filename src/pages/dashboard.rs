@@ -6,7 +6,7 @@
 
 use crate::{
     api::{self, Bot},
-    components::BotRow,
+    components::{BotRow, use_fetched},
     connection::expect_connection,
     session::expect_session,
 };
@@ -20,7 +20,7 @@ pub fn Dashboard() -> impl IntoView {
     let session = expect_session();
     let conn = expect_connection();
     let reload = RwSignal::new(0u64);
-    let fetched = LocalResource::new(move || {
+    let fetched = use_fetched(move || {
         reload.track();
         conn.pairing_ended().track();
         let session = session.get();

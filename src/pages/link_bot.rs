@@ -1,7 +1,11 @@
 //! `/bots/{id}/link`: the QR step of one bot. A reload comes back here; if the bot's pairing is
 //! still running, its QR is shown again at once (joining the same pairing).
 
-use crate::{api, components::QrPanel, session::expect_session};
+use crate::{
+    api,
+    components::{QrPanel, use_fetched},
+    session::expect_session,
+};
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_params_map};
 use protocol::BotStatus;
@@ -12,7 +16,7 @@ pub fn LinkBot() -> impl IntoView {
     let session = expect_session();
     let params = use_params_map();
     let bot_id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
-    let bot = LocalResource::new(move || {
+    let bot = use_fetched(move || {
         let id = bot_id.get();
         let session = session.get();
         async move { api::get_bot(&session, &id).await }
@@ -21,25 +25,24 @@ pub fn LinkBot() -> impl IntoView {
     view! {
         <section class="card wizard">
             <p class="step">"Step 2 of 2"</p>
-            <Suspense fallback=|| view! { <p class="muted">"Loading the bot…"</p> }>
-                {move || bot.get().map(|result| match result {
-                    Ok(bot) => {
-                        let auto = bot.status == BotStatus::Pairing;
-                        view! {
-                            <h1>"Link " <span class="bot-name">{bot.name.clone()}</span></h1>
-                            <p class="muted">
-                                "Open WhatsApp on the phone, go to Linked devices, and scan the code."
-                            </p>
-                            <QrPanel bot_id=bot.id.clone() auto=auto already_linked=bot.status == BotStatus::Connected/>
-                        }.into_any()
-                    }
-                    Err(e) => view! {
-                        <h1>"This bot cannot be linked"</h1>
-                        <p class="form-error" role="alert">{e.to_string()}</p>
-                        <A href="/">"Go to the dashboard"</A>
-                    }.into_any(),
-                })}
-            </Suspense>
+            {move || match bot.get() {
+                None => view! { <p class="muted">"Loading the bot…"</p> }.into_any(),
+                Some(Ok(bot)) => {
+                    let auto = bot.status == BotStatus::Pairing;
+                    view! {
+                        <h1>"Link " <span class="bot-name">{bot.name.clone()}</span></h1>
+                        <p class="muted">
+                            "Open WhatsApp on the phone, go to Linked devices, and scan the code."
+                        </p>
+                        <QrPanel bot_id=bot.id.clone() auto=auto already_linked=bot.status == BotStatus::Connected/>
+                    }.into_any()
+                }
+                Some(Err(e)) => view! {
+                    <h1>"This bot cannot be linked"</h1>
+                    <p class="form-error" role="alert">{e.to_string()}</p>
+                    <A href="/">"Go to the dashboard"</A>
+                }.into_any(),
+                }}
         </section>
     }
 }
