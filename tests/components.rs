@@ -162,7 +162,7 @@ async fn the_countdown_ring_drains_and_warns_in_its_last_fifth() {
     let fraction = RwSignal::new(1.0);
     let host = host();
     let handle = leptos::mount::mount_to(host.clone(), move || {
-        view! { <CountdownRing fraction=fraction><span>"qr"</span></CountdownRing> }
+        view! { <CountdownRing fraction=Memo::new(move |_| fraction.get())><span>"qr"</span></CountdownRing> }
     });
     let ring = |host: &web_sys::HtmlElement| {
         let left = host
@@ -210,7 +210,7 @@ async fn a_bot_rows_actions_ask_first_then_act() {
     let handle = mount_with_owner(&host, session, move || {
         view! {
             <ul>
-                <BotRow id=id.clone() bot=data.into() on_changed=move |()| changed.update(|n| *n += 1)/>
+                <BotRow id=id.clone() bot=Memo::new(move |_| data.get()) on_changed=move |()| changed.update(|n| *n += 1)/>
             </ul>
         }
     });

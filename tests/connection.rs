@@ -66,7 +66,7 @@ fn a_qr_too_long_to_draw_says_so_and_an_empty_one_draws_nothing() {
     document().body().unwrap().append_child(&host).unwrap();
     let handle = leptos::mount::mount_to(
         host.clone().unchecked_into(),
-        move || view! { <QrCode data=data/> },
+        move || view! { <QrCode data=Memo::new(move |_| data.get())/> },
     );
     let text = host.text_content().unwrap_or_default();
     assert!(text.contains("too long"), "{text}");

@@ -22,7 +22,7 @@ pub fn BotRow(
     /// The bot's id (the row's key).
     id: String,
     /// The bot as the last list refresh saw it.
-    bot: Signal<Option<Bot>>,
+    bot: Memo<Option<Bot>>,
     /// Called after an action changed the bot, so the list reloads.
     #[prop(into)]
     on_changed: Callback<()>,
@@ -39,7 +39,7 @@ pub fn BotRow(
     });
     // The socket's live status wins over the list while this bot's QR is shown; the list (which
     // refreshes when the pairing ends) wins after.
-    let status = Signal::derive(move || {
+    let status = Memo::new(move |_| {
         let live_status = live
             .with(|l: &LiveBot| l.status)
             .filter(|_| showing_qr.get());

@@ -35,8 +35,7 @@ fn select_input(id: &str) {
 #[component]
 pub fn CopyButton(
     /// What to copy.
-    #[prop(into)]
-    text: Signal<String>,
+    text: Memo<String>,
     /// The button's words, e.g. "Copy link".
     #[prop(into)]
     label: String,

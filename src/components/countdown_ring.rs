@@ -15,8 +15,7 @@ fn hundredths(x: f64) -> String {
 #[component]
 pub fn CountdownRing(
     /// The share of the lifetime left, from 1 down to 0.
-    #[prop(into)]
-    fraction: Signal<f64>,
+    fraction: Memo<f64>,
     /// Below this share the ring warns. Defaults to 0.2.
     #[prop(default = 0.2)]
     warn_below: f64,

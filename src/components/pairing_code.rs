@@ -36,8 +36,7 @@ fn is_narrow_screen() -> bool {
 pub fn PairingCodeOffer(
     #[prop(into)] bot_id: String,
     /// The number of the QR on screen ("code n of N").
-    #[prop(into)]
-    attempt: Signal<u32>,
+    attempt: Memo<u32>,
 ) -> impl IntoView {
     let session = expect_session();
     let bot = StoredValue::new(bot_id);
@@ -152,7 +151,7 @@ pub fn PairingCodeOffer(
                                         aria-label="Pairing code"
                                         prop:value=shown
                                     />
-                                    <CopyButton text=Signal::derive(move || copied.clone()) label="Copy code" testid="copy-code" input_id="pairing-code-text"/>
+                                    <CopyButton text=Memo::new(move |_| copied.clone()) label="Copy code" testid="copy-code" input_id="pairing-code-text"/>
                                 </div>
                                 <p class="qr-meta">{move || seconds_left().map(|s| format!("Valid for {}:{:02}", s / 60, s % 60))}</p>
                                 <ol class="steps">

@@ -23,7 +23,7 @@ pub fn qr_svg(data: &str) -> Result<String, String> {
 /// A QR code for `data`, with the string itself as its text alternative.
 #[component]
 pub fn QrCode(
-    #[prop(into)] data: Signal<String>,
+    data: Memo<String>,
     /// Called with `data` once its code is on screen (and again for each new code).
     #[prop(optional, into)]
     on_shown: Option<Callback<String>>,

@@ -77,8 +77,8 @@ pub fn QrPanel(
     });
     let has_qr = Memo::new(move |_| qr.with(Option::is_some));
     let qr_data =
-        Signal::derive(move || qr.with(|q| q.as_ref().map(|q| q.qr.clone()).unwrap_or_default()));
-    let attempt = Signal::derive(move || qr.with(|q| q.as_ref().map_or(0, |q| q.attempt)));
+        Memo::new(move |_| qr.with(|q| q.as_ref().map(|q| q.qr.clone()).unwrap_or_default()));
+    let attempt = Memo::new(move |_| qr.with(|q| q.as_ref().map_or(0, |q| q.attempt)));
     // The simulator's QR is a link a phone opens; WhatsApp's is not.
     let is_link =
         Memo::new(move |_| qr.with(|q| q.as_ref().is_some_and(protocol::Pairing::is_link)));
@@ -120,7 +120,7 @@ pub fn QrPanel(
         })
     };
     let seconds_left = move || left_ms().map(|(left, _)| (left / 1000.0).ceil() as u64);
-    let fraction = Signal::derive(move || {
+    let fraction = Memo::new(move |_| {
         left_ms().map_or(0.0, |(left, ttl)| if ttl > 0.0 { left / ttl } else { 0.0 })
     });
 

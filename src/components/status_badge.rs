@@ -16,7 +16,7 @@ pub fn status_label(status: BotStatus) -> &'static str {
 
 /// A bot's status as a coloured badge with words (colour is never the only signal).
 #[component]
-pub fn StatusBadge(#[prop(into)] status: Signal<BotStatus>) -> impl IntoView {
+pub fn StatusBadge(status: Memo<BotStatus>) -> impl IntoView {
     view! {
         <span class=move || format!("badge badge-{}", status.get().as_str())>
             {move || status_label(status.get())}

@@ -121,28 +121,28 @@ mod context {
         }
 
         /// What the QR view shows: state, QR, failure, phone.
-        pub fn view(&self) -> Signal<View> {
-            self.view.into()
+        pub fn view(&self) -> ReadSignal<View> {
+            self.view.read_only()
         }
 
         /// Live status and message counts from the socket.
-        pub fn live(&self) -> Signal<HashMap<String, LiveBot>> {
-            self.live.into()
+        pub fn live(&self) -> ReadSignal<HashMap<String, LiveBot>> {
+            self.live.read_only()
         }
 
         /// Changes whenever a pairing ends.
-        pub fn pairing_ended(&self) -> Signal<u64> {
-            self.pairing_ended.into()
+        pub fn pairing_ended(&self) -> ReadSignal<u64> {
+            self.pairing_ended.read_only()
         }
 
         /// Changes whenever the server says the pairing code on screen no longer works.
-        pub fn codes_expired(&self) -> Signal<u64> {
-            self.codes_expired.into()
+        pub fn codes_expired(&self) -> ReadSignal<u64> {
+            self.codes_expired.read_only()
         }
 
         /// Which bot's QR is wanted on screen.
-        pub fn wanted(&self) -> Signal<Option<String>> {
-            self.wanted.into()
+        pub fn wanted(&self) -> ReadSignal<Option<String>> {
+            self.wanted.read_only()
         }
 
         /// Intent: show bot `bot`'s QR ("Generate QR", "Reconnect").
@@ -186,8 +186,8 @@ mod context {
         }
 
         /// The diagnostics: timeline, counters, time to scan.
-        pub fn telemetry(&self) -> Signal<Telemetry> {
-            self.telemetry.into()
+        pub fn telemetry(&self) -> ReadSignal<Telemetry> {
+            self.telemetry.read_only()
         }
     }
 }

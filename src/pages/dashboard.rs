@@ -85,9 +85,9 @@ pub fn Dashboard() -> impl IntoView {
                 <For each=move || ids.get() key=|id| id.clone() let:id>
                     <BotRow
                         id=id.clone()
-                        bot=Signal::derive({
+                        bot=Memo::new({
                             let id = id.clone();
-                            move || bots.with(|b| b.iter().flatten().find(|b| b.id == id).cloned())
+                            move |_| bots.with(|b| b.iter().flatten().find(|b| b.id == id).cloned())
                         })
                         on_changed=move |_| bump()
                     />
