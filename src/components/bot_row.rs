@@ -3,7 +3,7 @@
 use super::{QrPanel, StatusBadge};
 use crate::{
     api::{self, Bot},
-    connection::{LiveBot, expect_connection},
+    connection::{ConnectionContext, LiveBot, expect_connection},
     session::expect_session,
 };
 use leptos::{prelude::*, task::spawn_local};
@@ -13,6 +13,15 @@ use protocol::BotStatus;
 enum Confirm {
     Unlink,
     Delete,
+}
+
+/// What the socket said of bot `id`, if anything: one field of its live facts.
+fn live<T>(
+    conn: ConnectionContext,
+    id: StoredValue<String>,
+    read: fn(&LiveBot) -> Option<T>,
+) -> Option<T> {
+    id.with_value(|id| conn.live().with(|m| m.get(id).and_then(read)))
 }
 
 /// A bot row: name, status, phone, messages; Reconnect, Unlink, Delete. It lives as long as the
@@ -30,9 +39,6 @@ pub fn BotRow(
     let conn = expect_connection();
     let session = expect_session();
     let id = StoredValue::new(id);
-    let live = Memo::new(move |_| {
-        id.with_value(|id| conn.live().with(|m| m.get(id).cloned().unwrap_or_default()))
-    });
     let field = move |f: fn(&Bot) -> String| bot.with(|b| b.as_ref().map(f).unwrap_or_default());
     let showing_qr = Memo::new(move |_| {
         id.with_value(|id| conn.wanted().with(|w| w.as_deref() == Some(id.as_str())))
@@ -40,14 +46,12 @@ pub fn BotRow(
     // The socket's live status wins over the list while this bot's QR is shown; the list (which
     // refreshes when the pairing ends) wins after.
     let status = Memo::new(move |_| {
-        let live_status = live
-            .with(|l: &LiveBot| l.status)
-            .filter(|_| showing_qr.get());
+        let live_status = live(conn, id, |l| l.status).filter(|_| showing_qr.get());
         live_status
             .unwrap_or_else(|| bot.with(|b| b.as_ref().map_or(BotStatus::Unknown, |b| b.status)))
     });
     let message_count = move || {
-        live.with(|l| l.messages)
+        live(conn, id, |l| l.messages)
             .unwrap_or_else(|| bot.with(|b| b.as_ref().map_or(0, |b| b.messages)))
     };
     let name = move || field(|b| b.name.clone());

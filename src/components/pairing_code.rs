@@ -35,15 +35,19 @@ fn is_narrow_screen() -> bool {
 #[component]
 pub fn PairingCodeOffer(
     #[prop(into)] bot_id: String,
-    /// The number of the QR on screen ("code n of N").
-    attempt: Memo<u32>,
+    /// The QR on screen: its number ("code n of N") opens the offer from the third on.
+    qr: Memo<Option<protocol::Pairing>>,
 ) -> impl IntoView {
     let session = expect_session();
     let bot = StoredValue::new(bot_id);
     let supported = RwSignal::new(!UNSUPPORTED.load(Ordering::Relaxed));
     let narrow = is_narrow_screen();
     let asked_open = RwSignal::new(false);
-    let is_offered = move || narrow || asked_open.get() || attempt.get() >= OPEN_FROM_ATTEMPT;
+    let is_offered = move || {
+        narrow
+            || asked_open.get()
+            || qr.with(|q| q.as_ref().is_some_and(|q| q.attempt >= OPEN_FROM_ATTEMPT))
+    };
 
     let phone = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
@@ -62,8 +66,10 @@ pub fn PairingCodeOffer(
     };
     // A memo: it reads the ticking clock, but tells its readers only when the code comes or goes,
     // so the code box (and the focus on its Copy button) is not rebuilt every second.
-    let live_code =
-        Memo::new(move |_| code.get().filter(|_| seconds_left().is_some_and(|s| s > 0)));
+    let live_code = Memo::new(move |_| {
+        code.with(|c| c.as_ref().map(|(code, _, _)| code.clone()))
+            .filter(|_| seconds_left().is_some_and(|s| s > 0))
+    });
     let had_code = move || code.with(Option::is_some);
 
     let request = move |ev: SubmitEvent| {
@@ -137,7 +143,7 @@ pub fn PairingCodeOffer(
                             </button>
                         </form>
                     </Show>
-                    {move || live_code.get().map(|(c, _, _)| {
+                    {move || live_code.get().map(|c| {
                         let shown = show_code(&c);
                         let copied = shown.clone();
                         view! {

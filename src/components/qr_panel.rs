@@ -37,6 +37,15 @@ fn shows_qr(state: UiState) -> bool {
     )
 }
 
+/// `read` of the connection owner's `view`, while it is about this panel's bot (`is_mine`).
+fn mine<T>(
+    is_mine: Memo<bool>,
+    view: ReadSignal<View>,
+    read: impl FnOnce(&View) -> T,
+) -> Option<T> {
+    is_mine.get().then(|| view.with(read))
+}
+
 /// The QR step of `bot_id`. With `auto`, the QR is asked for on mount (a reload of a running
 /// pairing); otherwise "Generate QR" asks for it. Unmounting hides it.
 #[component]
@@ -53,14 +62,12 @@ pub fn QrPanel(
     show_generate: bool,
 ) -> impl IntoView {
     let conn = expect_connection();
-    let view_signal = conn.view();
+    let view = conn.view();
     let bot = StoredValue::new(bot_id);
     let is_mine = Memo::new(move |_| {
         bot.with_value(|b| conn.wanted().with(|w| w.as_deref() == Some(b.as_str())))
     });
-    // The connection owner's view, while it is about this panel's bot.
-    let view = Memo::new(move |_| is_mine.get().then(|| view_signal.get()));
-    let state = Memo::new(move |_| view.with(|v| v.as_ref().map(|v| v.state)));
+    let state = Memo::new(move |_| mine(is_mine, view, |v| v.state));
     let running = move || {
         state
             .get()
@@ -69,33 +76,34 @@ pub fn QrPanel(
     let has_ended = move || matches!(state.get(), Some(UiState::Failed | UiState::Linked));
     // The QR on screen, if any: a new code replaces the old one in place.
     let qr = Memo::new(move |_| {
-        view.with(|v| {
-            v.as_ref()
-                .filter(|v| shows_qr(v.state))
-                .and_then(|v| v.qr.clone())
+        mine(is_mine, view, |v| {
+            v.qr.clone().filter(|_| shows_qr(v.state))
         })
+        .flatten()
     });
     let has_qr = Memo::new(move |_| qr.with(Option::is_some));
     let qr_data =
         Memo::new(move |_| qr.with(|q| q.as_ref().map(|q| q.qr.clone()).unwrap_or_default()));
-    let attempt = Memo::new(move |_| qr.with(|q| q.as_ref().map_or(0, |q| q.attempt)));
     // The simulator's QR is a link a phone opens; WhatsApp's is not.
     let is_link =
         Memo::new(move |_| qr.with(|q| q.as_ref().is_some_and(protocol::Pairing::is_link)));
     let failure = Memo::new(move |_| {
-        view.with(|v| {
-            v.as_ref()
-                .and_then(|v| v.failure.clone().map(|f| (f, v.retry_at)))
+        mine(is_mine, view, |v| {
+            v.failure.clone().map(|f| (f, v.retry_at))
         })
+        .flatten()
     });
-    let phone = Memo::new(move |_| {
-        view.with(|v| {
-            v.as_ref()
-                .filter(|v| v.state == UiState::Linked)
-                .map(|v| v.phone.clone())
+    // Linked: what the success says.
+    let linked = Memo::new(move |_| {
+        mine(is_mine, view, |v| {
+            (v.state == UiState::Linked).then(|| match &v.phone {
+                Some(p) => format!("The bot now answers on {p}."),
+                None => "The bot is connected.".into(),
+            })
         })
+        .flatten()
     });
-    let is_stalled = Memo::new(move |_| view.with(|v| v.as_ref().is_some_and(|v| v.scan_stalled)));
+    let is_stalled = Memo::new(move |_| mine(is_mine, view, |v| v.scan_stalled) == Some(true));
 
     if auto {
         bot.with_value(|b| conn.show_qr(b));
@@ -107,11 +115,11 @@ pub fn QrPanel(
     // When the current QR arrived, keyed by its string: each new code restarts the countdown.
     let qr_since = Memo::new(move |_| {
         qr.with(|q| q.as_ref().map(|q| (q.qr.clone(), q.expires_in_ms)))
-            .map(|(qr, ttl)| (qr, ttl, js_sys::Date::now()))
+            .map(|(qr, ttl)| (qr, js_sys::Date::now(), ttl))
     });
     // Milliseconds left on the code on screen, and its lifetime.
     let left_ms = move || {
-        qr_since.get().map(|(_, ttl, since)| {
+        qr_since.get().map(|(_, since, ttl)| {
             // The tick may predate the QR's arrival: never more than the code's lifetime.
             (
                 (since + ttl as f64 - now.get()).min(ttl as f64).max(0.0),
@@ -156,10 +164,10 @@ pub fn QrPanel(
                     data-state=move || state.get().map(UiState::as_str)
                     role="status"
                     aria-live="polite"
-                    aria-busy=move || view.with(|v| v.as_ref().is_some_and(|v| v.in_flight)).to_string()
+                    aria-busy=move || (mine(is_mine, view, |v| v.in_flight) == Some(true)).to_string()
                 >
                     <span class=move || format!("dot dot-{}", state.get().map_or("idle", UiState::as_str)) aria-hidden="true"></span>
-                    {move || view.with(|v| v.as_ref().map(state_text))}
+                    {move || mine(is_mine, view, state_text)}
                 </div>
             </Show>
             <Show when=move || has_qr.get()>
@@ -188,7 +196,7 @@ pub fn QrPanel(
                         </div>
                     </div>
                 </Show>
-                <PairingCodeOffer bot_id=bot.get_value() attempt=attempt/>
+                <PairingCodeOffer bot_id=bot.get_value() qr=qr/>
                 <button type="button" class="secondary" data-testid="hide-qr" on:click=cancel>"Cancel"</button>
             </Show>
             <Show when=move || state.get() == Some(UiState::OtherTab)>
@@ -205,10 +213,10 @@ pub fn QrPanel(
                     "Finish linking on your phone — some accounts now ask for a passkey there. We keep waiting."
                 </p>
             </Show>
-            {move || phone.get().map(|phone| view! {
+            {move || linked.get().map(|said| view! {
                 <div class="success" data-testid="pairing-success">
                     <h2>"Linked!"</h2>
-                    <p>{match phone { Some(p) => format!("The bot now answers on {p}."), None => "The bot is connected.".into() }}</p>
+                    <p>{said}</p>
                     <A href="/" attr:class="button primary">"Go to dashboard"</A>
                 </div>
             })}
