@@ -1,6 +1,6 @@
-//! An HTTP answer in a signal: what the dashboard and the link page need of a resource, and no
-//! more. `LocalResource` with `<Suspense>` does the same through leptos' async machinery, which
-//! costs the app ~5 KB of wasm (brotli) per answer type; this is an effect and a counter.
+//! HTTP answers into a page's signals: what the dashboard and the link page need of a resource,
+//! and no more. `LocalResource` with `<Suspense>` does the same through leptos' async machinery,
+//! which costs the app ~5 KB of wasm (brotli) per answer type; this is an effect and a counter.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -8,28 +8,27 @@ use std::cell::Cell;
 use std::future::Future;
 use std::rc::Rc;
 
-/// The latest answer of `fetch`, `None` until the first arrives. `fetch` runs again whenever a
-/// signal it read changes; the answer on screen stays until the next one arrives, and an answer
-/// overtaken by a newer call (or arriving after the component is gone) is dropped.
-pub fn use_fetched<T, Fut>(fetch: impl Fn() -> Fut + 'static) -> ReadSignal<Option<T>>
+/// Runs `fetch` now, and again whenever a signal it read changes, and hands each answer to
+/// `answered`, unless a newer call overtook it. What is on screen stays until an answer replaces
+/// it. An answer that arrives after the component is gone finds its signals gone: `answered`
+/// sets them with `try_set`.
+pub fn use_fetched<T, Fut>(fetch: impl Fn() -> Fut + 'static, answered: impl Fn(T) + 'static)
 where
-    T: Send + Sync + 'static,
+    T: 'static,
     Fut: Future<Output = T> + 'static,
 {
-    let (answer, set_answer) = signal(None::<T>);
     let latest = Rc::new(Cell::new(0u64));
+    let answered = Rc::new(answered);
     Effect::new(move |_| {
         let call = latest.get() + 1;
         latest.set(call);
         let pending = fetch();
-        let latest = latest.clone();
+        let (latest, answered) = (latest.clone(), answered.clone());
         spawn_local(async move {
-            let value = pending.await;
+            let answer = pending.await;
             if latest.get() == call {
-                // A component gone meanwhile took the signal with it: nothing to set then.
-                set_answer.try_set(Some(value));
+                answered(answer);
             }
         });
     });
-    answer
 }

@@ -20,21 +20,26 @@ pub fn Dashboard() -> impl IntoView {
     let session = expect_session();
     let conn = expect_connection();
     let reload = RwSignal::new(0u64);
-    let fetched = use_fetched(move || {
-        reload.track();
-        conn.pairing_ended().track();
-        let session = session.get();
-        async move { api::list_bots(&session).await }
-    });
     // The last list that arrived: a failed refresh keeps showing it, with the error above.
-    let bots = Memo::new(move |last: Option<&Option<Vec<Bot>>>| match fetched.get() {
-        Some(Ok(list)) => Some(list),
-        _ => last.cloned().flatten(),
-    });
-    let error = Memo::new(move |_| match fetched.get() {
-        Some(Err(e)) => Some(e.to_string()),
-        _ => None,
-    });
+    let bots = RwSignal::new(None::<Vec<Bot>>);
+    let error = RwSignal::new(None::<String>);
+    use_fetched(
+        move || {
+            reload.track();
+            conn.pairing_ended().track();
+            let session = session.get();
+            async move { api::list_bots(&session).await }
+        },
+        move |answer| match answer {
+            Ok(list) => {
+                bots.try_set(Some(list));
+                error.try_set(None);
+            }
+            Err(e) => {
+                error.try_set(Some(e.to_string()));
+            }
+        },
+    );
     let ids = Memo::new(move |_| {
         bots.with(|b| b.iter().flatten().map(|b| b.id.clone()).collect::<Vec<_>>())
     });

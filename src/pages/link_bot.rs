@@ -2,7 +2,7 @@
 //! still running, its QR is shown again at once (joining the same pairing).
 
 use crate::{
-    api,
+    api::{self, Bot},
     components::{QrPanel, use_fetched},
     session::expect_session,
 };
@@ -16,18 +16,39 @@ pub fn LinkBot() -> impl IntoView {
     let session = expect_session();
     let params = use_params_map();
     let bot_id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
-    let bot = use_fetched(move || {
-        let id = bot_id.get();
-        let session = session.get();
-        async move { api::get_bot(&session, &id).await }
-    });
+    let bot = RwSignal::new(None::<Bot>);
+    let error = RwSignal::new(None::<String>);
+    use_fetched(
+        move || {
+            let id = bot_id.get();
+            let session = session.get();
+            async move { api::get_bot(&session, &id).await }
+        },
+        move |answer| match answer {
+            Ok(found) => {
+                // The same bot again (a new session) must not rebuild the panel and its QR.
+                if bot.try_with_untracked(|b| b.as_ref() != Some(&found)) == Some(true) {
+                    bot.try_set(Some(found));
+                }
+                error.try_set(None);
+            }
+            Err(e) => {
+                error.try_set(Some(e.to_string()));
+            }
+        },
+    );
 
     view! {
         <section class="card wizard">
             <p class="step">"Step 2 of 2"</p>
-            {move || match bot.get() {
-                None => view! { <p class="muted">"Loading the bot…"</p> }.into_any(),
-                Some(Ok(bot)) => {
+            {move || match (bot.get(), error.get()) {
+                (_, Some(e)) => view! {
+                    <h1>"This bot cannot be linked"</h1>
+                    <p class="form-error" role="alert">{e}</p>
+                    <A href="/">"Go to the dashboard"</A>
+                }.into_any(),
+                (None, None) => view! { <p class="muted">"Loading the bot…"</p> }.into_any(),
+                (Some(bot), None) => {
                     let auto = bot.status == BotStatus::Pairing;
                     view! {
                         <h1>"Link " <span class="bot-name">{bot.name.clone()}</span></h1>
@@ -37,12 +58,7 @@ pub fn LinkBot() -> impl IntoView {
                         <QrPanel bot_id=bot.id.clone() auto=auto already_linked=bot.status == BotStatus::Connected/>
                     }.into_any()
                 }
-                Some(Err(e)) => view! {
-                    <h1>"This bot cannot be linked"</h1>
-                    <p class="form-error" role="alert">{e.to_string()}</p>
-                    <A href="/">"Go to the dashboard"</A>
-                }.into_any(),
-                }}
+            }}
         </section>
     }
 }
