@@ -21,7 +21,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <a class="skip-link" href="#main">"Skip to content"</a>
             <header class="top-bar">
-                <A href="/" attr:class="brand">"botlink"</A>
+                <a href="/" class="brand">"botlink"</a>
                 <nav aria-label="Main">
                     <A href="/">"Dashboard"</A>
                     <A href="/bots/new">"New bot"</A>

@@ -83,7 +83,7 @@ pub fn BotRow(
     };
 
     view! {
-        <li class="bot-row" data-testid="bot-row" data-bot-id=id.get_value() data-status=move || status.get().as_str()>
+        <li class="bot-row" data-testid="bot-row" data-bot-id=id.get_value() data-status=move || status.get().as_str().to_owned()>
             <div class="bot-main">
                 <h2 class="bot-title">{name}</h2>
                 <StatusBadge status=status/>

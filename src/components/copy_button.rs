@@ -46,16 +46,16 @@ pub fn CopyButton(
     #[prop(into)]
     input_id: String,
 ) -> impl IntoView {
-    let said = RwSignal::new(None::<&'static str>);
+    let said = RwSignal::new(None::<String>);
     let input_id = StoredValue::new(input_id);
     let copy = move |_| {
         let text = text.get_untracked();
         spawn_local(async move {
             if write_to_clipboard(&text).await {
-                said.set(Some("Copied."));
+                said.set(Some("Copied.".into()));
             } else {
                 input_id.with_value(|id| select_input(id));
-                said.set(Some("Selected — press Ctrl+C (⌘C on a Mac) to copy."));
+                said.set(Some("Selected — press Ctrl+C (⌘C on a Mac) to copy.".into()));
             }
         });
     };

@@ -23,7 +23,11 @@ pub fn CountdownRing(
 ) -> impl IntoView {
     let left = move || fraction.get().clamp(0.0, 1.0);
     view! {
-        <div class="countdown-ring" class:countdown-low=move || left() < warn_below>
+        // One class string (not `class:countdown-low`): the app's only class toggle would cost
+        // its own rendering code.
+        <div class=move || {
+            if left() < warn_below { "countdown-ring countdown-low" } else { "countdown-ring" }.to_owned()
+        }>
             <svg class="ring" viewBox="0 0 100 100" aria-hidden="true" focusable="false">
                 <rect class="ring-track" x="2" y="2" width="96" height="96" rx="7" pathLength="100"></rect>
                 <rect

@@ -128,12 +128,12 @@ pub fn PairingCodeOffer(
                                 inputmode="tel"
                                 autocomplete="tel"
                                 placeholder="+49 151 2345678"
-                                prop:value=move || phone.get()
+                                value=move || phone.get()
                                 on:input=move |ev| phone.set(event_target_value(&ev))
                                 aria-invalid=move || error.with(Option::is_some).to_string()
                                 aria-describedby="pairing-phone-help"
                             />
-                            <p id="pairing-phone-help" class=move || if error.with(Option::is_some) { "field-error" } else { "field-help" } aria-live="polite">
+                            <p id="pairing-phone-help" class=move || if error.with(Option::is_some) { "field-error" } else { "field-help" }.to_owned() aria-live="polite">
                                 {move || error.get().unwrap_or_else(|| {
                                     if had_code() { "That code expired — get a new one.".into() } else { "We show a code to enter on that phone.".into() }
                                 })}
@@ -155,7 +155,7 @@ pub fn PairingCodeOffer(
                                         data-testid="pairing-code"
                                         readonly
                                         aria-label="Pairing code"
-                                        prop:value=shown
+                                        value=shown
                                     />
                                     <CopyButton text=Memo::new(move |_| copied.clone()) label="Copy code" testid="copy-code" input_id="pairing-code-text"/>
                                 </div>

@@ -9,7 +9,6 @@ use crate::connection::{
     machine::{UiState, View},
 };
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 /// What a person reads for each state.
 fn state_text(view: &View) -> &'static str {
@@ -161,13 +160,13 @@ pub fn QrPanel(
                 <div
                     class="status-line"
                     data-testid="connection-status"
-                    data-state=move || state.get().map(UiState::as_str)
+                    data-state=move || state.get().map_or("idle", UiState::as_str).to_owned()
                     role="status"
                     aria-live="polite"
                     aria-busy=move || (mine(is_mine, view, |v| v.in_flight) == Some(true)).to_string()
                 >
                     <span class=move || format!("dot dot-{}", state.get().map_or("idle", UiState::as_str)) aria-hidden="true"></span>
-                    {move || mine(is_mine, view, state_text)}
+                    {move || mine(is_mine, view, state_text).unwrap_or_default()}
                 </div>
             </Show>
             <Show when=move || has_qr.get()>
@@ -191,7 +190,7 @@ pub fn QrPanel(
                     <div class="qr-link">
                         <label for="qr-link-text">"The code's link (its text alternative)"</label>
                         <div class="copy-row">
-                            <input id="qr-link-text" class="link-text" readonly prop:value=move || qr_data.get()/>
+                            <input id="qr-link-text" class="link-text" readonly value=move || qr_data.get()/>
                             <CopyButton text=qr_data label="Copy link" testid="copy-link" input_id="qr-link-text"/>
                         </div>
                     </div>
@@ -217,7 +216,7 @@ pub fn QrPanel(
                 <div class="success" data-testid="pairing-success">
                     <h2>"Linked!"</h2>
                     <p>{said}</p>
-                    <A href="/" attr:class="button primary">"Go to dashboard"</A>
+                    <a href="/" class="button primary">"Go to dashboard"</a>
                 </div>
             })}
             {move || failure.get().map(|(f, retry_at)| {

@@ -11,7 +11,6 @@ use crate::{
     session::expect_session,
 };
 use leptos::prelude::*;
-use leptos_router::components::A;
 use std::time::Duration;
 
 /// The dashboard.
@@ -68,7 +67,7 @@ pub fn Dashboard() -> impl IntoView {
         <section class="dashboard">
             <div class="dashboard-head">
                 <h1>"Your bots"</h1>
-                <A href="/bots/new" attr:class="button primary">"New bot"</A>
+                <a href="/bots/new" class="button primary">"New bot"</a>
             </div>
             <Show when=move || error.get().is_some()>
                 <div class="card error" role="alert">
@@ -83,7 +82,7 @@ pub fn Dashboard() -> impl IntoView {
                 <div class="card empty">
                     <h2>"No bots yet"</h2>
                     <p>"Create a bot, then link it to a phone by scanning a QR code."</p>
-                    <A href="/bots/new" attr:class="button primary">"Create your first bot"</A>
+                    <a href="/bots/new" class="button primary">"Create your first bot"</a>
                 </div>
             </Show>
             <ul class="bot-list">

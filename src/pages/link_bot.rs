@@ -7,7 +7,7 @@ use crate::{
     session::expect_session,
 };
 use leptos::prelude::*;
-use leptos_router::{components::A, hooks::use_params_map};
+use leptos_router::hooks::use_params_map;
 use protocol::BotStatus;
 
 /// Step 2 of 2: link the bot by scanning its QR code.
@@ -45,7 +45,7 @@ pub fn LinkBot() -> impl IntoView {
                 (_, Some(e)) => view! {
                     <h1>"This bot cannot be linked"</h1>
                     <p class="form-error" role="alert">{e}</p>
-                    <A href="/">"Go to the dashboard"</A>
+                    <a href="/">"Go to the dashboard"</a>
                 }.into_any(),
                 (None, None) => view! { <p class="muted">"Loading the bot…"</p> }.into_any(),
                 (Some(bot), None) => {

@@ -65,13 +65,13 @@ pub fn NewBotWizard() -> impl IntoView {
                     type="text"
                     autocomplete="off"
                     placeholder="Support bot"
-                    prop:value=move || name.get()
+                    value=move || name.get()
                     on:input=move |ev| name.set(event_target_value(&ev))
                     on:blur=move |_| touched.set(true)
                     aria-invalid=move || shown_problem().is_some().to_string()
                     aria-describedby="bot-name-help"
                 />
-                <p id="bot-name-help" class=move || if shown_problem().is_some() { "field-error" } else { "field-help" } aria-live="polite">
+                <p id="bot-name-help" class=move || if shown_problem().is_some() { "field-error" } else { "field-help" }.to_owned() aria-live="polite">
                     {move || shown_problem().unwrap_or_else(|| "1 to 64 characters.".into())}
                 </p>
                 <button type="submit" data-testid="create-bot" class="primary" disabled=move || busy.get()>

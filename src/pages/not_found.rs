@@ -1,5 +1,4 @@
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 /// Any unknown route.
 #[component]
@@ -8,7 +7,7 @@ pub fn NotFound() -> impl IntoView {
         <section class="card">
             <h1>"Page not found"</h1>
             <p>"There is nothing at this address."</p>
-            <A href="/">"Go to the dashboard"</A>
+            <a href="/">"Go to the dashboard"</a>
         </section>
     }
 }
