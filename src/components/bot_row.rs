@@ -89,7 +89,7 @@ pub fn BotRow(
                 <StatusBadge status=status/>
                 <dl class="bot-facts">
                     <dt>"Phone"</dt><dd>{phone}</dd>
-                    <dt>"Messages"</dt><dd>{message_count}</dd>
+                    <dt>"Messages"</dt><dd>{move || message_count().to_string()}</dd>
                 </dl>
                 {move || (status.get() != BotStatus::Connected).then(|| bot.with(|b| b.as_ref().and_then(|b| b.status_reason.clone())))
                     .flatten()
@@ -124,7 +124,7 @@ pub fn BotRow(
                 }
             })}
             <Show when=move || error.get().is_some()>
-                <p class="form-error" role="alert">{move || error.get()}</p>
+                <p class="form-error" role="alert">{move || error.get().unwrap_or_default()}</p>
             </Show>
             <Show when=move || showing_qr.get()>
                 <QrPanel bot_id=id.get_value() show_generate=false/>

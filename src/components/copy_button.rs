@@ -55,12 +55,14 @@ pub fn CopyButton(
                 said.set(Some("Copied.".into()));
             } else {
                 input_id.with_value(|id| select_input(id));
-                said.set(Some("Selected — press Ctrl+C (⌘C on a Mac) to copy.".into()));
+                said.set(Some(
+                    "Selected — press Ctrl+C (⌘C on a Mac) to copy.".into(),
+                ));
             }
         });
     };
     view! {
         <button type="button" class="secondary small" data-testid=testid on:click=copy>{label}</button>
-        <span class="copy-said" role="status" aria-live="polite">{move || said.get()}</span>
+        <span class="copy-said" role="status" aria-live="polite">{move || said.get().unwrap_or_default()}</span>
     }
 }

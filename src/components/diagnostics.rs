@@ -24,7 +24,7 @@ pub fn Diagnostics() -> impl IntoView {
             aria-controls="diagnostics"
             on:click=move |_| is_open.update(|o| *o = !*o)
         >
-            {move || if is_open.get() { "Hide diagnostics" } else { "Diagnostics" }}
+            {move || if is_open.get() { "Hide diagnostics" } else { "Diagnostics" }.to_owned()}
         </button>
         <Show when=move || is_open.get()>
             <DiagnosticsPanel/>
@@ -42,8 +42,8 @@ fn DiagnosticsPanel() -> impl IntoView {
         <section id="diagnostics" class="card diagnostics" data-testid="diagnostics" aria-label="Connection diagnostics">
             <h2>"Connection diagnostics"</h2>
             <p class="muted">
-                "State " <code data-testid="diagnostics-state">{move || view.with(|v| v.state.as_str())}</code>
-                {move || if view.with(|v| v.in_flight) { " · attempt in flight" } else { "" }}
+                "State " <code data-testid="diagnostics-state">{move || view.with(|v| v.state.as_str().to_owned())}</code>
+                {move || if view.with(|v| v.in_flight) { " · attempt in flight" } else { "" }.to_owned()}
                 " · tabs coordinated by: "
                 {conn.coordination()}
             </p>

@@ -139,7 +139,7 @@ pub fn PairingCodeOffer(
                                 })}
                             </p>
                             <button type="submit" class="primary" data-testid="pairing-code-request" disabled=move || busy.get()>
-                                {move || if busy.get() { "Getting a code…" } else { "Get a pairing code" }}
+                                {move || if busy.get() { "Getting a code…" } else { "Get a pairing code" }.to_owned()}
                             </button>
                         </form>
                     </Show>
@@ -159,7 +159,7 @@ pub fn PairingCodeOffer(
                                     />
                                     <CopyButton text=Memo::new(move |_| copied.clone()) label="Copy code" testid="copy-code" input_id="pairing-code-text"/>
                                 </div>
-                                <p class="qr-meta">{move || seconds_left().map(|s| format!("Valid for {}:{:02}", s / 60, s % 60))}</p>
+                                <p class="qr-meta">{move || seconds_left().map(|s| format!("Valid for {}:{:02}", s / 60, s % 60)).unwrap_or_default()}</p>
                                 <ol class="steps">
                                     <li>"On that phone, open WhatsApp → Linked devices → Link a device."</li>
                                     <li>"Tap “Link with phone number instead”."</li>

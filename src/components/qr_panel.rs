@@ -152,7 +152,7 @@ pub fn QrPanel(
                     on:click=generate
                 >
                     // Says what is on screen: in `other_tab` or `paused` a display runs, but no QR shows.
-                    {move || if has_qr.get() { "QR code on screen" } else { "Generate QR" }}
+                    {move || if has_qr.get() { "QR code on screen" } else { "Generate QR" }.to_owned()}
                 </button>
             </Show>
             <Show when=move || state.get().is_some()>
@@ -166,7 +166,7 @@ pub fn QrPanel(
                     aria-busy=move || (mine(is_mine, view, |v| v.in_flight) == Some(true)).to_string()
                 >
                     <span class=move || format!("dot dot-{}", state.get().map_or("idle", UiState::as_str)) aria-hidden="true"></span>
-                    {move || mine(is_mine, view, state_text).unwrap_or_default()}
+                    {move || mine(is_mine, view, state_text).unwrap_or_default().to_owned()}
                 </div>
             </Show>
             <Show when=move || has_qr.get()>
@@ -174,9 +174,9 @@ pub fn QrPanel(
                     <QrCode on_shown=move |qr: String| conn.qr_shown(&qr) data=qr_data/>
                 </CountdownRing>
                 <p class="qr-meta">
-                    <span data-testid="qr-attempt">{move || qr.with(|q| q.as_ref().map(|q| format!("Code {} of {}", q.attempt, q.attempts)))}</span>
+                    <span data-testid="qr-attempt">{move || qr.with(|q| q.as_ref().map(|q| format!("Code {} of {}", q.attempt, q.attempts))).unwrap_or_default()}</span>
                     " · "
-                    <span data-testid="qr-countdown">{move || seconds_left().map(|s| format!("expires in {s} s"))}</span>
+                    <span data-testid="qr-countdown">{move || seconds_left().map(|s| format!("expires in {s} s")).unwrap_or_default()}</span>
                 </p>
                 <Show
                     when=move || is_link.get()

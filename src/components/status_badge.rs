@@ -19,7 +19,7 @@ pub fn status_label(status: BotStatus) -> &'static str {
 pub fn StatusBadge(status: Memo<BotStatus>) -> impl IntoView {
     view! {
         <span class=move || format!("badge badge-{}", status.get().as_str())>
-            {move || status_label(status.get())}
+            {move || status_label(status.get()).to_owned()}
         </span>
     }
 }

@@ -71,7 +71,7 @@ pub fn Dashboard() -> impl IntoView {
             </div>
             <Show when=move || error.get().is_some()>
                 <div class="card error" role="alert">
-                    <p>{move || error.get()}</p>
+                    <p>{move || error.get().unwrap_or_default()}</p>
                     <button type="button" class="primary" on:click=move |_| bump()>"Try again"</button>
                 </div>
             </Show>

@@ -75,10 +75,10 @@ pub fn NewBotWizard() -> impl IntoView {
                     {move || shown_problem().unwrap_or_else(|| "1 to 64 characters.".into())}
                 </p>
                 <button type="submit" data-testid="create-bot" class="primary" disabled=move || busy.get()>
-                    {move || if busy.get() { "Creating…" } else { "Create and continue" }}
+                    {move || if busy.get() { "Creating…" } else { "Create and continue" }.to_owned()}
                 </button>
                 <Show when=move || server_error.get().is_some()>
-                    <p class="form-error" role="alert">{move || server_error.get()}</p>
+                    <p class="form-error" role="alert">{move || server_error.get().unwrap_or_default()}</p>
                 </Show>
             </form>
         </section>
