@@ -72,12 +72,26 @@ function stopInfra(infra) {
   infras.delete(infra.key);
 }
 
+/**
+ * A server on a database in memory (or a cluster node) makes its own temporary data directory,
+ * which a `kill -9` leaves behind: unless `args` name one, the test gives it one (added to
+ * `args`), to be removed when the process is gone.
+ */
+export function temporaryDataDir(args) {
+  if (args.includes('--data-dir')) return null;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'botlink-e2e.'));
+  args.push('--data-dir', dir);
+  return dir;
+}
+
 function startNode(infra, i, flags, publicUrl) {
   const args = ['--addr', `127.0.0.1:${infra.nodePorts[i]}`, '--node-id', `node${i + 1}`,
     '--database-url', `postgres://postgres@127.0.0.1:${infra.pgPort}/postgres`,
     '--redis-url', `redis://127.0.0.1:${infra.redisPort}`,
     '--public-url', publicUrl ?? `http://127.0.0.1:${infra.lbPort}`, ...flags];
+  const dataDir = temporaryDataDir(args);
   const proc = spawn(`${ROOT}target/debug/botlink-server`, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (dataDir) proc.once('exit', () => fs.rmSync(dataDir, { recursive: true, force: true }));
   let log = '';
   const onData = (c) => { log += c; };
   proc.stdout.on('data', onData);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 import { before, after } from 'node:test';
-import { call, startCluster } from './cluster.mjs';
+import { call, startCluster, temporaryDataDir } from './cluster.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -25,7 +25,9 @@ export async function startServer(flags = []) {
   const defaults = [['--addr', '127.0.0.1:0'], ['--db', ':memory:'], ['--static', `${ROOT}dist`]]
     .filter(([flag]) => !flags.includes(flag)).flat();
   const args = [...defaults, ...flags];
+  const dataDir = args.includes(':memory:') ? temporaryDataDir(args) : null;
   const proc = spawn(`${ROOT}target/debug/botlink-server`, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (dataDir) proc.once('exit', () => fs.rmSync(dataDir, { recursive: true, force: true }));
   let log = '';
   const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 10_000);

@@ -14,6 +14,9 @@ pub struct Server {
     pub url: String,
     /// The process, when this fixture started it (not for a load balancer's address).
     child: Option<Child>,
+    /// The data directory given to a server that would otherwise make its own temporary one:
+    /// removed with the fixture, even when the process was killed (`kill -9` skips its cleanup).
+    _data: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -29,8 +32,20 @@ impl Server {
 
     /// The server with exactly these arguments.
     pub fn start_with(args: &[&str]) -> Server {
+        let makes_its_own = !args.contains(&"--data-dir")
+            && (args.contains(&":memory:") || args.contains(&"--database-url"));
+        let data = makes_its_own.then(|| {
+            tempfile::Builder::new()
+                .prefix("botlink-fixture.")
+                .tempdir()
+                .expect("a temporary data directory")
+        });
         let mut child = Command::new(env!("CARGO_BIN_EXE_botlink-server"))
             .args(args)
+            .args(
+                data.iter()
+                    .flat_map(|d| [std::ffi::OsStr::new("--data-dir"), d.path().as_os_str()]),
+            )
             .env("RUST_LOG", "botlink_server=info")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -53,12 +68,17 @@ impl Server {
         Server {
             url,
             child: Some(child),
+            _data: data,
         }
     }
 
     /// Something else listening at `url` (a load balancer).
     pub fn at(url: String) -> Server {
-        Server { url, child: None }
+        Server {
+            url,
+            child: None,
+            _data: None,
+        }
     }
 
     /// SIGKILL: the process dies at once, as a crashed machine's would.
