@@ -1,4 +1,9 @@
 //! Components: they read signals and send intents; none opens a socket.
+//!
+//! They reuse the reactive types already in the app: `Memo` and `ReadSignal` rather than
+//! `Signal<T>`, `String` from text and attribute closures (hence the `.to_owned()`s), `value`
+//! attributes rather than properties. Leptos builds rendering code per type, not per element:
+//! each new one costs the app 0.3–1.7 KB (README, "Performance").
 
 mod bot_row;
 mod clock;
