@@ -21,7 +21,7 @@ pub use clock::use_ticking_clock;
 pub use copy_button::CopyButton;
 pub use countdown_ring::CountdownRing;
 pub use diagnostics::Diagnostics;
-pub use fetched::use_fetched;
+pub use fetched::{replace_if_changed, use_fetched};
 pub use pairing_code::{PairingCodeOffer, show_code};
 pub use qr_code::{QrCode, qr_svg};
 pub use qr_panel::QrPanel;

@@ -8,7 +8,7 @@ mod common;
 
 use botlink::{
     api::{self, ApiError},
-    components::{BotRow, CountdownRing, Diagnostics, QrPanel},
+    components::{BotRow, CountdownRing, Diagnostics, QrPanel, replace_if_changed},
     connection::provide_connection,
     session::{SessionStore, provide_session},
 };
@@ -344,5 +344,33 @@ async fn the_diagnostics_panel_opens_and_shows_what_the_owner_did() {
     toggle.click();
     tick().await;
     assert!(!exists("diagnostics"));
+    drop(handle);
+}
+
+/// The pages put each HTTP answer in with `replace_if_changed`: the same answer again (the
+/// dashboard's refresh, the link page's refetch for a new session) tells no reader, so nothing
+/// on screen (a QR panel among it) is rebuilt; a different one does.
+#[wasm_bindgen_test]
+async fn an_answer_equal_to_the_one_shown_tells_no_reader() {
+    use std::{cell::Cell, rc::Rc};
+    let shown = RwSignal::new(Some("bot a".to_owned()));
+    let runs = Rc::new(Cell::new(0));
+    let counted = runs.clone();
+    let host = host();
+    let handle = leptos::mount::mount_to(host.clone(), move || {
+        Effect::new(move |_| {
+            shown.track();
+            counted.set(counted.get() + 1);
+        });
+    });
+    tick().await;
+    assert_eq!(runs.get(), 1, "the first run");
+    replace_if_changed(shown, Some("bot a".to_owned()));
+    tick().await;
+    assert_eq!(runs.get(), 1, "the same answer again: no reader runs");
+    replace_if_changed(shown, None);
+    tick().await;
+    assert_eq!(runs.get(), 2, "a different answer: its readers run");
+    assert_eq!(shown.get_untracked(), None);
     drop(handle);
 }

@@ -8,10 +8,23 @@ use std::cell::Cell;
 use std::future::Future;
 use std::rc::Rc;
 
+/// Puts `value` into `signal`, and tells its readers only if it differs from what is there: an
+/// answer equal to the one on screen (a refresh, a new session's refetch) rebuilds nothing. A
+/// signal already gone (its component unmounted) takes nothing.
+pub fn replace_if_changed<T: PartialEq + Send + Sync + 'static>(signal: RwSignal<T>, value: T) {
+    signal.try_maybe_update(|old| {
+        let changed = *old != value;
+        if changed {
+            *old = value;
+        }
+        (changed, ())
+    });
+}
+
 /// Runs `fetch` now, and again whenever a signal it read changes, and hands each answer to
 /// `answered`, unless a newer call overtook it. What is on screen stays until an answer replaces
 /// it. An answer that arrives after the component is gone finds its signals gone: `answered`
-/// sets them with `try_set`.
+/// sets them with [`replace_if_changed`] (or `try_set`).
 pub fn use_fetched<T, Fut>(fetch: impl Fn() -> Fut + 'static, answered: impl Fn(T) + 'static)
 where
     T: 'static,

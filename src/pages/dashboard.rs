@@ -6,7 +6,7 @@
 
 use crate::{
     api::{self, Bot},
-    components::{BotRow, use_fetched},
+    components::{BotRow, replace_if_changed, use_fetched},
     connection::expect_connection,
     session::expect_session,
 };
@@ -31,12 +31,10 @@ pub fn Dashboard() -> impl IntoView {
         },
         move |answer| match answer {
             Ok(list) => {
-                bots.try_set(Some(list));
-                error.try_set(None);
+                replace_if_changed(bots, Some(list));
+                replace_if_changed(error, None);
             }
-            Err(e) => {
-                error.try_set(Some(e.to_string()));
-            }
+            Err(e) => replace_if_changed(error, Some(e.to_string())),
         },
     );
     let ids = Memo::new(move |_| {

@@ -3,7 +3,7 @@
 
 use crate::{
     api::{self, Bot},
-    components::{QrPanel, use_fetched},
+    components::{QrPanel, replace_if_changed, use_fetched},
     session::expect_session,
 };
 use leptos::prelude::*;
@@ -25,16 +25,12 @@ pub fn LinkBot() -> impl IntoView {
             async move { api::get_bot(&session, &id).await }
         },
         move |answer| match answer {
+            // The same bot again (a new session's refetch) must not rebuild the panel and its QR.
             Ok(found) => {
-                // The same bot again (a new session) must not rebuild the panel and its QR.
-                if bot.try_with_untracked(|b| b.as_ref() != Some(&found)) == Some(true) {
-                    bot.try_set(Some(found));
-                }
-                error.try_set(None);
+                replace_if_changed(bot, Some(found));
+                replace_if_changed(error, None);
             }
-            Err(e) => {
-                error.try_set(Some(e.to_string()));
-            }
+            Err(e) => replace_if_changed(error, Some(e.to_string())),
         },
     );
 
