@@ -208,6 +208,13 @@ async fn health(State(st): State<Shared>) -> (StatusCode, Json<Health>) {
     let health = Health {
         status: if draining { "draining" } else { "ok" }.into(),
         version: env!("CARGO_PKG_VERSION").into(),
+        whatsapp_certificate_check: Some(
+            match crate::whatsapp::certificate::this_binary() {
+                crate::whatsapp::certificate::CertificateCheck::On => "on",
+                crate::whatsapp::certificate::CertificateCheck::Off => "off",
+            }
+            .into(),
+        ),
     };
     (status, Json(health))
 }

@@ -50,6 +50,17 @@ pub struct ServeArgs {
     /// server) or `whatsapp` (real sessions with WhatsApp's servers).
     #[arg(long, env = "BOTLINK_LINK", value_enum, default_value_t = LinkKind::Simulated)]
     pub link: LinkKind,
+    /// The WhatsApp the real link connects to (`--link whatsapp`). Defaults to WhatsApp's own
+    /// (`wss://web.whatsapp.com/ws/chat`); a test build (one that does not check WhatsApp's
+    /// certificate, `--version` says which) has no default and accepts only `ws://` to this
+    /// machine: a WhatsApp double (`wa-double`).
+    #[arg(long, env = "BOTLINK_WHATSAPP_URL")]
+    pub whatsapp_url: Option<String>,
+    /// Test builds only: whatsapp-rust's own clocks (QR lifetimes, reconnect backoff) run this
+    /// many times faster, and `expiresInMs` says so.
+    #[arg(long, env = "BOTLINK_WHATSAPP_TIME_DIVISOR", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub whatsapp_time_divisor: u32,
     /// The origin phones reach this server at; QR codes encode `<public-url>/link/<ref>`.
     /// Defaults to `http://<addr>`.
     #[arg(long)]

@@ -31,7 +31,6 @@ use axum::{
     middleware::{self, Next},
     response::Response,
 };
-use clap::Parser;
 use config::{Cli, Command, LinkKind, ServeArgs, TokenAction};
 use coordination::{Coordination, PerMinute};
 use socketioxide::{SocketIo, TransportType};
@@ -61,8 +60,25 @@ async fn main() -> std::process::ExitCode {
             }),
         )
         .init();
-    let cli = Cli::parse();
-    match run(cli).await {
+    // `--version` says whether this binary checks WhatsApp's certificate: proven by a probe of
+    // the library, not read from the build's features (whatsapp/certificate.rs).
+    let check = whatsapp::certificate::this_binary();
+    let version: &'static str = Box::leak(
+        format!(
+            "{} (WhatsApp certificate check: {})",
+            env!("CARGO_PKG_VERSION"),
+            check.describe()
+        )
+        .into_boxed_str(),
+    );
+    let matches = <Cli as clap::CommandFactory>::command()
+        .version(version)
+        .get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match run(cli, check).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("botlink-server: {e}");
@@ -71,7 +87,11 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(
+    cli: Cli,
+    check: whatsapp::certificate::CertificateCheck,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let whatsapp_url = whatsapp_url(&cli.serve, check)?;
     let clustered = cli.serve.cluster().is_some();
     if clustered && cli.serve.link == LinkKind::Whatsapp && cli.command.is_none() {
         // A bot's device store is a file on one node's disk, pinned to that node: the node must
@@ -116,7 +136,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         LinkKind::Simulated => Box::new(links::Simulated),
         LinkKind::Whatsapp => Box::new(whatsapp::WhatsAppLink::new(
             data.devices()?,
-            whatsapp::connector::Connector::real(),
+            whatsapp::connector::Connector::real(&whatsapp_url, cfg.whatsapp_time_divisor),
             clustered,
         )),
     };
@@ -168,6 +188,32 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     st.link.shutdown(&st).await;
     Ok(())
+}
+
+/// The WhatsApp the real link connects to: WhatsApp's own unless `--whatsapp-url` says otherwise;
+/// a build that does not check certificates must be told, and only a double on this machine.
+fn whatsapp_url(
+    args: &config::ServeArgs,
+    check: whatsapp::certificate::CertificateCheck,
+) -> Result<String, String> {
+    use whatsapp::certificate::{CertificateCheck, allowed_for_a_test_build};
+    match (check, &args.whatsapp_url) {
+        (CertificateCheck::On, url) => {
+            if args.whatsapp_time_divisor != 1 {
+                return Err("--whatsapp-time-divisor is for test builds only (this one checks WhatsApp's certificate)".into());
+            }
+            Ok(url
+                .clone()
+                .unwrap_or_else(|| whatsapp::connector::WHATSAPP_URL.into()))
+        }
+        (CertificateCheck::Off, Some(url)) => allowed_for_a_test_build(url).map(|()| url.clone()),
+        (CertificateCheck::Off, None) if args.link == LinkKind::Whatsapp => Err(
+            "this is a test build (it does not check WhatsApp's certificate): it links only \
+             through a WhatsApp double, so --whatsapp-url ws://127.0.0.1:PORT/ws/chat is required"
+                .into(),
+        ),
+        (CertificateCheck::Off, None) => Ok(String::new()),
+    }
 }
 
 /// SIGTERM or Ctrl-C: health turns 503, the node's pairings go to other nodes, and its sockets'

@@ -94,6 +94,14 @@ pub struct PairingCode {
 pub struct Health {
     pub status: String,
     pub version: String,
+    /// Whether the server checks WhatsApp's certificate chain: `on`, or (a test build for the
+    /// WhatsApp double) `off`. Absent from backends that do not say.
+    #[serde(
+        rename = "whatsappCertificateCheck",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub whatsapp_certificate_check: Option<String>,
 }
 
 #[cfg(test)]

@@ -21,14 +21,60 @@ pub struct Connector {
     pub time_divisor: u32,
 }
 
+/// WhatsApp's own address (`--whatsapp-url`'s default in a build that checks certificates).
+pub const WHATSAPP_URL: &str = "wss://web.whatsapp.com/ws/chat";
+
+/// Where WhatsApp Web serves what the client fetches over HTTP (its version look-up).
+const WHATSAPP_WEB: &str = "https://web.whatsapp.com/";
+
 impl Connector {
-    /// WhatsApp's servers, over the crate's tokio WebSocket transport and ureq.
-    pub fn real() -> Connector {
+    /// The WhatsApp at `url` (WhatsApp's own, or a double), over the crate's tokio WebSocket
+    /// transport and ureq. The client's HTTP requests to WhatsApp Web go to the same host:
+    /// against a double, its version look-up runs the production code path there.
+    pub fn real(url: &str, time_divisor: u32) -> Connector {
+        let transport =
+            whatsapp_rust::transport::TokioWebSocketTransportFactory::new().with_url(url);
+        let ureq: Arc<dyn HttpClient> = Arc::new(whatsapp_rust::http::UreqHttpClient::new());
+        let http: Arc<dyn HttpClient> = match web_origin(url) {
+            Some(origin) if url != WHATSAPP_URL => Arc::new(Redirected {
+                origin,
+                inner: ureq,
+            }),
+            _ => ureq,
+        };
         Connector {
-            transport: Arc::new(whatsapp_rust::transport::TokioWebSocketTransportFactory::new()),
-            http: Arc::new(whatsapp_rust::http::UreqHttpClient::new()),
-            time_divisor: 1,
+            transport: Arc::new(transport),
+            http,
+            time_divisor: time_divisor.max(1),
         }
+    }
+}
+
+/// `ws://host:port/ws/chat` → `http://host:port/` (and `wss` → `https`).
+fn web_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next()?;
+    let scheme = match scheme {
+        "ws" => "http",
+        "wss" => "https",
+        _ => return None,
+    };
+    Some(format!("{scheme}://{host}/"))
+}
+
+/// The HTTP client, with WhatsApp Web's address replaced by the configured WhatsApp's.
+struct Redirected {
+    origin: String,
+    inner: Arc<dyn HttpClient>,
+}
+
+#[async_trait]
+impl HttpClient for Redirected {
+    async fn execute(&self, mut request: HttpRequest) -> anyhow::Result<HttpResponse> {
+        if let Some(path) = request.url.strip_prefix(WHATSAPP_WEB) {
+            request.url = format!("{}{path}", self.origin);
+        }
+        self.inner.execute(request).await
     }
 }
 

@@ -12,6 +12,7 @@
 //!   (`pinning.rs`): no other node starts a client for it.
 
 pub mod budget;
+pub mod certificate;
 pub mod connector;
 pub mod events;
 pub mod pinning;
