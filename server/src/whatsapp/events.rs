@@ -5,7 +5,8 @@
 //! | whatsapp-rust event | contract | bot status | the client |
 //! |---|---|---|---|
 //! | `PairingQrCode` | `qr_updated` (WhatsApp's QR string, unchanged) | `pairing` | runs |
-//! | `PairingQrCodesExhausted` | `qr_expired` | as before pairing | stopped |
+//! | `PairingQrCodesExhausted` (the client disconnected) | `qr_expired` | as before pairing | stopped |
+//! | `PairingQrCodesExhausted` (a pairing code is still on offer) | nothing: the code stays valid | `pairing` | runs |
 //! | `PairSuccess` | `qr_scanned` | `pairing` | runs (WhatsApp restarts the stream: 515) |
 //! | `Connected` | `whatsapp_connected` with the phone in +E.164 | `connected` | runs |
 //! | `Disconnected`, `StreamError`, `ConnectFailure` 500/503 | `connection_update` `close` | unchanged | reconnects, within our budget |
@@ -96,6 +97,9 @@ pub fn outcome(event: &Event) -> Outcome {
             code: qr.code.clone(),
             expires_in_ms: millis(qr.timeout),
         },
+        // The QRs are over but a pairing code is still on offer (the client stays connected for
+        // it): the pairing goes on, the code is not killed with the QRs.
+        Event::PairingQrCodesExhausted(e) if !e.disconnected => Outcome::Ignored,
         Event::PairingQrCodesExhausted(_) => Outcome::QrExpired,
         Event::PairSuccess(_) => Outcome::Scanned,
         Event::Connected(_) => Outcome::Connected,
@@ -232,6 +236,12 @@ mod tests {
                 .build(),
         );
         assert_eq!(outcome(&exhausted), Outcome::QrExpired);
+        let code_still_open = Event::PairingQrCodesExhausted(
+            ev::PairingQrCodesExhausted::builder()
+                .disconnected(false)
+                .build(),
+        );
+        assert_eq!(outcome(&code_still_open), Outcome::Ignored);
         let scanned = Event::PairSuccess(
             ev::PairSuccess::builder()
                 .id(jid())

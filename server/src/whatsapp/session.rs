@@ -67,6 +67,9 @@ pub struct Core {
     progress: Mutex<Progress>,
     /// Asks the owner to stop this session (and maybe forget the device).
     stop: Box<dyn Fn(u64, bool) + Send + Sync>,
+    /// whatsapp-rust's clocks run this many times faster (tests against the double): the QR
+    /// lifetimes the app is told are divided to match.
+    time_divisor: u32,
 }
 
 struct Progress {
@@ -208,7 +211,7 @@ impl Core {
                         qr: code,
                         attempt: p.qr_refs,
                         attempts: QR_REFS_PER_CONNECTION.max(p.qr_refs),
-                        expires_in_ms,
+                        expires_in_ms: expires_in_ms / u64::from(self.time_divisor.max(1)),
                     }
                 };
                 let first = !matches!(self.current(), Phase::Qr(_));
@@ -356,6 +359,7 @@ impl Session {
                 stopping: false,
             }),
             stop: a.stop,
+            time_divisor: a.connector.time_divisor,
         });
         let gate_core = Arc::downgrade(&core);
         let events_core = Arc::downgrade(&core);
