@@ -567,3 +567,128 @@ async fn the_test_build_says_so_and_refuses_whatsapp_itself() {
         "a test build never dials WhatsApp itself"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contacts_messages_raise_the_bots_count_by_exactly_the_messages_sent() {
+    let rig = Rig::start().await;
+    let bot = rig.new_bot("Inbox").await;
+    let linked = rig.link(&bot).await;
+    let before = rig.bot(&bot).await["messages"].as_u64().unwrap();
+    assert_eq!(before, 0, "the phone's key share is no message");
+    let (mut sio, _) = Sio::connect(rig.server(), auth(&rig.token, &rig.user, &bot)).await;
+    for text in ["hello", "are you there?", "third"] {
+        let (status, body) = rig
+            .admin(
+                "POST",
+                "/admin/devices/message",
+                Some(json!({"jid": linked["jid"], "text": text})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let mut last = 0;
+    while last < before + 3 {
+        let (name, payload) = sio.next_event().await.expect("message_sync");
+        if name == "message_sync" {
+            last = payload["messages"].as_u64().unwrap();
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let row = rig.bot(&bot).await;
+    assert_eq!(row["messages"], before + 3, "{row}");
+    assert_eq!(row["status"], "connected", "{row}");
+    // A message to a device that is not online is refused with a reason.
+    let (status, body) = rig
+        .admin(
+            "POST",
+            "/admin/devices/message",
+            Some(json!({"jid": "15550000000:9@s.whatsapp.net", "text": "x"})),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    rig.assert_never_two_sessions().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phone_shares_its_app_state_key_so_the_first_connect_needs_no_10_s_wait() {
+    let rig = Rig::start().await;
+    let bot = rig.new_bot("Quick").await;
+    let (status, pairing) = rig.qr(&bot).await;
+    assert_eq!(status, 200, "{pairing}");
+    let scanned = Instant::now();
+    let (status, linked) = rig
+        .admin("POST", "/admin/scan", Some(json!({"qr": pairing["qr"]})))
+        .await;
+    assert_eq!(status, 200, "{linked}");
+    rig.until(&bot, Duration::from_secs(30), |r| {
+        r["status"] == "connected"
+    })
+    .await;
+    let took = scanned.elapsed();
+    eprintln!("first connect: connected {took:?} after the scan");
+    assert!(
+        took < Duration::from_secs(5),
+        "whatsapp-rust waited for the key share: {took:?}"
+    );
+    rig.assert_never_two_sessions().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_code_the_app_shows_links_the_bot_even_after_the_last_qr_expired() {
+    let rig = Rig::start().await;
+    let bot = rig.new_bot("Typist").await;
+    let (status, answer) = rig
+        .server()
+        .call(
+            "POST",
+            &format!("/api/bots/{bot}/pairing-code"),
+            Some(&rig.token),
+            Some(json!({"phone": "+1 555 010 0300"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let code = answer["code"].as_str().unwrap().to_owned();
+    assert_eq!(code.replace('-', "").len(), 8, "{answer}");
+    // Every QR of the connection runs out (8 s at this divisor); the code does not.
+    let t0 = Instant::now();
+    loop {
+        let row = rig.bot(&bot).await;
+        if row["pairing"]["attempt"] == 6 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(15), "{row}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let row = rig.bot(&bot).await;
+    assert_eq!(
+        row["status"], "pairing",
+        "the code keeps the pairing open: {row}"
+    );
+    let (status, body) = rig
+        .admin(
+            "POST",
+            "/admin/code",
+            Some(json!({"phone": "+15550100300", "code": code})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let row = rig
+        .until(&bot, Duration::from_secs(30), |r| {
+            r["status"] == "connected"
+        })
+        .await;
+    assert_eq!(row["phone"], "+15550100300", "{row}");
+    // A wrong code is refused, and says why.
+    let (status, body) = rig
+        .admin(
+            "POST",
+            "/admin/code",
+            Some(json!({"phone": "+15550100300", "code": "AAAA-AAAA"})),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let stats = rig.stats().await;
+    assert_eq!(stats["totals"]["logins"], 1, "{stats}");
+    rig.assert_never_two_sessions().await;
+}

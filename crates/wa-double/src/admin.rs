@@ -32,6 +32,7 @@ pub fn routes(double: Arc<Double>) -> Router {
         .route("/admin/devices", get(devices))
         .route("/admin/devices/remove", post(remove))
         .route("/admin/devices/fail", post(fail))
+        .route("/admin/devices/message", post(message))
         .route("/admin/hold-login", post(hold_login))
         .route("/admin/reset", post(reset))
         .route("/admin/stats", get(stats))
@@ -124,6 +125,7 @@ struct Selected {
     noise: Option<String>,
     kind: Option<FailKind>,
     times: Option<u32>,
+    text: Option<String>,
 }
 
 fn selected(double: &Double, b: &Selected) -> Result<String, Box<Response>> {
@@ -149,6 +151,26 @@ async fn remove(State(double): Shared, bytes: Bytes) -> Response {
             Json(json!({ "removed": noise })).into_response()
         }
         Err(r) => *r,
+    }
+}
+
+async fn message(State(double): Shared, bytes: Bytes) -> Response {
+    let b: Selected = match body(&bytes) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let Some(text) = b.text.as_deref() else {
+        return error(StatusCode::BAD_REQUEST, "\"text\" is the message to send");
+    };
+    let noise = match selected(&double, &b) {
+        Ok(n) => n,
+        Err(r) => return *r,
+    };
+    match server::message(&double, &noise, text) {
+        Ok(()) => {
+            Json(json!({ "noise": noise, "from": format!("+{}", server::CONTACT) })).into_response()
+        }
+        Err(e) => phone_error(e),
     }
 }
 

@@ -8,6 +8,7 @@
 //! - `conn.rs`: one WebSocket connection, its frames and nodes;
 //! - `server.rs`: what WhatsApp's server answers, and the phone's actions on it;
 //! - `phone.rs`: the phone's cryptography (signing a device in, pairing codes);
+//! - `signal.rs`: Signal messages from the phone and contacts (the app-state key share, texts);
 //! - `accounts.rs`: what is kept across restarts; `admin.rs`: the HTTP API and the phone page.
 
 pub mod accounts;
@@ -17,6 +18,7 @@ mod nodes;
 pub mod noise;
 pub mod phone;
 pub mod server;
+pub mod signal;
 pub mod witness;
 
 use accounts::{Disk, Saved, b64, unb64};

@@ -99,7 +99,14 @@ pub struct World {
     /// `POST /admin/hold-login`: how long a login waits before its `<success>`.
     pub hold_login: Duration,
     next_id: u64,
+    /// Each device's keys from its prekey upload (what a sender builds a Signal session from).
+    keys: HashMap<String, crate::signal::UploadedKeys>,
+    /// The Signal senders: each account's phone (by number) and the contact.
+    senders: HashMap<String, crate::signal::Sender>,
 }
+
+/// The contact who writes to the bots (`POST /admin/devices/message`).
+pub const CONTACT: &str = "15550009999";
 
 impl World {
     pub fn new(saved: crate::accounts::Saved) -> World {
@@ -112,6 +119,8 @@ impl World {
             failures: HashMap::new(),
             hold_login: Duration::ZERO,
             next_id: 1,
+            keys: HashMap::new(),
+            senders: HashMap::new(),
         }
     }
 
@@ -147,6 +156,8 @@ impl World {
         self.pairs.clear();
         self.failures.clear();
         self.hold_login = Duration::ZERO;
+        self.keys.clear();
+        self.senders.clear();
         self.witness.reset();
     }
 
@@ -495,6 +506,34 @@ fn answer_iq(double: &Double, w: &mut World, id: ConnId, iq: &Node, out: &Outbox
         ("blocklist", _) => result_to(iq, vec![el("list").build()]),
         ("usync", _) => result_to(iq, vec![el("usync").children([el("list").build()]).build()]),
         ("encrypt", "count") => result_to(iq, vec![el("count").attr("value", "812").build()]),
+        ("encrypt", "registration") => {
+            // The device's prekeys: the phone can now open a Signal session to it. A device
+            // uploads them after pairing, so this is when the phone shares the app-state key
+            // (the client waits up to 10 s for it before its first sync).
+            let noise = w.conns.get(&id).map(|c| c.noise.clone());
+            if let (Some(noise), Some(keys)) = (noise, crate::signal::parse_upload(iq)) {
+                match w.keys.get_mut(&noise) {
+                    Some(k) => k.merge(keys),
+                    None => {
+                        w.keys.insert(noise.clone(), keys);
+                    }
+                }
+                let _ = out.send(Cmd::Send(result_to(iq, vec![])));
+                if let Err(e) = share_app_state_key(w, &noise) {
+                    tracing::warn!(%noise, "no app-state key share: {e}");
+                }
+                return None;
+            }
+            result_to(iq, vec![])
+        }
+        ("encrypt", "rotate") => {
+            if let Some(noise) = w.conns.get(&id).map(|c| c.noise.clone())
+                && let Some(k) = w.keys.get_mut(&noise)
+            {
+                k.apply_rotate(iq);
+            }
+            result_to(iq, vec![])
+        }
         ("w:sync:app:state", _) => {
             // Every collection asked for, answered as empty and complete: the client counts it
             // synced (version 0, nothing to decrypt).
@@ -595,6 +634,103 @@ fn code_request(
         }
         _ => Some(result_to(iq, vec![])),
     }
+}
+
+/// Encrypts `plaintext` from `from_user` (the account's phone, or the contact) to the device
+/// `noise` on its open session, and sends it.
+fn send_encrypted(
+    w: &mut World,
+    noise: &str,
+    from_user: &str,
+    plaintext: &[u8],
+    push_name: Option<&str>,
+    peer: bool,
+) -> Result<(), String> {
+    let device = w.saved.device(noise).cloned().ok_or("no such device")?;
+    let (Some(phone), Some(device_id)) = (device.phone, device.device_id) else {
+        return Err("the device is not linked".into());
+    };
+    let out = w
+        .conns
+        .values()
+        .find(|c| c.noise == noise && c.session.is_some())
+        .map(|c| c.out.clone())
+        .ok_or("the device is not online")?;
+    let to: wacore_binary::Jid = jid_of(&phone, device_id)
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    if !w.senders.contains_key(from_user) {
+        let identity = match w.saved.account(from_user) {
+            Some(a) => crate::accounts::unb64(&a.identity_private)
+                .and_then(|k| phone::key_pair(&k))
+                .ok_or("the account's key is unreadable")?,
+            None => wacore_libsignal::protocol::KeyPair::generate(&mut rand::rng()),
+        };
+        let registration_id = rand::rng().random_range(1..16_380);
+        w.senders.insert(
+            from_user.to_owned(),
+            crate::signal::Sender::new(identity, registration_id),
+        );
+    }
+    let sender = w.senders.get_mut(from_user).expect("just inserted");
+    let (kind, bytes) =
+        sender.encrypt_now(&to, w.keys.get_mut(noise), &crate::signal::pad(plaintext))?;
+    let id = format!("3EB0{}", random_digits("", 16));
+    let node = crate::signal::message_node(
+        &id,
+        &format!("{from_user}@s.whatsapp.net"),
+        &to.to_string(),
+        kind,
+        bytes,
+        now_s(),
+        push_name,
+        peer,
+    );
+    out.send(Cmd::Send(node))
+        .map_err(|_| "the connection closed".to_string())
+}
+
+/// The phone shares the account's app-state sync key with the device, as a phone does with a
+/// newly linked companion.
+fn share_app_state_key(w: &mut World, noise: &str) -> Result<(), String> {
+    let phone = w
+        .saved
+        .device(noise)
+        .and_then(|d| d.phone.clone())
+        .ok_or("the device is not linked")?;
+    let mut key_data = [0u8; 32];
+    rand::rng().fill(&mut key_data);
+    let share = crate::signal::key_share_message(
+        vec![0, 0, 0, 1, 0, 1],
+        key_data,
+        1,
+        i64::try_from(now_s()).unwrap_or(0) * 1000,
+    );
+    send_encrypted(w, noise, &phone, &share, None, true)
+}
+
+/// A contact sends the device a text (`POST /admin/devices/message`).
+pub fn message(double: &Double, noise: &str, text: &str) -> Result<(), PhoneError> {
+    if text.is_empty() || text.len() > 4096 {
+        return Err(PhoneError::BadInput("\"text\" is 1 to 4096 bytes".into()));
+    }
+    let mut w = double.world();
+    if !w.keys.contains_key(noise) {
+        return Err(PhoneError::NotFound(
+            "the device has uploaded no prekeys to this double (it was linked before the \
+             double's last start): link it again to message it"
+                .into(),
+        ));
+    }
+    send_encrypted(
+        &mut w,
+        noise,
+        CONTACT,
+        &crate::signal::text_message(text),
+        Some("Contact"),
+        false,
+    )
+    .map_err(PhoneError::NotFound)
 }
 
 /// What the phone learns of a linked device.

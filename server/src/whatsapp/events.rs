@@ -21,7 +21,7 @@
 //! | `PairPasskeyRequest`, `PairPasskeyConfirmation` | `finish_on_phone` (extension): the "finish linking on your phone" note | `pairing` | runs |
 //! | `PairPasskeyError` | `connection_failed` 500 | `disconnected` | stopped, device forgotten |
 //! | `PairingCodeRefresh`, `PairingCodeError` | `pairing_code_expired` (extension) | unchanged | runs |
-//! | `Messages` | `message_sync` with the bot's count | unchanged | runs |
+//! | `Messages` (protocol messages such as the phone's key share not counted) | `message_sync` with the bot's count | unchanged | runs |
 //! | every other event | nothing | unchanged | runs |
 
 use crate::bot_status::Next;
@@ -185,7 +185,16 @@ pub fn outcome(event: &Event) -> Outcome {
                 None => "the pairing code could not be made".into(),
             },
         },
-        Event::Messages(batch) => Outcome::Messages(batch.len()),
+        // Protocol messages (the phone's app-state key share, revokes, history-sync notices)
+        // are WhatsApp's housekeeping, not messages a person sent: the bot's count skips them.
+        Event::Messages(batch) => match batch
+            .iter()
+            .filter(|m| !m.message.protocol_message.is_set())
+            .count()
+        {
+            0 => Outcome::Ignored,
+            n => Outcome::Messages(n),
+        },
         _ => Outcome::Ignored,
     }
 }
