@@ -692,3 +692,182 @@ async fn the_code_the_app_shows_links_the_bot_even_after_the_last_qr_expired() {
     assert_eq!(stats["totals"]["logins"], 1, "{stats}");
     rig.assert_never_two_sessions().await;
 }
+
+/// The noise key of the device showing this QR (its second field): how the double names a
+/// device that has no JID yet.
+fn noise_of(qr: &Value) -> String {
+    qr.as_str().unwrap().split(',').nth(1).unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_error_ends_the_pairing_with_500_and_forgets_the_device() {
+    let rig = Rig::start().await;
+    let bot = rig.new_bot("Pair error").await;
+    let (mut sio, _) = Sio::connect(rig.server(), auth(&rig.token, &rig.user, &bot)).await;
+    let (_, pairing) = rig.qr(&bot).await;
+    let noise = noise_of(&pairing["qr"]);
+    let (status, body) = rig
+        .admin(
+            "POST",
+            "/admin/devices/fail",
+            Some(json!({"noise": noise, "kind": "pair-error", "times": 1})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = rig
+        .admin("POST", "/admin/scan", Some(json!({"qr": pairing["qr"]})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let failed = loop {
+        let e = sio.next_whatsapp().await.expect("connection_failed");
+        if e["type"] == "connection_failed" {
+            break e;
+        }
+    };
+    assert_eq!(failed["code"], 500, "{failed}");
+    let row = rig
+        .until(&bot, Duration::from_secs(5), |r| {
+            r["status"] == "disconnected"
+        })
+        .await;
+    assert_eq!(row["phone"], Value::Null, "{row}");
+    assert_eq!(rig.stats().await["totals"]["logins"], 0);
+    rig.assert_never_two_sessions().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passkey_request_asks_the_person_to_finish_on_the_phone() {
+    let rig = Rig::start().await;
+    let bot = rig.new_bot("Passkey").await;
+    let (mut sio, _) = Sio::connect(rig.server(), auth(&rig.token, &rig.user, &bot)).await;
+    let (_, pairing) = rig.qr(&bot).await;
+    let (status, body) = rig
+        .admin(
+            "POST",
+            "/admin/devices/fail",
+            Some(json!({"noise": noise_of(&pairing["qr"]), "kind": "passkey"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    loop {
+        let e = sio.next_whatsapp().await.expect("finish_on_phone");
+        if e["type"] == "finish_on_phone" {
+            break;
+        }
+    }
+    rig.assert_never_two_sessions().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_stalled_after_the_scan_shows_scanned_until_whatsapp_lets_it_in() {
+    let rig = Rig::start().await;
+    let bot = rig.new_bot("Stalled").await;
+    let (mut sio, _) = Sio::connect(rig.server(), auth(&rig.token, &rig.user, &bot)).await;
+    let (status, body) = rig
+        .admin("POST", "/admin/hold-login", Some(json!({"ms": 1500})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, pairing) = rig.qr(&bot).await;
+    let scanned_at = Instant::now();
+    let (status, _) = rig
+        .admin("POST", "/admin/scan", Some(json!({"qr": pairing["qr"]})))
+        .await;
+    assert_eq!(status, 200);
+    loop {
+        let e = sio.next_whatsapp().await.expect("qr_scanned");
+        if e["type"] == "qr_scanned" {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(rig.bot(&bot).await["status"], "pairing", "held by WhatsApp");
+    rig.until(&bot, Duration::from_secs(10), |r| {
+        r["status"] == "connected"
+    })
+    .await;
+    assert!(scanned_at.elapsed() >= Duration::from_millis(1500));
+    rig.assert_never_two_sessions().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_drops_the_session_and_the_client_comes_back_once() {
+    let rig = Rig::start().await;
+    let bot = rig.new_bot("Rate limited").await;
+    let linked = rig.link(&bot).await;
+    let (status, body) = rig
+        .admin(
+            "POST",
+            "/admin/devices/fail",
+            Some(json!({"jid": linked["jid"], "kind": "429", "times": 0})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let t0 = Instant::now();
+    while device_stats(&rig.stats().await, &linked)["logins"] != 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "{}",
+            rig.stats().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    rig.until(&bot, Duration::from_secs(5), |r| r["status"] == "connected")
+        .await;
+    rig.assert_never_two_sessions().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_answers_bad_input_with_a_reason() {
+    let rig = Rig::start().await;
+    for (path, body, want) in [
+        ("/admin/scan", json!({"qr": "nonsense"}), 400),
+        ("/admin/scan", json!({"qr": 5}), 400),
+        ("/admin/scan", json!({"qr": "2@x,AAAA"}), 400),
+        (
+            "/admin/code",
+            json!({"phone": "12", "code": "ABCDEFGH"}),
+            400,
+        ),
+        (
+            "/admin/code",
+            json!({"phone": "+15550100400", "code": "SHORT"}),
+            400,
+        ),
+        ("/admin/devices/fail", json!({"kind": "503"}), 400),
+        (
+            "/admin/devices/fail",
+            json!({"phone": "+15550100400", "kind": "teapot"}),
+            400,
+        ),
+        (
+            "/admin/devices/remove",
+            json!({"phone": "+15550100400"}),
+            404,
+        ),
+        ("/admin/hold-login", json!({"ms": -1}), 400),
+    ] {
+        let (status, answer) = rig.admin("POST", path, Some(body.clone())).await;
+        assert_eq!(status, want, "{path} {body}: {answer}");
+        assert!(
+            answer["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{answer}"
+        );
+    }
+    // A scan of a well-formed QR nobody offers.
+    let bot = rig.new_bot("Real").await;
+    let (_, pairing) = rig.qr(&bot).await;
+    let stale = pairing["qr"].as_str().unwrap().replacen("2@", "2@stale", 1);
+    let (status, answer) = rig
+        .admin("POST", "/admin/scan", Some(json!({"qr": stale})))
+        .await;
+    assert_eq!(status, 404, "{answer}");
+    // What whatsapp-rust 0.7 cannot be made to see is refused, not faked.
+    let (status, answer) = rig
+        .admin(
+            "POST",
+            "/admin/devices/fail",
+            Some(json!({"noise": noise_of(&pairing["qr"]), "kind": "411"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+}

@@ -303,12 +303,19 @@ fn offer_qr(w: &mut World, id: ConnId, noise: &str, out: &Outbox) {
     ));
 }
 
+/// WhatsApp asks the companion to finish on the phone with a passkey. The WebAuthn request
+/// options ride along (without them the client asks for them in an IQ of its own).
 fn passkey_request(w: &mut World) -> Node {
+    let options = format!(
+        r#"{{"challenge":"{}","rpId":"whatsapp.com","allowCredentials":[],"userVerification":"required","timeout":60000}}"#,
+        random_token(43).replace(['+', '/'], "_")
+    );
     el("notification")
         .attr("from", nodes::SERVER)
         .attr("type", "passkey_prologue_request")
         .attr("id", format!("srv-{}", w.next()))
         .attr("t", now_s())
+        .children([el("passkey_request_options").bytes(options.into_bytes()).build()])
         .build()
 }
 
@@ -795,19 +802,16 @@ fn send_pair_success(
     {
         a.next_device += 1;
     }
-    let mut identity = phone::signed_device_identity(
+    // A pair error: signed under another adv secret, so the HMAC does not match and the
+    // companion refuses it (as it would a QR that was tampered with).
+    let wrong = [0x5a; 32];
+    let identity = phone::signed_device_identity(
         &key,
         &companion_identity,
-        adv,
+        if corrupt { &wrong } else { adv },
         u32::from(device_id),
         now_s(),
     );
-    if corrupt {
-        // A pair error: the HMAC does not match, the companion refuses it.
-        if let Some(last) = identity.last_mut() {
-            *last ^= 0xff;
-        }
-    }
     let iq_id = format!("pair-{}", w.next());
     let jid = jid_of(phone, device_id);
     let lid = format!("{}:{device_id}@lid", account.lid);
