@@ -160,6 +160,16 @@ impl Rig {
     }
 }
 
+/// The next `connection_failed` the app hears.
+async fn next_failure(sio: &mut Sio) -> Value {
+    loop {
+        let e = sio.next_whatsapp().await.expect("connection_failed");
+        if e["type"] == "connection_failed" {
+            return e;
+        }
+    }
+}
+
 fn device_stats<'a>(stats: &'a Value, linked: &Value) -> &'a Value {
     let jid = linked["jid"].as_str().unwrap();
     stats["devices"]
@@ -327,12 +337,7 @@ async fn the_phone_removing_the_device_logs_the_bot_out_for_good() {
         )
         .await;
     assert_eq!(status, 200);
-    let failed = loop {
-        let e = sio.next_whatsapp().await.expect("connection_failed");
-        if e["type"] == "connection_failed" {
-            break e;
-        }
-    };
+    let failed = next_failure(&mut sio).await;
     assert_eq!(failed["code"], 401, "{failed}");
     let row = rig
         .until(&bot, Duration::from_secs(5), |r| {
@@ -384,12 +389,7 @@ async fn a_second_session_of_the_device_throws_the_first_out_with_440_never_to_r
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let failed = loop {
-        let e = sio.next_whatsapp().await.expect("connection_failed");
-        if e["type"] == "connection_failed" {
-            break e;
-        }
-    };
+    let failed = next_failure(&mut sio).await;
     assert_eq!(failed["code"], 440, "{failed}");
     rig.until(&bot, Duration::from_secs(5), |r| r["status"] == "conflict")
         .await;
@@ -461,12 +461,7 @@ async fn failed_login(kind: &str) -> (Value, Value) {
         .admin("POST", "/admin/devices/fail", Some(sel("503", 0)))
         .await;
     assert_eq!(status, 200, "{body}");
-    let failed = loop {
-        let e = sio.next_whatsapp().await.expect("connection_failed");
-        if e["type"] == "connection_failed" {
-            break e;
-        }
-    };
+    let failed = next_failure(&mut sio).await;
     let row = rig
         .until(&bot, Duration::from_secs(5), |r| r["status"] != "connected")
         .await;
@@ -718,12 +713,7 @@ async fn a_pair_error_ends_the_pairing_with_500_and_forgets_the_device() {
         .admin("POST", "/admin/scan", Some(json!({"qr": pairing["qr"]})))
         .await;
     assert_eq!(status, 200, "{body}");
-    let failed = loop {
-        let e = sio.next_whatsapp().await.expect("connection_failed");
-        if e["type"] == "connection_failed" {
-            break e;
-        }
-    };
+    let failed = next_failure(&mut sio).await;
     assert_eq!(failed["code"], 500, "{failed}");
     let row = rig
         .until(&bot, Duration::from_secs(5), |r| {
