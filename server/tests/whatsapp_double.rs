@@ -572,14 +572,23 @@ async fn a_contacts_messages_raise_the_bots_count_by_exactly_the_messages_sent()
     assert_eq!(before, 0, "the phone's key share is no message");
     let (mut sio, _) = Sio::connect(rig.server(), auth(&rig.token, &rig.user, &bot)).await;
     for text in ["hello", "are you there?", "third"] {
-        let (status, body) = rig
-            .admin(
-                "POST",
-                "/admin/devices/message",
-                Some(json!({"jid": linked["jid"], "text": text})),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
+        // The device uploads its prekeys in the background of its first login: a contact can
+        // write once they are there (the double says 404 until then).
+        let t0 = Instant::now();
+        loop {
+            let (status, body) = rig
+                .admin(
+                    "POST",
+                    "/admin/devices/message",
+                    Some(json!({"jid": linked["jid"], "text": text})),
+                )
+                .await;
+            if status == 200 {
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10), "{status} {body}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     let mut last = 0;
     while last < before + 3 {

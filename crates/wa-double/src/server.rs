@@ -20,6 +20,10 @@ use wacore_binary::Node;
 
 pub type ConnId = u64;
 
+/// How long the phone takes, after a pairing code's key bundle, to have WhatsApp send the
+/// companion its `<pair-success>`.
+const PHONE_ROUND_TRIP: Duration = Duration::from_millis(300);
+
 /// WhatsApp hands out six QR refs per pairing connection.
 pub const QR_REFS: usize = 6;
 
@@ -315,7 +319,9 @@ fn passkey_request(w: &mut World) -> Node {
         .attr("type", "passkey_prologue_request")
         .attr("id", format!("srv-{}", w.next()))
         .attr("t", now_s())
-        .children([el("passkey_request_options").bytes(options.into_bytes()).build()])
+        .children([el("passkey_request_options")
+            .bytes(options.into_bytes())
+            .build()])
         .build()
 }
 
@@ -629,8 +635,27 @@ fn code_request(
                 Ok((companion_identity, adv)) => {
                     let answer = result_to(iq, vec![]);
                     let _ = out.send(Cmd::Send(answer));
-                    send_pair_success(w, id, &noise, &phone, companion_identity, &adv, false);
-                    double.save(w);
+                    // The phone's own round trip to WhatsApp before `<pair-success>` comes
+                    // back (a few hundred ms in life). whatsapp-rust stores the code's adv
+                    // secret through its persistence queue as it sends `companion_finish`: an
+                    // instant `<pair-success>` can be checked against the old secret.
+                    let handle = double.handle();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(PHONE_ROUND_TRIP).await;
+                        if let Some(d) = handle.upgrade() {
+                            let mut w = d.world();
+                            send_pair_success(
+                                &mut w,
+                                id,
+                                &noise,
+                                &phone,
+                                companion_identity,
+                                &adv,
+                                false,
+                            );
+                            d.save(&w);
+                        }
+                    });
                     None
                 }
                 Err(e) => {
