@@ -79,21 +79,32 @@ impl Rig {
     }
 
     async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let client = reqwest::Client::new();
-        let mut req = client.request(
-            method.parse().unwrap(),
-            format!("{}{path}", self.double.url),
-        );
-        if let Some(b) = body {
-            req = req.json(&b);
+        Server::at(self.double.url.clone())
+            .call(method, path, None, body)
+            .await
+    }
+
+    /// Asks the double for a failure of the device `selector` names (`{"jid": …}`, …).
+    async fn fail(&self, selector: Value, kind: &str, times: Option<u32>) {
+        let mut body = selector;
+        body["kind"] = json!(kind);
+        if let Some(n) = times {
+            body["times"] = json!(n);
         }
-        let resp = req.send().await.expect("the double answers");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        let (status, answer) = self.admin("POST", "/admin/devices/fail", Some(body)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+
+    /// No new connection reaches the double for a while: the client stopped. (whatsapp-rust's
+    /// shortest reconnect wait is 1 s, 50 ms at this divisor: 800 ms is 16 of them.)
+    async fn assert_quiet(&self, after: &str) {
+        let before = self.stats().await["totals"]["connections"].clone();
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let stats = self.stats().await;
+        assert_eq!(
+            stats["totals"]["connections"], before,
+            "a new connection after {after}: {stats}"
+        );
     }
 
     async fn stats(&self) -> Value {
@@ -348,23 +359,11 @@ async fn the_phone_removing_the_device_logs_the_bot_out_for_good() {
         row["statusReason"].as_str().is_some_and(|r| !r.is_empty()),
         "{row}"
     );
-    let before = rig.stats().await["totals"]["handshakes"].clone();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(
-        rig.stats().await["totals"]["handshakes"],
-        before,
-        "no reconnect"
-    );
+    rig.assert_quiet("the device was removed").await;
     // A new QR is a new device (the old one's store was wiped).
     let (status, pairing) = rig.qr(&bot).await;
     assert_eq!(status, 200, "{pairing}");
-    let noise = pairing["qr"]
-        .as_str()
-        .unwrap()
-        .split(',')
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let noise = noise_of(&pairing["qr"]);
     let stats = rig.stats().await;
     assert!(stats["devices"][&noise].is_object(), "{stats}");
     assert_ne!(device_stats(&stats, &linked)["jid"], Value::Null);
@@ -381,25 +380,14 @@ async fn a_second_session_of_the_device_throws_the_first_out_with_440_never_to_r
     let bot = rig.new_bot("Replaced").await;
     let linked = rig.link(&bot).await;
     let (mut sio, _) = Sio::connect(rig.server(), auth(&rig.token, &rig.user, &bot)).await;
-    let (status, body) = rig
-        .admin(
-            "POST",
-            "/admin/devices/fail",
-            Some(json!({"phone": linked["phone"], "kind": "replaced"})),
-        )
+    rig.fail(json!({"phone": linked["phone"]}), "replaced", None)
         .await;
-    assert_eq!(status, 200, "{body}");
     let failed = next_failure(&mut sio).await;
     assert_eq!(failed["code"], 440, "{failed}");
     rig.until(&bot, Duration::from_secs(5), |r| r["status"] == "conflict")
         .await;
-    let handshakes = rig.stats().await["totals"]["handshakes"].clone();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    rig.assert_quiet("a 440").await;
     let stats = rig.stats().await;
-    assert_eq!(
-        stats["totals"]["handshakes"], handshakes,
-        "never reconnected: {stats}"
-    );
     assert_eq!(device_stats(&stats, &linked)["replacedSent"], 1);
     assert_eq!(stats["totals"]["openNow"], 0, "{stats}");
     rig.assert_never_two_sessions().await;
@@ -411,14 +399,7 @@ async fn whatsapp_failing_every_login_with_503_sees_the_retry_budget_then_nothin
     let bot = rig.new_bot("Unavailable").await;
     let linked = rig.link(&bot).await;
     // The open session gets a 503 stream error, and every later login fails with 503.
-    let (status, body) = rig
-        .admin(
-            "POST",
-            "/admin/devices/fail",
-            Some(json!({"jid": linked["jid"], "kind": "503"})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    rig.fail(json!({"jid": linked["jid"]}), "503", None).await;
     let row = rig
         .until(&bot, Duration::from_secs(30), |r| {
             r["status"] == "disconnected"
@@ -436,12 +417,8 @@ async fn whatsapp_failing_every_login_with_503_sees_the_retry_budget_then_nothin
     // after the scan, and four more, each refused.
     assert_eq!(d["handshakes"], 6, "{stats}");
     assert_eq!(d["logins"], 1, "{stats}");
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(
-        device_stats(&rig.stats().await, &linked)["handshakes"],
-        6,
-        "nothing after the budget"
-    );
+    rig.assert_quiet("the budget was spent").await;
+    assert_eq!(device_stats(&rig.stats().await, &linked)["handshakes"], 6);
     rig.assert_never_two_sessions().await;
 }
 
@@ -452,26 +429,14 @@ async fn failed_login(kind: &str) -> (Value, Value) {
     let bot = rig.new_bot(kind).await;
     let linked = rig.link(&bot).await;
     let (mut sio, _) = Sio::connect(rig.server(), auth(&rig.token, &rig.user, &bot)).await;
-    let sel = |kind: &str, times: u32| json!({"jid": linked["jid"], "kind": kind, "times": times});
-    let (status, body) = rig
-        .admin("POST", "/admin/devices/fail", Some(sel(kind, 1)))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = rig
-        .admin("POST", "/admin/devices/fail", Some(sel("503", 0)))
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let device = json!({"jid": linked["jid"]});
+    rig.fail(device.clone(), kind, Some(1)).await;
+    rig.fail(device, "503", Some(0)).await;
     let failed = next_failure(&mut sio).await;
     let row = rig
         .until(&bot, Duration::from_secs(5), |r| r["status"] != "connected")
         .await;
-    let handshakes = rig.stats().await["totals"]["handshakes"].clone();
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(
-        rig.stats().await["totals"]["handshakes"],
-        handshakes,
-        "no reconnect after {kind}"
-    );
+    rig.assert_quiet(kind).await;
     rig.assert_never_two_sessions().await;
     (failed, row)
 }
@@ -710,14 +675,8 @@ async fn a_pair_error_ends_the_pairing_with_500_and_forgets_the_device() {
     let (mut sio, _) = Sio::connect(rig.server(), auth(&rig.token, &rig.user, &bot)).await;
     let (_, pairing) = rig.qr(&bot).await;
     let noise = noise_of(&pairing["qr"]);
-    let (status, body) = rig
-        .admin(
-            "POST",
-            "/admin/devices/fail",
-            Some(json!({"noise": noise, "kind": "pair-error", "times": 1})),
-        )
+    rig.fail(json!({"noise": noise}), "pair-error", Some(1))
         .await;
-    assert_eq!(status, 200, "{body}");
     let (status, body) = rig
         .admin("POST", "/admin/scan", Some(json!({"qr": pairing["qr"]})))
         .await;
@@ -740,14 +699,8 @@ async fn a_passkey_request_asks_the_person_to_finish_on_the_phone() {
     let bot = rig.new_bot("Passkey").await;
     let (mut sio, _) = Sio::connect(rig.server(), auth(&rig.token, &rig.user, &bot)).await;
     let (_, pairing) = rig.qr(&bot).await;
-    let (status, body) = rig
-        .admin(
-            "POST",
-            "/admin/devices/fail",
-            Some(json!({"noise": noise_of(&pairing["qr"]), "kind": "passkey"})),
-        )
+    rig.fail(json!({"noise": noise_of(&pairing["qr"])}), "passkey", None)
         .await;
-    assert_eq!(status, 200, "{body}");
     loop {
         let e = sio.next_whatsapp().await.expect("finish_on_phone");
         if e["type"] == "finish_on_phone" {
@@ -793,14 +746,8 @@ async fn a_429_drops_the_session_and_the_client_comes_back_once() {
     let rig = Rig::start().await;
     let bot = rig.new_bot("Rate limited").await;
     let linked = rig.link(&bot).await;
-    let (status, body) = rig
-        .admin(
-            "POST",
-            "/admin/devices/fail",
-            Some(json!({"jid": linked["jid"], "kind": "429", "times": 0})),
-        )
+    rig.fail(json!({"jid": linked["jid"]}), "429", Some(0))
         .await;
-    assert_eq!(status, 200, "{body}");
     let t0 = Instant::now();
     while device_stats(&rig.stats().await, &linked)["logins"] != 2 {
         assert!(

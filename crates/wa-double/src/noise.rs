@@ -24,11 +24,7 @@ pub struct ServerKeys {
 
 impl ServerKeys {
     pub fn new(static_key: KeyPair) -> ServerKeys {
-        let public: [u8; 32] = static_key
-            .public_key
-            .public_key_bytes()
-            .try_into()
-            .expect("a Curve25519 public key is 32 bytes");
+        let public = crate::phone::public32(&static_key);
         ServerKeys {
             chain: wacore_noise::test_util::build_cert_chain_bytes(&public),
             static_key,

@@ -150,11 +150,7 @@ pub fn code_hello(code: &str, wrapped_companion_ephemeral: &[u8]) -> Result<Code
     )
     .map_err(|_| CodeError::WrongCode)?;
     let ephemeral = KeyPair::generate(&mut rand::rng());
-    let public: [u8; 32] = ephemeral
-        .public_key
-        .public_key_bytes()
-        .try_into()
-        .expect("32 bytes");
+    let public = public32(&ephemeral);
     Ok(CodeHello {
         wrapped_primary_ephemeral: wacore::pair_code::PairCodeUtils::encrypt_ephemeral_pub(
             &public, code,
@@ -221,6 +217,14 @@ impl CodeHello {
     }
 }
 
+/// A key pair's public half as the 32 bytes on the wire (Noise, QR, ADV).
+pub fn public32(key: &KeyPair) -> [u8; 32] {
+    key.public_key
+        .public_key_bytes()
+        .try_into()
+        .expect("a Curve25519 public key is 32 bytes")
+}
+
 /// A key pair from its 32 private bytes (the data directory keeps only those).
 pub fn key_pair(private: &[u8]) -> Option<KeyPair> {
     let private = PrivateKey::deserialize(private).ok()?;
@@ -244,18 +248,13 @@ mod tests {
     fn the_companion_accepts_the_phone_s_signature_and_the_phone_its_counter_signature() {
         let c = companion();
         let account = KeyPair::generate(&mut rand::rng());
-        let identity: [u8; 32] = c
-            .identity_key
-            .public_key
-            .public_key_bytes()
-            .try_into()
-            .unwrap();
+        let identity = public32(&c.identity_key);
         let bytes =
             signed_device_identity(&account, &identity, &c.adv_secret_key, 1, 1_700_000_000);
         let (signed, key_index) =
             wacore::pair::PairUtils::do_pair_crypto(&c, &bytes).expect("the companion accepts it");
         assert_eq!(key_index, 1);
-        let account_pub: [u8; 32] = account.public_key.public_key_bytes().try_into().unwrap();
+        let account_pub = public32(&account);
         assert!(device_sign_is_valid(&signed, &identity, &account_pub));
         let mut forged = signed.clone();
         let last = forged.len() - 1;
@@ -267,12 +266,7 @@ mod tests {
     fn a_wrong_adv_secret_is_refused_by_the_companion() {
         let c = companion();
         let account = KeyPair::generate(&mut rand::rng());
-        let identity: [u8; 32] = c
-            .identity_key
-            .public_key
-            .public_key_bytes()
-            .try_into()
-            .unwrap();
+        let identity = public32(&c.identity_key);
         let bytes = signed_device_identity(&account, &identity, &[8u8; 32], 1, 0);
         assert!(wacore::pair::PairUtils::do_pair_crypto(&c, &bytes).is_err());
     }
