@@ -24,9 +24,13 @@ export async function startServer(flags = []) {
   // A test may choose its own --addr and --db; otherwise a free port and a database in memory.
   const defaults = [['--addr', '127.0.0.1:0'], ['--db', ':memory:'], ['--static', `${ROOT}dist`]]
     .filter(([flag]) => !flags.includes(flag)).flat();
-  const args = [...defaults, ...flags];
+  return spawnServer(`${ROOT}target/debug/botlink-server`, [...defaults, ...flags]);
+}
+
+/** Starts this botlink-server binary with exactly `args` (one process, never a cluster). */
+export async function spawnServer(bin, args) {
   const dataDir = args.includes(':memory:') ? temporaryDataDir(args) : null;
-  const proc = spawn(`${ROOT}target/debug/botlink-server`, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   if (dataDir) proc.once('exit', () => fs.rmSync(dataDir, { recursive: true, force: true }));
   let log = '';
   const url = await new Promise((resolve, reject) => {

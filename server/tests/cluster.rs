@@ -477,42 +477,63 @@ async fn postgres_down_answers_503_and_after_its_restart_nothing_is_lost() {
 }
 
 /// What `/api/dev/stats` of node `i` says of the real link's clients.
+#[cfg(feature = "whatsapp-double")]
 async fn clients_started(c: &Cluster, i: usize) -> u64 {
     c.node(i).stats().await["whatsappClientsStarted"]
         .as_u64()
         .unwrap_or(0)
 }
 
-#[tokio::test]
+/// The real link in a cluster, through the WhatsApp double: a test build of the nodes
+/// (`--features cluster-suite,whatsapp-double`, in target/double; scripts/cluster-test runs it),
+/// each node's real whatsapp-rust client against the double, the double's phone scanning the QR
+/// the app would show. The double is the witness that no device ever had two connections open.
+#[cfg(feature = "whatsapp-double")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_link_a_bots_session_is_pinned_to_its_node_and_a_gone_node_is_said_until_it_returns() {
-    let mut c = Cluster::start(&["--link", "whatsapp"]).await;
+    let double = wa_double::start(wa_double::Options {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir: None,
+    })
+    .await
+    .expect("the double starts");
+    let witness = || double.double.world().witness.snapshot();
+    let mut c = Cluster::start(&["--link", "whatsapp", "--whatsapp-url", &double.ws_url]).await;
     let (token, _, bot) = user_with_bot(&c).await;
-    // WhatsApp is out of reach here: every client gives up, and the answer says so (503).
-    let (status, body) = start_qr(c.node(0), &token, &bot).await;
-    assert_eq!(status, 503, "{body}");
+    let (status, pairing) = start_qr(c.node(0), &token, &bot).await;
+    assert_eq!(status, 200, "{pairing}");
     // Asked on another node, node 1 answers: it holds the bot's device; no second client.
-    let (status, body) = start_qr(c.node(1), &token, &bot).await;
-    assert_eq!(status, 503, "{body}");
+    let (status, again) = start_qr(c.node(1), &token, &bot).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["qr"], pairing["qr"], "the same pairing");
     assert_eq!(
         (
             clients_started(&c, 0).await,
             clients_started(&c, 1).await,
             clients_started(&c, 2).await
         ),
-        (2, 0, 0),
-        "both starts ran on node 1"
+        (1, 0, 0),
+        "one client, on node 1"
     );
-    // A phone would have linked the device (it cannot here): say so, as node 1 would.
-    let (pg, conn) = tokio_postgres::connect(&c.pg.url(), tokio_postgres::NoTls)
-        .await
-        .expect("PostgreSQL");
-    tokio::spawn(conn);
-    pg.execute(
-        "UPDATE device_holds SET registered = true WHERE bot_id = $1",
-        &[&bot],
-    )
-    .await
-    .expect("the hold");
+    // The phone scans the QR: the device is linked, by the real path (no hand-written hold).
+    assert_eq!(witness().totals.qrs_offered, 6);
+    let (status, linked) = Server::at(double.url.clone())
+        .call(
+            "POST",
+            "/admin/scan",
+            None,
+            Some(json!({"qr": pairing["qr"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{linked}");
+    eventually("the bot connected", Duration::from_secs(20), || async {
+        let (_, row) =
+            c.lb.call("GET", &format!("/api/bots/{bot}"), Some(&token), None)
+                .await;
+        (row["status"] == "connected").then_some(())
+    })
+    .await;
+    assert_eq!(witness().totals.logins, 1);
     c.nodes[0].take().unwrap().kill();
     let killed = Instant::now();
     let row = eventually(
@@ -537,14 +558,37 @@ async fn real_link_a_bots_session_is_pinned_to_its_node_and_a_gone_node_is_said_
         "{body}"
     );
     assert_eq!(clients_started(&c, 2).await, 0);
-    // Node 1 returns (its name, its directory): requests go to it again.
+    assert_eq!(
+        witness().totals.handshakes,
+        2,
+        "no other node connected the device"
+    );
+    // Node 1 returns (its name, its directory): it resumes the device, one login more.
     c.nodes[0] = Some(c.start_node(0));
     c.until_balanced().await;
-    let (status, body) = start_qr(c.node(2), &token, &bot).await;
-    assert_eq!(status, 503, "{body}");
+    eventually("the resumed login", Duration::from_secs(10), || async {
+        (witness().totals.logins == 2).then_some(())
+    })
+    .await;
+    eventually(
+        "the bot connected again",
+        Duration::from_secs(10),
+        || async {
+            let (_, row) =
+                c.lb.call("GET", &format!("/api/bots/{bot}"), Some(&token), None)
+                    .await;
+            (row["status"] == "connected").then_some(())
+        },
+    )
+    .await;
     assert_eq!(
         (clients_started(&c, 0).await, clients_started(&c, 2).await),
         (1, 0),
         "the returned node runs it"
+    );
+    let s = witness();
+    assert!(
+        s.totals.most_open_at_once <= 1,
+        "two connections of one device: {s:?}"
     );
 }
