@@ -3,8 +3,8 @@
 // whatsapp-rust client talks to the WhatsApp double (crates/wa-double), and the double's phone
 // driven through its admin API from what the page shows (the QR string, the pairing code). The
 // double is the witness: no device ever has two connections open at once.
-// (One server process in both runs of the suite: the real link's cluster mode is the cluster
-// suite's business, server/tests/cluster.rs.)
+// One server process, no cluster: scripts/test runs this file, scripts/cluster-test's run of
+// the suite against a cluster leaves it out (the real link in a cluster: server/tests/cluster.rs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

@@ -136,7 +136,12 @@ async fn run(
         LinkKind::Simulated => Box::new(links::Simulated),
         LinkKind::Whatsapp => Box::new(whatsapp::WhatsAppLink::new(
             data.devices()?,
-            whatsapp::connector::Connector::real(&whatsapp_url, cfg.whatsapp_time_divisor),
+            whatsapp::connector::Connector::real(
+                whatsapp_url
+                    .as_deref()
+                    .unwrap_or(whatsapp::connector::WHATSAPP_URL),
+                cfg.whatsapp_time_divisor,
+            ),
             clustered,
         )),
     };
@@ -190,29 +195,30 @@ async fn run(
     Ok(())
 }
 
-/// The WhatsApp the real link connects to: WhatsApp's own unless `--whatsapp-url` says otherwise;
-/// a build that does not check certificates must be told, and only a double on this machine.
+/// The WhatsApp the real link connects to, checked against what this build is: `None` for
+/// WhatsApp's own; a build that does not check certificates must be told, and only a double on
+/// this machine.
 fn whatsapp_url(
     args: &config::ServeArgs,
     check: whatsapp::certificate::CertificateCheck,
-) -> Result<String, String> {
+) -> Result<Option<String>, String> {
     use whatsapp::certificate::{CertificateCheck, allowed_for_a_test_build};
     match (check, &args.whatsapp_url) {
         (CertificateCheck::On, url) => {
             if args.whatsapp_time_divisor != 1 {
                 return Err("--whatsapp-time-divisor is for test builds only (this one checks WhatsApp's certificate)".into());
             }
-            Ok(url
-                .clone()
-                .unwrap_or_else(|| whatsapp::connector::WHATSAPP_URL.into()))
+            Ok(url.clone())
         }
-        (CertificateCheck::Off, Some(url)) => allowed_for_a_test_build(url).map(|()| url.clone()),
+        (CertificateCheck::Off, Some(url)) => {
+            allowed_for_a_test_build(url).map(|()| Some(url.clone()))
+        }
         (CertificateCheck::Off, None) if args.link == LinkKind::Whatsapp => Err(
             "this is a test build (it does not check WhatsApp's certificate): it links only \
              through a WhatsApp double, so --whatsapp-url ws://127.0.0.1:PORT/ws/chat is required"
                 .into(),
         ),
-        (CertificateCheck::Off, None) => Ok(String::new()),
+        (CertificateCheck::Off, None) => Ok(None),
     }
 }
 

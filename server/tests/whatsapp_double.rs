@@ -241,6 +241,11 @@ async fn a_scan_links_the_bot_and_the_app_hears_every_step() {
         d["handshakes"], 2,
         "the pairing connection and the login: {stats}"
     );
+    // The client looked up WhatsApp Web's version where the test build sends it: at the double.
+    assert!(
+        stats["totals"]["versionLookups"].as_u64().unwrap_or(0) >= 1,
+        "{stats}"
+    );
     rig.assert_never_two_sessions().await;
 }
 

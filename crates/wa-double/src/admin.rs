@@ -46,7 +46,8 @@ async fn chat(State(double): Shared, ws: WebSocketUpgrade) -> Response {
 }
 
 /// What the client reads of WhatsApp Web's service worker: its revision.
-async fn sw_js() -> Response {
+async fn sw_js(State(double): Shared) -> Response {
+    double.world().witness.version_looked_up();
     (
         [(header::CONTENT_TYPE, "application/javascript")],
         "/* wa-double */ self.__swData = {\"client_revision\":1026131876};\n",

@@ -7,11 +7,11 @@
 //! `danger-skip-cert-chain-verify` accepts it. A production client stops after the server hello,
 //! which is how the double proves that botlink's shipped binary checks WhatsApp's certificate.
 
-use buffa::Message as _;
 use wacore_binary::consts::WA_CONN_HEADER;
 use wacore_binary::consts::{NOISE_PATTERN_IK, NOISE_PATTERN_XX, NOISE_PATTERN_XXFALLBACK};
 use wacore_libsignal::protocol::KeyPair;
 use wacore_noise::{NoiseCipher, NoiseHandshake};
+use waproto::buffa::{self, Message as _};
 use waproto::whatsapp::{self as wa, ClientPayload, HandshakeMessage};
 
 /// The double's long-lived Noise identity.
@@ -26,10 +26,37 @@ impl ServerKeys {
     pub fn new(static_key: KeyPair) -> ServerKeys {
         let public = crate::phone::public32(&static_key);
         ServerKeys {
-            chain: wacore_noise::test_util::build_cert_chain_bytes(&public),
+            chain: zero_signed_chain(&public),
             static_key,
         }
     }
+}
+
+/// The double's certificate chain: an intermediate (issuer serial 0, as WhatsApp's root signs
+/// it) and a leaf for the static key, with zero signatures. Its validity (2023-11 to 2030-03)
+/// matters: whatsapp-rust caches a chain, and tries IK later, only within `not_before` and
+/// `not_after`. (wacore-noise's `test-util` builder makes the same chain; it is not used because
+/// that feature would reach every crate built beside the double.)
+fn zero_signed_chain(leaf_key: &[u8; 32]) -> Vec<u8> {
+    use wa::cert_chain::{NoiseCertificate, noise_certificate::Details};
+    let cert = |serial: u32, issuer: u32, key: Vec<u8>, not_before: u64, not_after: u64| {
+        let details = Details {
+            serial: Some(serial),
+            issuer_serial: Some(issuer),
+            key: Some(key),
+            not_before: Some(not_before),
+            not_after: Some(not_after),
+        };
+        buffa::MessageField::some(NoiseCertificate {
+            details: Some(details.encode_to_vec()),
+            signature: Some(vec![0; 64]),
+        })
+    };
+    wa::CertChain {
+        intermediate: cert(1, 0, vec![0xCC; 32], 1_700_000_000, 1_900_000_000),
+        leaf: cert(2, 1, leaf_key.to_vec(), 1_700_000_500, 1_899_999_500),
+    }
+    .encode_to_vec()
 }
 
 #[derive(Debug, thiserror::Error)]

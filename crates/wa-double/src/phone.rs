@@ -5,9 +5,9 @@
 //! mirror image, following wacore 0.7's `pair.rs` and `pair_code.rs`.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use buffa::Message as _;
 use hmac::{KeyInit, Mac};
 use wacore_libsignal::protocol::{KeyPair, PrivateKey, PublicKey};
+use waproto::buffa::Message as _;
 use waproto::whatsapp as wa;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;

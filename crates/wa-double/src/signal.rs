@@ -44,7 +44,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use buffa::Message as _;
 use wacore::types::jid::JidExt as _;
 use wacore_binary::{Jid, Node, NodeContent, builder::NodeBuilder};
 use wacore_libsignal::protocol::{
@@ -52,6 +51,7 @@ use wacore_libsignal::protocol::{
     KeyPair, PreKeyBundle, PreKeyId, ProtocolAddress, PublicKey, SessionRecord, SessionStore,
     SignalProtocolError, UsePQRatchet, message_encrypt, process_prekey_bundle,
 };
+use waproto::buffa::{self, Message as _};
 use waproto::whatsapp as wa;
 
 /// The keys a device published in its prekey upload.

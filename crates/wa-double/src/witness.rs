@@ -47,6 +47,8 @@ pub struct Totals {
     pub unbound_connections: u64,
     /// The largest `mostOpenAtOnce` of any device.
     pub most_open_at_once: u64,
+    /// WhatsApp Web's `/sw.js` served (the client's version look-up).
+    pub version_lookups: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -77,6 +79,10 @@ impl Witness {
 
     fn device(&mut self, noise: &str) -> &mut DeviceCounts {
         self.stats.devices.entry(noise.to_owned()).or_default()
+    }
+
+    pub fn version_looked_up(&mut self) {
+        self.stats.totals.version_lookups += 1;
     }
 
     pub fn connection_accepted(&mut self) {

@@ -23,6 +23,15 @@ pub enum CertificateCheck {
 }
 
 impl CertificateCheck {
+    /// As `/api/health` says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateCheck::On => "on",
+            CertificateCheck::Off => "off",
+        }
+    }
+
+    /// As `--version` says it.
     pub fn describe(self) -> &'static str {
         match self {
             CertificateCheck::On => "on",

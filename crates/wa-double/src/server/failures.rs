@@ -120,10 +120,10 @@ pub fn fail(
             for c in w
                 .conns
                 .values_mut()
-                .filter(|c| c.noise == noise && c.session.is_some())
+                .filter(|c| c.noise == noise && c.logged_in)
             {
                 let _ = c.out.send(Cmd::End(conflict("replaced", None)));
-                c.session = None;
+                c.logged_in = false;
                 n += 1;
             }
             for _ in 0..n {
@@ -145,7 +145,7 @@ pub fn fail(
             let targets: Vec<Outbox> = w
                 .conns
                 .values()
-                .filter(|c| c.noise == noise && c.session.is_none())
+                .filter(|c| c.noise == noise && !c.logged_in)
                 .map(|c| c.out.clone())
                 .collect();
             if !targets.is_empty() {

@@ -50,8 +50,8 @@ pub const QR_REFS: usize = 6;
 struct Live {
     noise: String,
     out: Outbox,
-    /// Logged in (`<success>` sent) as this device; `None` while pairing or waiting.
-    session: Option<String>,
+    /// Logged in (`<success>` sent) as its device; not while pairing, or waiting for a login.
+    logged_in: bool,
     /// The pairing code exchange in progress on this connection.
     code: Option<CodeExchange>,
 }
@@ -170,7 +170,7 @@ pub fn opened(double: &Double, est: &Established, out: Outbox) -> ConnId {
         Live {
             noise: noise.clone(),
             out: out.clone(),
-            session: None,
+            logged_in: false,
             code: None,
         },
     );
@@ -275,12 +275,12 @@ fn succeed(w: &mut World, id: ConnId) {
     let older: Vec<ConnId> = w
         .conns
         .iter()
-        .filter(|(cid, c)| **cid != id && c.noise == noise && c.session.is_some())
+        .filter(|(cid, c)| **cid != id && c.noise == noise && c.logged_in)
         .map(|(cid, _)| *cid)
         .collect();
     for cid in older {
         if let Some(c) = w.conns.get_mut(&cid) {
-            c.session = None;
+            c.logged_in = false;
             let _ = c.out.send(Cmd::End(conflict("replaced", None)));
             w.witness.replaced(&noise);
         }
@@ -288,7 +288,7 @@ fn succeed(w: &mut World, id: ConnId) {
     let lid = w.saved.lid_of(&phone).unwrap_or_default();
     let jid = jid_of(&phone, device);
     if let Some(c) = w.conns.get_mut(&id) {
-        c.session = Some(jid.clone());
+        c.logged_in = true;
     }
     w.witness.logged_in(&noise, &jid);
     let _ = out.send(Cmd::Send(

@@ -35,7 +35,7 @@ fn send_encrypted(
     let out = w
         .conns
         .values()
-        .find(|c| c.noise == noise && c.session.is_some())
+        .find(|c| c.noise == noise && c.logged_in)
         .map(|c| c.out.clone())
         .ok_or("the device is not online")?;
     let to: wacore_binary::Jid = jid_of(&phone, device_id)
@@ -364,7 +364,7 @@ pub fn remove(double: &Double, noise: &str) {
         let _ = c
             .out
             .send(Cmd::End(conflict("device_removed", Some("401"))));
-        c.session = None;
+        c.logged_in = false;
     }
     double.save(&w);
 }
