@@ -2,134 +2,22 @@
 
 use crate::{
     bot_status::set_status,
-    coordination::{Down, Limit},
-    links::LinkError,
+    coordination::Limit,
+    error::{ApiError, ApiJson},
     socket::valid_id,
     state::Shared,
-    store::{RETRY_WHEN_DOWN, StoreError, TokenCheck},
+    store::TokenCheck,
 };
 use axum::{
     Json, Router,
-    extract::{FromRequest, FromRequestParts, Path, State, rejection::JsonRejection},
+    extract::{FromRequestParts, Path, State},
     http::{StatusCode, request::Parts},
-    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use protocol::{
     Bot, BotStatus, Pairing, Session,
-    http::{ErrorBody, Health, NewBot, NewSession, PairingCode, PairingCodeRequest},
+    http::{Health, NewBot, NewSession, PairingCode, PairingCodeRequest},
 };
-
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    Unauthorized(&'static str),
-    #[error("not found")]
-    NotFound,
-    #[error("{0}")]
-    Conflict(String),
-    #[error("request body too large")]
-    TooLarge,
-    #[error("too many requests; retry after {} s", .0.as_secs().max(1))]
-    RateLimited(std::time::Duration),
-    #[error("{0}")]
-    Unavailable(String, std::time::Duration),
-    #[error("{0}")]
-    Broken(String),
-    #[error("internal error")]
-    Internal(#[from] StoreError),
-}
-
-/// Redis is down: come back shortly (a 503, never a logout).
-impl From<Down> for ApiError {
-    fn from(e: Down) -> Self {
-        ApiError::Unavailable(e.to_string(), RETRY_WHEN_DOWN)
-    }
-}
-
-impl From<LinkError> for ApiError {
-    fn from(e: LinkError) -> Self {
-        match e {
-            LinkError::AlreadyConnected => {
-                ApiError::Conflict("the bot is already connected".into())
-            }
-            LinkError::Unavailable {
-                reason,
-                retry_after,
-            } => ApiError::Unavailable(reason, retry_after),
-            LinkError::Broken(why) => ApiError::Broken(why),
-        }
-    }
-}
-
-/// `Retry-After` in whole seconds, at least 1.
-fn retry_after_secs(wait: std::time::Duration) -> String {
-    (wait.as_secs_f64().ceil().max(1.0) as u64).to_string()
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match &self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Broken(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited(wait) | ApiError::Unavailable(_, wait) => {
-                let status = match &self {
-                    ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-                    _ => StatusCode::SERVICE_UNAVAILABLE,
-                };
-                let body = Json(ErrorBody {
-                    error: self.to_string(),
-                });
-                return (
-                    status,
-                    [(axum::http::header::RETRY_AFTER, retry_after_secs(*wait))],
-                    body,
-                )
-                    .into_response();
-            }
-            ApiError::Internal(StoreError::Down(why)) => {
-                tracing::warn!("answering 503: the database is down: {why}");
-                return ApiError::Unavailable(
-                    "the database is unavailable; try again shortly".into(),
-                    RETRY_WHEN_DOWN,
-                )
-                .into_response();
-            }
-            ApiError::Internal(e) => {
-                tracing::error!("{e}");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
-        (
-            status,
-            Json(ErrorBody {
-                error: self.to_string(),
-            }),
-        )
-            .into_response()
-    }
-}
-
-/// `Json` whose rejections are contract errors (`{"error"}`), not axum's plain text.
-pub struct ApiJson<T>(pub T);
-
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::BytesRejection(_)) => Err(ApiError::TooLarge),
-            Err(e) => Err(ApiError::BadRequest(e.body_text())),
-        }
-    }
-}
 
 /// The caller, from `Authorization: Bearer <token>`.
 pub struct User(pub String);
@@ -170,7 +58,7 @@ fn rfc3339_ms(ms: i64) -> String {
 
 /// A stored bot with its running pairing, as `Bot` of §1.
 async fn bot(st: &Shared, stored: Bot) -> Bot {
-    let pairing = st.link.pairing(st, &stored.id).await;
+    let pairing = st.link.pairing(&st.ctx, &stored.id).await;
     Bot { pairing, ..stored }
 }
 
@@ -313,7 +201,7 @@ async fn delete_bot(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     owned_bot(&st, &user, &id).await?;
-    st.link.unlink(&st, &id).await;
+    st.link.unlink(&st.ctx, &id).await;
     st.store.delete_bot(&user, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -328,7 +216,7 @@ async fn start_qr(
         .take(Limit::Qr, &user)
         .await?
         .map_err(ApiError::RateLimited)?;
-    Ok(Json(st.link.start(&st, &user, &row).await?))
+    Ok(Json(st.link.start(&st.ctx, &user, &row).await?))
 }
 
 /// The digits of a phone number typed with its country code (`+49 151 2345-678`, `(415) 555…`),
@@ -368,7 +256,9 @@ async fn pairing_code(
         .take(Limit::Qr, &user)
         .await?
         .map_err(ApiError::RateLimited)?;
-    Ok(Json(st.link.pairing_code(&st, &user, &row, &phone).await?))
+    Ok(Json(
+        st.link.pairing_code(&st.ctx, &user, &row, &phone).await?,
+    ))
 }
 
 async fn logout(
@@ -377,9 +267,9 @@ async fn logout(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     owned_bot(&st, &user, &id).await?;
-    st.link.unlink(&st, &id).await;
+    st.link.unlink(&st.ctx, &id).await;
     set_status(
-        &st,
+        &st.ctx,
         &user,
         &id,
         BotStatus::LoggedOut,

@@ -3,12 +3,12 @@
 //! WhatsApp library's synchronous callbacks use the `_in_order` forms, which run in the outbox
 //! in the order they were called, among the events emitted around them.
 
-use crate::{state::Shared, store};
+use crate::{context::Ctx, store};
 use protocol::{BotStatus, ServerEvent, events::BotStatusUpdate};
 
 /// Stores a status and tells the user's socket. `reason` says why, in words (`statusReason`).
 pub async fn set_status(
-    st: &Shared,
+    st: &Ctx,
     user_id: &str,
     bot_id: &str,
     status: BotStatus,
@@ -21,7 +21,7 @@ pub async fn set_status(
 
 /// Stores a status; the phone stays unless a new one comes or the bot logged out.
 pub async fn store_status(
-    st: &Shared,
+    st: &Ctx,
     bot_id: &str,
     status: BotStatus,
     phone: Option<&str>,
@@ -48,7 +48,7 @@ pub async fn store_status(
 }
 
 /// Tells the user's socket a bot's status (`bot_status_update`).
-pub fn announce_status(st: &Shared, user_id: &str, bot_id: &str, status: BotStatus) {
+pub fn announce_status(st: &Ctx, user_id: &str, bot_id: &str, status: BotStatus) {
     st.emit_to_user(user_id, &status_event(bot_id, status));
 }
 
@@ -62,7 +62,7 @@ pub fn status_event(bot_id: &str, status: BotStatus) -> ServerEvent {
 }
 
 /// A pairing that ends unlinked leaves the bot `created` if it never had a phone, else `disconnected`.
-pub async fn previous_status(st: &Shared, bot_id: &str) -> BotStatus {
+pub async fn previous_status(st: &Ctx, bot_id: &str) -> BotStatus {
     match st.store.get_bot_any(bot_id).await {
         Ok(Some((_, bot))) if bot.phone.is_some() => BotStatus::Disconnected,
         _ => BotStatus::Created,
@@ -80,7 +80,7 @@ pub enum Next {
 
 /// [`set_status`] for synchronous callers: stored and announced in the outbox's order.
 pub fn set_status_in_order(
-    st: &Shared,
+    st: &Ctx,
     user_id: &str,
     bot_id: &str,
     next: Next,
@@ -98,7 +98,7 @@ pub fn set_status_in_order(
 }
 
 /// [`store_status`] for synchronous callers, in the outbox's order.
-pub fn store_status_in_order(st: &Shared, bot_id: &str, status: BotStatus, phone: Option<String>) {
+pub fn store_status_in_order(st: &Ctx, bot_id: &str, status: BotStatus, phone: Option<String>) {
     let (st2, bot) = (st.clone(), bot_id.to_owned());
     st.outbox.put(async move {
         store_status(&st2, &bot, status, phone.as_deref(), None).await;

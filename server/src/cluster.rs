@@ -2,7 +2,7 @@
 //! adapter, subscribed again after a reconnect), and each node's counters published for the
 //! cluster-wide sum of `/api/dev/stats/cluster`.
 
-use crate::state::{Counters, Shared};
+use crate::{state::Shared, stats::Counters};
 use fred::{
     clients::{Client, SubscriberClient},
     interfaces::{ClientLike, EventInterface, LuaInterface},

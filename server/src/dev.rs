@@ -2,11 +2,13 @@
 //! and the counters. Absent with `--production`.
 
 use crate::{
-    api::{ApiError, ApiJson, User, owned_bot},
+    api::{User, owned_bot},
     cluster,
     coordination::Coordination,
+    error::{ApiError, ApiJson},
     pairing,
-    state::{Counters, Shared},
+    state::Shared,
+    stats::Counters,
     store::RETRY_WHEN_DOWN,
 };
 use axum::{
@@ -41,7 +43,7 @@ async fn fail(
     ApiJson(req): ApiJson<Fail>,
 ) -> Result<StatusCode, ApiError> {
     owned_bot(&st, &user, &id).await?;
-    pairing::fail(&st, &user, &id, req.code).await?;
+    pairing::fail(&st.ctx, &user, &id, req.code).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

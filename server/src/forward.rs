@@ -3,7 +3,7 @@
 //! bot's device, wherever the load balancer sent it. This node passes it on as it came (the
 //! holder checks the token itself) and hands back the holder's answer.
 
-use crate::{api::ApiError, state::Shared};
+use crate::{error::ApiError, state::Shared};
 use axum::{
     body::Body,
     extract::{Path, Request, State},
@@ -42,7 +42,7 @@ pub async fn to_holder(
     if req.method() == Method::GET || req.headers().contains_key(&FORWARDED) {
         return next.run(req).await;
     }
-    match st.link.holder(&st, &bot_id).await {
+    match st.link.holder(&st.ctx, &bot_id).await {
         Some(hold) if hold.live() => match pass_on(&st, &hold.url, req).await {
             Ok(answer) => answer,
             Err(why) => {

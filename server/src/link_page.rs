@@ -89,7 +89,7 @@ fn linking(name: &str) -> Response {
 }
 
 async fn show(State(st): State<Shared>, Path(qr_ref): Path<String>) -> Response {
-    let bot_id = match pairing::lookup(&st, &qr_ref).await {
+    let bot_id = match pairing::lookup(&st.ctx, &qr_ref).await {
         Ok(RefLookup::Live { bot_id }) => bot_id,
         Ok(RefLookup::Spent(why)) => return gone(&why),
         Ok(RefLookup::Unknown) => return gone("unknown"),
@@ -173,7 +173,7 @@ async fn enter_code(State(st): State<Shared>, Form(entry): Form<CodeEntry>) -> R
             )),
         );
     }
-    match pairing::enter_code(&st, &entry.code)
+    match pairing::enter_code(&st.ctx, &entry.code)
         .await
         .as_deref()
         .map_err(String::as_str)
@@ -197,7 +197,7 @@ async fn enter_code(State(st): State<Shared>, Form(entry): Form<CodeEntry>) -> R
 }
 
 async fn complete(State(st): State<Shared>, Path(qr_ref): Path<String>) -> Response {
-    match pairing::scan(&st, &qr_ref).await {
+    match pairing::scan(&st.ctx, &qr_ref).await {
         Ok(name) => linking(&name),
         Err(why) => gone(&why),
     }

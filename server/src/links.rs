@@ -4,8 +4,8 @@
 //! whatsapp-rust crate). The HTTP API and the Socket.IO replay talk to this trait only.
 
 use crate::{
+    context::Ctx,
     pairing,
-    state::Shared,
     store::{RETRY_WHEN_DOWN, StoreError},
 };
 use protocol::{Bot, BotStatus, Pairing, http::PairingCode};
@@ -45,15 +45,15 @@ impl From<StoreError> for LinkError {
 pub trait Link: Send + Sync {
     /// Starts pairing `bot`, or joins the pairing already running (never two for one bot).
     /// Answers within 10 s.
-    async fn start(&self, st: &Shared, user: &str, bot: &Bot) -> Result<Pairing, LinkError>;
+    async fn start(&self, st: &Ctx, user: &str, bot: &Bot) -> Result<Pairing, LinkError>;
 
     /// The QR on screen for `bot` now, if it is pairing.
-    async fn pairing(&self, st: &Shared, bot_id: &str) -> Option<Pairing>;
+    async fn pairing(&self, st: &Ctx, bot_id: &str) -> Option<Pairing>;
 
     /// A code the phone enters instead of scanning (`phone`: its digits with country code).
     async fn pairing_code(
         &self,
-        st: &Shared,
+        st: &Ctx,
         user: &str,
         bot: &Bot,
         phone: &str,
@@ -61,20 +61,20 @@ pub trait Link: Send + Sync {
 
     /// Unlinks the phone (logout and delete): ends any pairing or session, tells WhatsApp
     /// (best effort) and forgets the device.
-    async fn unlink(&self, st: &Shared, bot_id: &str);
+    async fn unlink(&self, st: &Ctx, bot_id: &str);
 
     /// Another node that holds the bot's device (cluster mode, real link): requests about the
     /// bot are forwarded to it while it lives.
-    async fn holder(&self, _st: &Shared, _bot_id: &str) -> Option<crate::store::DeviceHold> {
+    async fn holder(&self, _st: &Ctx, _bot_id: &str) -> Option<crate::store::DeviceHold> {
         None
     }
 
     /// After a restart: resumes every linked bot from its stored device, without a QR (and,
     /// in a cluster, keeps this node's holds on its devices from now on).
-    async fn resume(&self, st: &Shared);
+    async fn resume(&self, st: &Ctx);
 
     /// Stops every client (the server is shutting down); devices are kept.
-    async fn shutdown(&self, st: &Shared);
+    async fn shutdown(&self, st: &Ctx);
 }
 
 /// The simulated link: `pairing.rs` is its engine.
@@ -82,20 +82,20 @@ pub struct Simulated;
 
 #[async_trait::async_trait]
 impl Link for Simulated {
-    async fn start(&self, st: &Shared, user: &str, bot: &Bot) -> Result<Pairing, LinkError> {
+    async fn start(&self, st: &Ctx, user: &str, bot: &Bot) -> Result<Pairing, LinkError> {
         if bot.status == BotStatus::Connected {
             return Err(LinkError::AlreadyConnected);
         }
         Ok(pairing::start_or_join(st, user, &bot.id).await?)
     }
 
-    async fn pairing(&self, st: &Shared, bot_id: &str) -> Option<Pairing> {
+    async fn pairing(&self, st: &Ctx, bot_id: &str) -> Option<Pairing> {
         pairing::view(st, bot_id).await
     }
 
     async fn pairing_code(
         &self,
-        st: &Shared,
+        st: &Ctx,
         user: &str,
         bot: &Bot,
         _phone: &str,
@@ -106,15 +106,15 @@ impl Link for Simulated {
         Ok(pairing::issue_code(st, user, &bot.id).await?)
     }
 
-    async fn unlink(&self, st: &Shared, bot_id: &str) {
+    async fn unlink(&self, st: &Ctx, bot_id: &str) {
         if let Err(e) = pairing::end(st, bot_id).await {
             tracing::warn!(bot = bot_id, "could not end the pairing: {e}");
         }
     }
 
-    async fn resume(&self, _st: &Shared) {
+    async fn resume(&self, _st: &Ctx) {
         // A simulated session has nothing to resume: its "device" is the row's status.
     }
 
-    async fn shutdown(&self, _st: &Shared) {}
+    async fn shutdown(&self, _st: &Ctx) {}
 }

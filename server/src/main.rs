@@ -5,10 +5,12 @@ mod api;
 mod bot_status;
 mod cluster;
 mod config;
+mod context;
 mod coordination;
 mod csp;
 mod data_dir;
 mod dev;
+mod error;
 mod forward;
 mod limits;
 mod link_page;
@@ -19,6 +21,7 @@ mod pairing;
 mod pairings;
 mod socket;
 mod state;
+mod stats;
 mod store;
 mod sync;
 mod whatsapp;
@@ -156,11 +159,11 @@ async fn run(
     };
     let st = AppState::new(cfg.clone(), node, store, coordination, link);
     let app = app(&st, driver).await?;
-    st.link.resume(&st).await;
+    st.link.resume(&st.ctx).await;
     // Leases a previous run of this node held are given back first: they are adopted (maybe by
     // this node) at the next tick, with new fences, instead of being renewed with no task.
-    pairing::give_back_at_start(&st).await;
-    tokio::spawn(pairing::keep_leases(st.clone()));
+    pairing::give_back_at_start(&st.ctx).await;
+    tokio::spawn(pairing::keep_leases(st.ctx.clone()));
     let publisher = redis.map(|client| {
         let rejoin = st.clone();
         fred::interfaces::EventInterface::on_reconnect(&client, move |_| {
@@ -191,7 +194,7 @@ async fn run(
             drain(&draining, publisher).await;
         })
         .await?;
-    st.link.shutdown(&st).await;
+    st.link.shutdown(&st.ctx).await;
     Ok(())
 }
 
@@ -227,7 +230,7 @@ fn whatsapp_url(
 /// through the load balancer to a node that is staying. Last, its counters leave the cluster's sum.
 async fn drain(st: &Shared, publisher: Option<cluster::StatsPublisher>) {
     tracing::info!("draining: giving the leases back and closing the sockets");
-    pairing::give_back(st).await;
+    pairing::give_back(&st.ctx).await;
     if let Some(io) = st.io.get() {
         io.close().await;
     }

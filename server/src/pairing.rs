@@ -10,8 +10,8 @@
 
 use crate::{
     bot_status::{announce_status, previous_status, set_status, store_status},
+    context::Ctx,
     pairings::{CODE_ALPHABET, CODE_TTL, RefLookup},
-    state::Shared,
     store::{Lease, NewPairing, PairingRow, Presented, StoreError, random_id},
 };
 use protocol::{
@@ -39,7 +39,7 @@ fn whatsapp(bot_id: &str, make: impl FnOnce(String) -> WhatsAppEvent) -> ServerE
     ServerEvent::WhatsApp(make(bot_id.to_owned()))
 }
 
-fn lease(st: &Shared) -> Lease<'_> {
+fn lease(st: &Ctx) -> Lease<'_> {
     Lease {
         node: &st.node,
         ttl_ms: LEASE_TTL_MS,
@@ -53,7 +53,7 @@ fn ms(d: u64) -> i64 {
 /// Starts the bot's pairing, or joins the one already running, on whichever node (never two
 /// for one bot: the store's primary key decides).
 pub async fn start_or_join(
-    st: &Shared,
+    st: &Ctx,
     user_id: &str,
     bot_id: &str,
 ) -> Result<PairingView, StoreError> {
@@ -79,7 +79,7 @@ pub async fn start_or_join(
 }
 
 /// The QR on screen for the bot now, if it is pairing.
-pub async fn view(st: &Shared, bot_id: &str) -> Option<PairingView> {
+pub async fn view(st: &Ctx, bot_id: &str) -> Option<PairingView> {
     match st.store.pairing(bot_id).await {
         Ok(row) => row.map(|r| st.pairings.view_of(&r)),
         Err(e) => {
@@ -90,14 +90,14 @@ pub async fn view(st: &Shared, bot_id: &str) -> Option<PairingView> {
 }
 
 /// Runs the pairing's timers on this node, which holds its lease with `row.fence`.
-fn drive(st: &Shared, row: PairingRow) {
+fn drive(st: &Ctx, row: PairingRow) {
     let (bot, fence) = (row.bot_id.clone(), row.fence);
     let task = tokio::spawn(run(st.clone(), row));
     st.pairings.driving(&bot, fence, task.abort_handle());
 }
 
 /// Rotates the QR when it expires; after the last one, `qr_expired`. After a scan, the restart.
-async fn run(st: Shared, mut row: PairingRow) {
+async fn run(st: Ctx, mut row: PairingRow) {
     let (bot, fence) = (row.bot_id.clone(), row.fence);
     loop {
         if let Some(left) = row.link_left_ms {
@@ -124,7 +124,7 @@ async fn run(st: Shared, mut row: PairingRow) {
 }
 
 /// The next QR, if this node still holds the pairing.
-async fn rotate(st: &Shared, row: &PairingRow) -> Result<Option<PairingRow>, StoreError> {
+async fn rotate(st: &Ctx, row: &PairingRow) -> Result<Option<PairingRow>, StoreError> {
     let next_ref = random_id(16);
     let Some(next) = st
         .store
@@ -142,7 +142,7 @@ async fn rotate(st: &Shared, row: &PairingRow) -> Result<Option<PairingRow>, Sto
 }
 
 /// After the last QR: `qr_expired` — unless a pairing code handed out keeps it open.
-async fn expire(st: &Shared, row: &PairingRow) -> Result<Option<PairingRow>, StoreError> {
+async fn expire(st: &Ctx, row: &PairingRow) -> Result<Option<PairingRow>, StoreError> {
     let Some(now) = st.store.pairing(&row.bot_id).await? else {
         return Ok(None);
     };
@@ -169,21 +169,21 @@ async fn expire(st: &Shared, row: &PairingRow) -> Result<Option<PairingRow>, Sto
 }
 
 /// Notes the pairing's QR ref and its pairing code, if any, as gone ("expired" or "used").
-async fn spend_shown(st: &Shared, row: &PairingRow, why: &str) {
+async fn spend_shown(st: &Ctx, row: &PairingRow, why: &str) {
     spend(st, &row.qr_ref, why).await;
     if let Some(code) = &row.code {
         spend(st, code, why).await;
     }
 }
 
-async fn spend(st: &Shared, key: &str, why: &str) {
+async fn spend(st: &Ctx, key: &str, why: &str) {
     if let Err(e) = st.store.spend(key, why).await {
         tracing::warn!("could not note {key} as {why}: {e}");
     }
 }
 
 /// The restart is over: the bot is linked, if this node still holds the pairing.
-async fn finish_link(st: &Shared, row: &PairingRow) {
+async fn finish_link(st: &Ctx, row: &PairingRow) {
     match st.store.close_pairing(&row.bot_id, Some(row.fence)).await {
         Ok(Some(_)) => {}
         Ok(None) => return,
@@ -208,7 +208,7 @@ async fn finish_link(st: &Shared, row: &PairingRow) {
 }
 
 /// What a `/link/<ref>` shows: a live pairing's bot, or why the ref is gone.
-pub async fn lookup(st: &Shared, qr_ref: &str) -> Result<RefLookup, StoreError> {
+pub async fn lookup(st: &Ctx, qr_ref: &str) -> Result<RefLookup, StoreError> {
     if let Some(row) = st.store.pairing_by_ref(qr_ref).await? {
         return Ok(RefLookup::Live { bot_id: row.bot_id });
     }
@@ -223,17 +223,13 @@ pub type NotLinked = String;
 
 /// The "scan": `qr_scanned`, then after the simulated restart `whatsapp_connected`.
 /// Returns the bot's name, or why nothing was linked.
-pub async fn scan(st: &Shared, qr_ref: &str) -> Result<String, NotLinked> {
+pub async fn scan(st: &Ctx, qr_ref: &str) -> Result<String, NotLinked> {
     link(st, Presented::Ref(qr_ref)).await
 }
 
 /// Hands out a pairing code for the bot's pairing, starting the pairing if none runs. A new code
 /// replaces the previous one, as WhatsApp's do.
-pub async fn issue_code(
-    st: &Shared,
-    user_id: &str,
-    bot_id: &str,
-) -> Result<PairingCode, StoreError> {
+pub async fn issue_code(st: &Ctx, user_id: &str, bot_id: &str) -> Result<PairingCode, StoreError> {
     start_or_join(st, user_id, bot_id).await?;
     let code: String = {
         use rand::Rng;
@@ -262,7 +258,7 @@ pub fn normalize_code(typed: &str) -> String {
 }
 
 /// The phone entered a pairing code: links like a scan. Returns the bot's name, or why not.
-pub async fn enter_code(st: &Shared, typed: &str) -> Result<String, NotLinked> {
+pub async fn enter_code(st: &Ctx, typed: &str) -> Result<String, NotLinked> {
     let code = normalize_code(typed);
     if code.len() != 8 {
         return Err("unknown".into());
@@ -272,7 +268,7 @@ pub async fn enter_code(st: &Shared, typed: &str) -> Result<String, NotLinked> {
 
 /// The phone accepted the link (a scanned QR or an entered code): the lease passes to this node,
 /// which says `qr_scanned` and, after the simulated restart, `whatsapp_connected`.
-async fn link(st: &Shared, presented: Presented<'_>) -> Result<String, NotLinked> {
+async fn link(st: &Ctx, presented: Presented<'_>) -> Result<String, NotLinked> {
     let unavailable = |e: StoreError| {
         tracing::warn!("a scan could not be completed: {e}");
         NotLinked::from("unavailable")
@@ -316,7 +312,7 @@ async fn link(st: &Shared, presented: Presented<'_>) -> Result<String, NotLinked
 }
 
 /// Ends a bot's pairing, if one runs (delete, logout, a final failure), on whichever node.
-pub async fn end(st: &Shared, bot_id: &str) -> Result<(), StoreError> {
+pub async fn end(st: &Ctx, bot_id: &str) -> Result<(), StoreError> {
     if let Some(row) = st.store.close_pairing(bot_id, None).await? {
         st.pairings.stop(bot_id);
         spend_shown(st, &row, "expired").await;
@@ -326,7 +322,7 @@ pub async fn end(st: &Shared, bot_id: &str) -> Result<(), StoreError> {
 
 /// Renews this node's leases and adopts the pairings of nodes that died, every [`TICK`], until
 /// the server stops.
-pub async fn keep_leases(st: Shared) {
+pub async fn keep_leases(st: Ctx) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -353,7 +349,7 @@ pub async fn keep_leases(st: Shared) {
 }
 
 /// At start: leases held in this node's name by a previous run go back to be adopted.
-pub async fn give_back_at_start(st: &Shared) {
+pub async fn give_back_at_start(st: &Ctx) {
     if let Err(e) = st.store.release_leases(&st.node).await {
         tracing::warn!("could not give back a previous run's leases (they run out instead): {e}");
     }
@@ -361,7 +357,7 @@ pub async fn give_back_at_start(st: &Shared) {
 
 /// A drain (SIGTERM): this node stops driving its pairings and gives their leases back, so
 /// other nodes adopt them at their next tick, not after the lease would have run out.
-pub async fn give_back(st: &Shared) {
+pub async fn give_back(st: &Ctx) {
     let _round = st.lease_round.lock().await;
     st.draining.store(true, std::sync::atomic::Ordering::SeqCst);
     st.pairings.stop_all();
@@ -371,7 +367,7 @@ pub async fn give_back(st: &Shared) {
 }
 
 /// `POST /api/dev/bots/{id}/fail`: a `connection_failed` with `code`, and its consequence.
-pub async fn fail(st: &Shared, user_id: &str, bot_id: &str, code: u16) -> Result<(), StoreError> {
+pub async fn fail(st: &Ctx, user_id: &str, bot_id: &str, code: u16) -> Result<(), StoreError> {
     let reason = match code {
         codes::LOGGED_OUT => "logged out on the phone",
         codes::FORBIDDEN => "forbidden",

@@ -9,12 +9,8 @@
 //! generation after joining its room goes itself. Two CONNECTs at once on two nodes leave one.
 
 use crate::{
-    adapter::Adapter,
-    bot_status::status_event,
-    coordination::Limit,
-    pairing::qr_event,
-    state::{Shared, user_room},
-    store::TokenCheck,
+    adapter::Adapter, bot_status::status_event, context::user_room, coordination::Limit,
+    pairing::qr_event, state::Shared, store::TokenCheck,
 };
 use protocol::{ServerEvent, codes::Refusal, frames::ConnectAuth};
 use socketioxide::{
@@ -171,7 +167,7 @@ async fn on_connect(
 /// pairs, else its status.
 async fn replay(st: &Shared, user_id: &str, bot_id: &str) -> Option<ServerEvent> {
     let bot = st.store.get_bot(user_id, bot_id).await.ok().flatten()?;
-    Some(match st.link.pairing(st, bot_id).await {
+    Some(match st.link.pairing(&st.ctx, bot_id).await {
         Some(qr) => qr_event(bot_id, qr),
         None => status_event(&bot.id, bot.status),
     })

@@ -1,48 +1,32 @@
-//! The server's shared state and its counters (the witnesses of "one socket per QR display").
+//! The application's state: the shared [`Context`] and what only the HTTP and socket layers
+//! use — the rate limits and user arrivals ([`Coordination`]) and the WhatsApp [`Link`]. Handlers
+//! read the context's fields through this state (`Deref`); a link is handed the context alone.
 
-pub use crate::sync::lock;
 use crate::{
-    adapter::Io,
     config::ServeArgs,
+    context::{Context, Ctx},
     coordination::Coordination,
     links::Link,
-    outbox::Outbox,
-    pairings::{Pairings, QrFormat},
     store::Store,
 };
-use protocol::ServerEvent;
-use serde::{Deserialize, Serialize};
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex, OnceLock, atomic::AtomicBool},
-};
+use std::sync::Arc;
 
 pub type Shared = Arc<AppState>;
 
 pub struct AppState {
-    pub cfg: ServeArgs,
-    /// This node's name in the cluster (`--node-id`; alone, its address).
-    pub node: String,
-    pub store: Box<dyn Store>,
+    pub ctx: Ctx,
     /// Rate limits and each user's newest socket: in memory alone, in Redis in a cluster.
     pub coordination: Coordination,
-    /// Set once, right after the Socket.IO layer is built (its handlers need this state).
-    pub io: OnceLock<Io>,
-    pub outbox: Outbox,
-    pub stats: Stats,
-    /// The pairings of the simulated link this node drives (the rows are in the store).
-    pub pairings: Pairings,
     /// The WhatsApp link every pairing goes through (`--link`).
     pub link: Box<dyn Link>,
-    /// Set on SIGTERM: health says 503, and the node takes no lease any more.
-    pub draining: AtomicBool,
-    /// Held by each round of lease keeping, and by the drain (which must not race one).
-    pub lease_round: tokio::sync::Mutex<()>,
 }
 
-/// The room of a user's sockets (one live at a time, on any node).
-pub fn user_room(user_id: &str) -> String {
-    format!("user:{user_id}")
+impl std::ops::Deref for AppState {
+    type Target = Context;
+
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
 }
 
 impl AppState {
@@ -53,160 +37,10 @@ impl AppState {
         coordination: Coordination,
         link: Box<dyn Link>,
     ) -> Shared {
-        let pairings = Pairings::new(QrFormat {
-            style: cfg.qr_style,
-            public_url: cfg.public_url(),
-            count: cfg.qr_count,
-        });
         Arc::new(AppState {
-            cfg,
-            node,
-            store,
+            ctx: Context::new(cfg, node, store),
             coordination,
-            io: OnceLock::new(),
-            outbox: Outbox::start(),
-            stats: Stats::default(),
-            pairings,
             link,
-            draining: AtomicBool::new(false),
-            lease_round: tokio::sync::Mutex::new(()),
         })
-    }
-
-    /// This node's counters now.
-    pub fn counters(&self) -> Counters {
-        let mut c = self.stats.snapshot();
-        c.pairings_driven = self.pairings.driven() as u64;
-        c
-    }
-
-    /// Sends an event to the user's socket, wherever it is connected, after every event put
-    /// in before it (the outbox keeps the order).
-    pub fn emit_to_user(&self, user_id: &str, event: &ServerEvent) {
-        let Some(io) = self.io.get().cloned() else {
-            return;
-        };
-        let (user, event) = (user_id.to_owned(), event.clone());
-        self.outbox
-            .put(async move { send(&io, &user, &event).await });
-    }
-
-    /// Sends an event now: only from work running in the outbox (it keeps the order).
-    pub async fn send(&self, user_id: &str, event: &ServerEvent) {
-        if let Some(io) = self.io.get() {
-            send(io, user_id, event).await;
-        }
-    }
-}
-
-async fn send(io: &Io, user: &str, event: &ServerEvent) {
-    if let Err(e) = io.to(user_room(user)).emit(event.name(), event).await {
-        tracing::warn!(%user, "could not emit {}: {e}", event.name());
-    }
-}
-
-#[derive(Default)]
-pub struct Stats(Mutex<Counters>);
-
-#[derive(Default, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Counters {
-    /// Namespace connections accepted.
-    pub sockets_opened: u64,
-    /// Namespace connections live now.
-    pub sockets_open: u64,
-    /// Live sockets closed because the same user connected again.
-    pub sockets_replaced: u64,
-    /// CONNECTs refused (`token_expired`, `unauthorized`, `rate_limited`).
-    pub connect_errors: u64,
-    pub pairings_started: u64,
-    /// Pairings this node took over from a node that died or drained.
-    pub pairings_adopted: u64,
-    /// Pairings this node drives now (it holds their leases).
-    pub pairings_driven: u64,
-    /// WebSocket upgrade requests on `/socket.io/` — every socket a client opened, accepted or not.
-    pub ws_upgrades: u64,
-    /// The real WhatsApp link: clients started, and running now (at most one per bot).
-    pub whatsapp_clients_started: u64,
-    pub whatsapp_clients_running: u64,
-    /// Its connection attempts to WhatsApp, and those our retry budget refused.
-    pub whatsapp_connect_attempts: u64,
-    pub whatsapp_attempts_refused: u64,
-    /// Clients stopped because their retry budget was spent.
-    pub whatsapp_budgets_spent: u64,
-    pub per_user: BTreeMap<String, UserCounters>,
-}
-
-#[derive(Default, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct UserCounters {
-    pub opened: u64,
-    pub open: u64,
-    pub replaced: u64,
-}
-
-impl Counters {
-    /// Adds another node's counters to these (the cluster-wide sum).
-    pub fn add(&mut self, o: &Counters) {
-        self.sockets_opened += o.sockets_opened;
-        self.sockets_open += o.sockets_open;
-        self.sockets_replaced += o.sockets_replaced;
-        self.connect_errors += o.connect_errors;
-        self.pairings_started += o.pairings_started;
-        self.pairings_adopted += o.pairings_adopted;
-        self.pairings_driven += o.pairings_driven;
-        self.ws_upgrades += o.ws_upgrades;
-        self.whatsapp_clients_started += o.whatsapp_clients_started;
-        self.whatsapp_clients_running += o.whatsapp_clients_running;
-        self.whatsapp_connect_attempts += o.whatsapp_connect_attempts;
-        self.whatsapp_attempts_refused += o.whatsapp_attempts_refused;
-        self.whatsapp_budgets_spent += o.whatsapp_budgets_spent;
-        for (user, u) in &o.per_user {
-            let mine = self.per_user.entry(user.clone()).or_default();
-            mine.opened += u.opened;
-            mine.open += u.open;
-            mine.replaced += u.replaced;
-        }
-    }
-}
-
-impl Stats {
-    pub fn update(&self, f: impl FnOnce(&mut Counters)) {
-        f(&mut lock(&self.0));
-    }
-
-    pub fn user(&self, user: &str, f: impl FnOnce(&mut UserCounters)) {
-        f(lock(&self.0).per_user.entry(user.to_owned()).or_default());
-    }
-
-    pub fn snapshot(&self) -> Counters {
-        lock(&self.0).clone()
-    }
-
-    /// Zeroes the cumulative counters; what is open now stays counted as open.
-    pub fn reset(&self) {
-        let mut c = lock(&self.0);
-        let open = c.sockets_open;
-        let running = c.whatsapp_clients_running;
-        let per_user: BTreeMap<_, _> = c
-            .per_user
-            .iter()
-            .filter(|(_, u)| u.open > 0)
-            .map(|(k, u)| {
-                (
-                    k.clone(),
-                    UserCounters {
-                        open: u.open,
-                        ..UserCounters::default()
-                    },
-                )
-            })
-            .collect();
-        *c = Counters {
-            sockets_open: open,
-            whatsapp_clients_running: running,
-            per_user,
-            ..Counters::default()
-        };
     }
 }

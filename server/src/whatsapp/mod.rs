@@ -21,9 +21,10 @@ pub mod session;
 mod tests;
 
 use crate::{
+    context::Ctx,
     links::{Link, LinkError},
     socket::valid_id,
-    state::{Shared, lock},
+    sync::lock,
 };
 use connector::Connector;
 use protocol::{Bot, Pairing, http::PairingCode};
@@ -146,7 +147,7 @@ impl Slots {
     }
 
     /// Forgets the bot's device: its files, and (pinned) its hold. Only with its client stopped.
-    async fn forget(&self, st: &Shared, bot_id: &str) {
+    async fn forget(&self, st: &Ctx, bot_id: &str) {
         self.forget_device(bot_id);
         if self.pinned
             && let Err(e) = st.store.forget_hold(bot_id).await
@@ -159,7 +160,7 @@ impl Slots {
     /// starts. `Ok(false)`: a resume found the device no longer held by this node.
     async fn take_hold(
         &self,
-        st: &Shared,
+        st: &Ctx,
         user_id: &str,
         bot_id: &str,
         purpose: Purpose,
@@ -192,7 +193,7 @@ impl Slots {
     }
 
     /// Starts a paused bot's client again (its hold is this node's once more).
-    async fn resume_one(&self, st: &Shared, bot_id: &str) {
+    async fn resume_one(&self, st: &Ctx, bot_id: &str) {
         let user = match st.store.get_bot_any(bot_id).await {
             Ok(Some((user, _))) => user,
             Ok(None) => return,
@@ -223,7 +224,7 @@ impl Slots {
     /// before its successor starts. `None`: a resume found no registered device.
     async fn ensure(
         &self,
-        st: &Shared,
+        st: &Ctx,
         user_id: &str,
         bot_id: &str,
         purpose: Purpose,
@@ -291,7 +292,7 @@ impl Slots {
     }
 
     /// Bookkeeping of a client that is being closed.
-    fn closed(&self, st: &Shared, bot_id: &str) {
+    fn closed(&self, st: &Ctx, bot_id: &str) {
         lock(&self.cores).remove(bot_id);
         st.stats
             .update(|c| c.whatsapp_clients_running = c.whatsapp_clients_running.saturating_sub(1));
@@ -336,7 +337,7 @@ impl Slots {
 
 #[async_trait::async_trait]
 impl Link for WhatsAppLink {
-    async fn start(&self, st: &Shared, user: &str, bot: &Bot) -> Result<Pairing, LinkError> {
+    async fn start(&self, st: &Ctx, user: &str, bot: &Bot) -> Result<Pairing, LinkError> {
         let deadline = tokio::time::Instant::now() + self.answer_within;
         let mut fresh = false;
         loop {
@@ -380,7 +381,7 @@ impl Link for WhatsAppLink {
         }
     }
 
-    async fn pairing(&self, st: &Shared, bot_id: &str) -> Option<Pairing> {
+    async fn pairing(&self, st: &Ctx, bot_id: &str) -> Option<Pairing> {
         if let Some(core) = lock(&self.slots.cores).get(bot_id) {
             return core.view();
         }
@@ -391,7 +392,7 @@ impl Link for WhatsAppLink {
             .flatten()
     }
 
-    async fn holder(&self, st: &Shared, bot_id: &str) -> Option<crate::store::DeviceHold> {
+    async fn holder(&self, st: &Ctx, bot_id: &str) -> Option<crate::store::DeviceHold> {
         if !self.slots.pinned {
             return None;
         }
@@ -406,7 +407,7 @@ impl Link for WhatsAppLink {
 
     async fn pairing_code(
         &self,
-        st: &Shared,
+        st: &Ctx,
         user: &str,
         bot: &Bot,
         phone: &str,
@@ -445,7 +446,7 @@ impl Link for WhatsAppLink {
         }
     }
 
-    async fn unlink(&self, st: &Shared, bot_id: &str) {
+    async fn unlink(&self, st: &Ctx, bot_id: &str) {
         let slot = self.slots.slot(bot_id);
         let mut running = slot.lock().await;
         if let Some(session) = running.take() {
@@ -456,7 +457,7 @@ impl Link for WhatsAppLink {
         self.slots.forget(st, bot_id).await;
     }
 
-    async fn resume(&self, st: &Shared) {
+    async fn resume(&self, st: &Ctx) {
         if self.slots.pinned {
             tokio::spawn(pinning::keep_holds(st.clone(), self.slots.clone()));
         }
@@ -490,7 +491,7 @@ impl Link for WhatsAppLink {
         }
     }
 
-    async fn shutdown(&self, st: &Shared) {
+    async fn shutdown(&self, st: &Ctx) {
         let slots: Vec<_> = lock(&self.slots.slots).values().cloned().collect();
         for slot in slots {
             if let Some(session) = slot.lock().await.take() {

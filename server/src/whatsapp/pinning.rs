@@ -12,7 +12,7 @@
 //! Moving a device between nodes is a later step (README, "Cluster mode").
 
 use super::{Slots, session::Phase};
-use crate::{bot_status::set_status, state::Shared, store::Lease};
+use crate::{bot_status::set_status, context::Ctx, store::Lease};
 use protocol::BotStatus;
 use std::{
     collections::BTreeSet,
@@ -28,7 +28,7 @@ pub const TICK: Duration = Duration::from_secs(1);
 /// time for the clients to close, and for clocks that run a little apart.
 pub const STOP_MARGIN: Duration = Duration::from_secs(1);
 
-pub fn lease(st: &Shared) -> Lease<'_> {
+pub fn lease(st: &Ctx) -> Lease<'_> {
     Lease {
         node: &st.node,
         ttl_ms: HOLD_TTL.as_millis() as i64,
@@ -95,7 +95,7 @@ impl Keeper {
 
 /// Renews this node's holds every [`TICK`] and carries out what each round orders; tells the
 /// bots whose holder is gone. Ends when the node drains.
-pub(super) async fn keep_holds(st: Shared, slots: std::sync::Arc<Slots>) {
+pub(super) async fn keep_holds(st: Ctx, slots: std::sync::Arc<Slots>) {
     let mut keeper = Keeper::default();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -162,7 +162,7 @@ pub const PAUSED_REASON: &str = "This bot's server node lost touch with the data
 
 /// Each bot whose hold lapsed since the last look (its node died or drained) shows
 /// `disconnected`, with why; each is told once, by one node.
-pub async fn tell_lapsed(st: &Shared) {
+pub async fn tell_lapsed(st: &Ctx) {
     let lapsed = match st.store.lapsed_holds().await {
         Ok(l) => l,
         Err(e) => {
@@ -188,7 +188,7 @@ pub async fn tell_lapsed(st: &Shared) {
 /// Writes what a session shows into its hold, as it changes, for the other nodes' replays:
 /// the QR on offer, and that a phone linked the device. Ends with the session.
 pub async fn show_phases(
-    st: std::sync::Weak<crate::state::AppState>,
+    st: std::sync::Weak<crate::context::Context>,
     bot_id: String,
     mut phase: watch::Receiver<Phase>,
 ) {

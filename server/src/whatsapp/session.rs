@@ -10,9 +10,10 @@ use super::{
 };
 use crate::{
     bot_status::{Next, announce_status, set_status, set_status_in_order, store_status_in_order},
+    context::{Context, Ctx},
     links::LinkError,
     pairing::qr_event,
-    state::{AppState, Shared, lock},
+    sync::lock,
 };
 use protocol::{
     BotStatus, Pairing as PairingView, ServerEvent, WhatsAppEvent,
@@ -62,7 +63,7 @@ pub struct Core {
     pub user_id: String,
     /// Which start of this bot it is: a stop aimed at an older session leaves a newer one alone.
     pub generation: u64,
-    st: Weak<AppState>,
+    st: Weak<Context>,
     phase: watch::Sender<Phase>,
     progress: Mutex<Progress>,
     /// Asks the owner to stop this session (and maybe forget the device).
@@ -87,7 +88,7 @@ impl Core {
     }
 
     /// The server's state, while it runs.
-    pub fn st(&self) -> Option<Shared> {
+    pub fn st(&self) -> Option<Ctx> {
         self.st.upgrade()
     }
 
@@ -314,7 +315,7 @@ pub struct Session {
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct StartArgs<'a> {
-    pub st: &'a Shared,
+    pub st: &'a Ctx,
     pub user_id: &'a str,
     pub bot_id: &'a str,
     pub generation: u64,
@@ -432,7 +433,7 @@ fn check_database(file: &Path) -> rusqlite::Result<()> {
 
 /// The bot's device store cannot be used: the bot says so (stored before the answer), the server
 /// log says which file.
-async fn broken(st: &Shared, user_id: &str, bot_id: &str, file: &Path, why: &str) -> LinkError {
+async fn broken(st: &Ctx, user_id: &str, bot_id: &str, file: &Path, why: &str) -> LinkError {
     tracing::error!(bot = bot_id, file = %file.display(), "the bot's device store cannot be used: {why}");
     let reason =
         "this bot's WhatsApp device store cannot be read (the server log says which file and why)";

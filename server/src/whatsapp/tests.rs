@@ -10,7 +10,8 @@ use super::{
 use crate::{
     config::Cli,
     coordination::{Coordination, PerMinute},
-    state::{AppState, Counters, Shared},
+    state::{AppState, Shared},
+    stats::Counters,
     store::SqliteStore,
 };
 use clap::Parser;
@@ -178,7 +179,7 @@ async fn a_client_that_cannot_reach_whatsapp_stops_when_its_budget_is_spent() {
     let started = std::time::Instant::now();
     let err =
         f.st.link
-            .start(&f.st, "u1", &bot)
+            .start(&f.st.ctx, "u1", &bot)
             .await
             .expect_err("no QR can come");
     assert!(started.elapsed() < super::ANSWER_WITHIN, "answered in time");
@@ -220,7 +221,7 @@ async fn fifty_concurrent_starts_share_one_client_and_answer_in_time() {
         let st = f.st.clone();
         let bot = bot.clone();
         calls.push(tokio::spawn(
-            async move { st.link.start(&st, "u1", &bot).await },
+            async move { st.link.start(&st.ctx, "u1", &bot).await },
         ));
     }
     for call in calls {
@@ -245,7 +246,7 @@ async fn a_new_client_starts_only_once_the_old_one_has_stopped() {
     let f = fixture(Mode::Hang, Duration::from_millis(200));
     let bot = f.bot("Support").await;
     for _ in 0..3 {
-        let err = f.st.link.start(&f.st, "u1", &bot).await;
+        let err = f.st.link.start(&f.st.ctx, "u1", &bot).await;
         assert!(err.is_err());
     }
     f.until_no_client_runs().await;
@@ -265,7 +266,7 @@ async fn running(
 ) -> (Arc<super::session::Core>, Arc<whatsapp_rust::Client>) {
     let core = f
         .slots
-        .ensure(&f.st, "u1", &bot.id, Purpose::Pair, false)
+        .ensure(&f.st.ctx, "u1", &bot.id, Purpose::Pair, false)
         .await
         .expect("starts")
         .expect("a client");
@@ -296,7 +297,7 @@ async fn a_440_stops_the_client_for_good() {
     assert_eq!(row.status, BotStatus::Conflict);
     let calls = f.transport.calls.load(Ordering::SeqCst);
     // No reconnect, and a restart does not resume a conflict either.
-    f.st.link.resume(&f.st).await;
+    f.st.link.resume(&f.st.ctx).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(f.transport.calls.load(Ordering::SeqCst), calls);
     assert_eq!(f.stats().whatsapp_clients_started, 1);
@@ -312,7 +313,7 @@ async fn unlink_logs_out_and_wipes_the_device() {
     running(&f, &bot).await;
     let device = f.slots.device_file(&bot.id);
     assert!(device.exists());
-    f.st.link.unlink(&f.st, &bot.id).await;
+    f.st.link.unlink(&f.st.ctx, &bot.id).await;
     assert!(!device.exists(), "the device store is gone");
     for f in super::device_files(&f.slots.devices, &bot.id) {
         assert!(!f.exists(), "{} is gone", f.display());
@@ -361,7 +362,7 @@ async fn a_restarted_server_resumes_linked_bots_without_a_qr() {
         .set_status(&linked.id, BotStatus::Connected, Some("+15551234567"), None)
         .await
         .unwrap();
-    f.st.link.resume(&f.st).await;
+    f.st.link.resume(&f.st.ctx).await;
     for _ in 0..200 {
         if f.stats().whatsapp_clients_started == 1 {
             break;
@@ -370,7 +371,7 @@ async fn a_restarted_server_resumes_linked_bots_without_a_qr() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(f.stats().whatsapp_clients_started, 1, "only the linked bot");
-    let core = crate::state::lock(&f.slots.cores)
+    let core = crate::sync::lock(&f.slots.cores)
         .get(&linked.id)
         .cloned()
         .expect("the linked bot runs");
@@ -379,8 +380,8 @@ async fn a_restarted_server_resumes_linked_bots_without_a_qr() {
         Phase::Starting,
         "no QR for a registered device"
     );
-    assert!(f.st.link.pairing(&f.st, &linked.id).await.is_none());
-    f.st.link.shutdown(&f.st).await;
+    assert!(f.st.link.pairing(&f.st.ctx, &linked.id).await.is_none());
+    f.st.link.shutdown(&f.st.ctx).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,7 +395,7 @@ async fn a_corrupt_device_store_explains_itself_and_loses_nothing() {
     let asked = std::time::Instant::now();
     let err =
         f.st.link
-            .start(&f.st, "u1", &bot)
+            .start(&f.st.ctx, "u1", &bot)
             .await
             .expect_err("a corrupt store cannot start");
     assert!(
@@ -418,7 +419,7 @@ async fn a_corrupt_device_store_explains_itself_and_loses_nothing() {
     // The other bots are not touched: one starts as usual.
     running(&f, &healthy).await;
     assert_eq!(f.stats().whatsapp_clients_running, 1);
-    f.st.link.shutdown(&f.st).await;
+    f.st.link.shutdown(&f.st.ctx).await;
 }
 
 /// Two cluster nodes on one store (the database every node shares).
@@ -470,7 +471,7 @@ async fn linked_then_drained(a: &Fixture, b: &Fixture) -> Bot {
             .is_some_and(|h| h.registered)
     })
     .await;
-    a.st.link.shutdown(&a.st).await;
+    a.st.link.shutdown(&a.st.ctx).await;
     write_device(a, &bot, Some(JID)).await;
     bot
 }
@@ -490,13 +491,13 @@ async fn pinned_a_bot_runs_only_on_the_node_holding_its_device_and_its_qr_shows_
     let (a, b, _db) = two_nodes(Mode::Hang);
     let bot = a.bot("Support").await;
     let (core, client) = running(&a, &bot).await;
-    let hold = b.st.link.holder(&b.st, &bot.id).await.expect("held");
+    let hold = b.st.link.holder(&b.st.ctx, &bot.id).await.expect("held");
     assert_eq!((hold.node.as_str(), hold.live()), ("node-a", true));
-    assert!(a.st.link.holder(&a.st, &bot.id).await.is_none(), "its own");
+    assert!(a.st.link.holder(&a.st.ctx, &bot.id).await.is_none(), "its own");
     // Asked on the other node (not forwarded): no second client, an answer to retry.
     let err =
         b.st.link
-            .start(&b.st, "u1", &bot)
+            .start(&b.st.ctx, "u1", &bot)
             .await
             .expect_err("not here");
     assert!(
@@ -516,12 +517,12 @@ async fn pinned_a_bot_runs_only_on_the_node_holding_its_device_and_its_qr_shows_
         &client,
     );
     until("the QR in the hold", || async {
-        b.st.link.pairing(&b.st, &bot.id).await.is_some()
+        b.st.link.pairing(&b.st.ctx, &bot.id).await.is_some()
     })
     .await;
-    let shown = b.st.link.pairing(&b.st, &bot.id).await.unwrap();
-    assert_eq!(Some(shown), a.st.link.pairing(&a.st, &bot.id).await);
-    a.st.link.shutdown(&a.st).await;
+    let shown = b.st.link.pairing(&b.st.ctx, &bot.id).await.unwrap();
+    assert_eq!(Some(shown), a.st.link.pairing(&a.st.ctx, &bot.id).await);
+    a.st.link.shutdown(&a.st.ctx).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -529,7 +530,7 @@ async fn a_gone_holders_bot_shows_disconnected_once_until_it_returns_and_resumes
     let (a, b, _db) = two_nodes(Mode::Hang);
     // Node a drains: its client stops and its holds lapse; node b says why, once.
     let bot = linked_then_drained(&a, &b).await;
-    super::pinning::tell_lapsed(&b.st).await;
+    super::pinning::tell_lapsed(&b.st.ctx).await;
     let row = b.row(&bot.id).await;
     assert_eq!(row.status, BotStatus::Disconnected);
     let reason = row.status_reason.unwrap_or_default();
@@ -541,43 +542,43 @@ async fn a_gone_holders_bot_shows_disconnected_once_until_it_returns_and_resumes
         .set_status(&bot.id, BotStatus::Disconnected, None, Some("seen"))
         .await
         .unwrap();
-    super::pinning::tell_lapsed(&b.st).await;
+    super::pinning::tell_lapsed(&b.st.ctx).await;
     assert_eq!(
         b.row(&bot.id).await.status_reason.as_deref(),
         Some("seen"),
         "told once"
     );
     // Meanwhile the bot cannot be paired on node b: its device is node a's.
-    let err = b.st.link.start(&b.st, "u1", &bot).await.expect_err("held");
+    let err = b.st.link.start(&b.st.ctx, "u1", &bot).await.expect_err("held");
     assert!(err.to_string().contains("has stopped"), "{err}");
     assert_eq!(b.stats().whatsapp_clients_started, 0);
     // Node a returns (the same name, the same directory): it resumes the bot, no QR.
     a.st.draining.store(false, Ordering::SeqCst);
-    a.slots.resume_one(&a.st, &bot.id).await;
+    a.slots.resume_one(&a.st.ctx, &bot.id).await;
     assert_eq!(a.stats().whatsapp_clients_started, 2);
-    let hold = b.st.link.holder(&b.st, &bot.id).await.expect("held");
+    let hold = b.st.link.holder(&b.st.ctx, &bot.id).await.expect("held");
     assert!(hold.live() && hold.node == "node-a");
-    a.st.link.shutdown(&a.st).await;
+    a.st.link.shutdown(&a.st.ctx).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bot_unlinked_while_its_holder_is_gone_is_not_resumed_and_pairs_anew_elsewhere() {
     let (a, b, _db) = two_nodes(Mode::Hang);
     let bot = linked_then_drained(&a, &b).await;
-    b.st.link.unlink(&b.st, &bot.id).await;
+    b.st.link.unlink(&b.st.ctx, &bot.id).await;
     assert!(b.st.store.device_hold(&bot.id).await.unwrap().is_none());
     assert!(
         a.slots.device_file(&bot.id).exists(),
         "node a's copy is on its disk"
     );
     a.st.draining.store(false, Ordering::SeqCst);
-    a.slots.resume_one(&a.st, &bot.id).await;
+    a.slots.resume_one(&a.st.ctx, &bot.id).await;
     assert_eq!(a.stats().whatsapp_clients_started, 1, "not resumed");
     // Paired anew on node b, which now holds it.
     running(&b, &bot).await;
     assert_eq!(
-        a.st.link.holder(&a.st, &bot.id).await.map(|h| h.node),
+        a.st.link.holder(&a.st.ctx, &bot.id).await.map(|h| h.node),
         Some("node-b".into())
     );
-    b.st.link.shutdown(&b.st).await;
+    b.st.link.shutdown(&b.st.ctx).await;
 }

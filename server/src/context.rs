@@ -1,0 +1,91 @@
+//! What the API, the sockets and the WhatsApp link share: the store, the notifier (the
+//! outbox and the Socket.IO handle), the counters, the node's name and its configuration. A
+//! link gets this narrow context, never the whole application state (`state.rs`), so the link
+//! depends on the core and never the other way round.
+
+use crate::{
+    adapter::Io,
+    config::ServeArgs,
+    outbox::Outbox,
+    pairings::{Pairings, QrFormat},
+    stats::{Counters, Stats},
+    store::Store,
+};
+use protocol::ServerEvent;
+use std::sync::{Arc, OnceLock, atomic::AtomicBool};
+
+pub type Ctx = Arc<Context>;
+
+pub struct Context {
+    pub cfg: ServeArgs,
+    /// This node's name in the cluster (`--node-id`; alone, its address).
+    pub node: String,
+    pub store: Box<dyn Store>,
+    /// Set once, right after the Socket.IO layer is built (its handlers need this state).
+    pub io: OnceLock<Io>,
+    pub outbox: Outbox,
+    pub stats: Stats,
+    /// The pairings of the simulated link this node drives (the rows are in the store).
+    pub pairings: Pairings,
+    /// Set on SIGTERM: health says 503, and the node takes no lease any more.
+    pub draining: AtomicBool,
+    /// Held by each round of lease keeping, and by the drain (which must not race one).
+    pub lease_round: tokio::sync::Mutex<()>,
+}
+
+/// The room of a user's sockets (one live at a time, on any node).
+pub fn user_room(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+impl Context {
+    pub fn new(cfg: ServeArgs, node: String, store: Box<dyn Store>) -> Ctx {
+        let pairings = Pairings::new(QrFormat {
+            style: cfg.qr_style,
+            public_url: cfg.public_url(),
+            count: cfg.qr_count,
+        });
+        Arc::new(Context {
+            cfg,
+            node,
+            store,
+            io: OnceLock::new(),
+            outbox: Outbox::start(),
+            stats: Stats::default(),
+            pairings,
+            draining: AtomicBool::new(false),
+            lease_round: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// This node's counters now.
+    pub fn counters(&self) -> Counters {
+        let mut c = self.stats.snapshot();
+        c.pairings_driven = self.pairings.driven() as u64;
+        c
+    }
+
+    /// Sends an event to the user's socket, wherever it is connected, after every event put
+    /// in before it (the outbox keeps the order).
+    pub fn emit_to_user(&self, user_id: &str, event: &ServerEvent) {
+        let Some(io) = self.io.get().cloned() else {
+            return;
+        };
+        let (user, event) = (user_id.to_owned(), event.clone());
+        self.outbox
+            .put(async move { send(&io, &user, &event).await });
+    }
+
+    /// Sends an event now: only from work running in the outbox (it keeps the order).
+    pub async fn send(&self, user_id: &str, event: &ServerEvent) {
+        if let Some(io) = self.io.get() {
+            send(io, user_id, event).await;
+        }
+    }
+}
+
+async fn send(io: &Io, user: &str, event: &ServerEvent) {
+    if let Err(e) = io.to(user_room(user)).emit(event.name(), event).await {
+        tracing::warn!(%user, "could not emit {}: {e}", event.name());
+    }
+}

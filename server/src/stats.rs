@@ -1,0 +1,112 @@
+//! The node's counters: the witnesses of "one socket per QR display" and of the real link's
+//! discipline, read by `/api/dev/stats` and, in a cluster, summed over the nodes.
+
+use crate::sync::lock;
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeMap, sync::Mutex};
+
+#[derive(Default)]
+pub struct Stats(Mutex<Counters>);
+
+#[derive(Default, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Counters {
+    /// Namespace connections accepted.
+    pub sockets_opened: u64,
+    /// Namespace connections live now.
+    pub sockets_open: u64,
+    /// Live sockets closed because the same user connected again.
+    pub sockets_replaced: u64,
+    /// CONNECTs refused (`token_expired`, `unauthorized`, `rate_limited`).
+    pub connect_errors: u64,
+    pub pairings_started: u64,
+    /// Pairings this node took over from a node that died or drained.
+    pub pairings_adopted: u64,
+    /// Pairings this node drives now (it holds their leases).
+    pub pairings_driven: u64,
+    /// WebSocket upgrade requests on `/socket.io/` — every socket a client opened, accepted or not.
+    pub ws_upgrades: u64,
+    /// The real WhatsApp link: clients started, and running now (at most one per bot).
+    pub whatsapp_clients_started: u64,
+    pub whatsapp_clients_running: u64,
+    /// Its connection attempts to WhatsApp, and those our retry budget refused.
+    pub whatsapp_connect_attempts: u64,
+    pub whatsapp_attempts_refused: u64,
+    /// Clients stopped because their retry budget was spent.
+    pub whatsapp_budgets_spent: u64,
+    pub per_user: BTreeMap<String, UserCounters>,
+}
+
+#[derive(Default, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserCounters {
+    pub opened: u64,
+    pub open: u64,
+    pub replaced: u64,
+}
+
+impl Counters {
+    /// Adds another node's counters to these (the cluster-wide sum).
+    pub fn add(&mut self, o: &Counters) {
+        self.sockets_opened += o.sockets_opened;
+        self.sockets_open += o.sockets_open;
+        self.sockets_replaced += o.sockets_replaced;
+        self.connect_errors += o.connect_errors;
+        self.pairings_started += o.pairings_started;
+        self.pairings_adopted += o.pairings_adopted;
+        self.pairings_driven += o.pairings_driven;
+        self.ws_upgrades += o.ws_upgrades;
+        self.whatsapp_clients_started += o.whatsapp_clients_started;
+        self.whatsapp_clients_running += o.whatsapp_clients_running;
+        self.whatsapp_connect_attempts += o.whatsapp_connect_attempts;
+        self.whatsapp_attempts_refused += o.whatsapp_attempts_refused;
+        self.whatsapp_budgets_spent += o.whatsapp_budgets_spent;
+        for (user, u) in &o.per_user {
+            let mine = self.per_user.entry(user.clone()).or_default();
+            mine.opened += u.opened;
+            mine.open += u.open;
+            mine.replaced += u.replaced;
+        }
+    }
+}
+
+impl Stats {
+    pub fn update(&self, f: impl FnOnce(&mut Counters)) {
+        f(&mut lock(&self.0));
+    }
+
+    pub fn user(&self, user: &str, f: impl FnOnce(&mut UserCounters)) {
+        f(lock(&self.0).per_user.entry(user.to_owned()).or_default());
+    }
+
+    pub fn snapshot(&self) -> Counters {
+        lock(&self.0).clone()
+    }
+
+    /// Zeroes the cumulative counters; what is open now stays counted as open.
+    pub fn reset(&self) {
+        let mut c = lock(&self.0);
+        let open = c.sockets_open;
+        let running = c.whatsapp_clients_running;
+        let per_user: BTreeMap<_, _> = c
+            .per_user
+            .iter()
+            .filter(|(_, u)| u.open > 0)
+            .map(|(k, u)| {
+                (
+                    k.clone(),
+                    UserCounters {
+                        open: u.open,
+                        ..UserCounters::default()
+                    },
+                )
+            })
+            .collect();
+        *c = Counters {
+            sockets_open: open,
+            whatsapp_clients_running: running,
+            per_user,
+            ..Counters::default()
+        };
+    }
+}
