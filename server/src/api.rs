@@ -201,8 +201,26 @@ async fn delete_bot(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     owned_bot(&st, &user, &id).await?;
-    st.link.unlink(&st.ctx, &id).await;
+    if let Some(hold) = st.link.holder(&st.ctx, &id).await
+        && hold.live()
+    {
+        // Its session runs on another node, which this request did not reach.
+        return Err(ApiError::Unavailable(
+            format!(
+                "This bot's WhatsApp session runs on server node {}; try again.",
+                hold.node
+            ),
+            std::time::Duration::from_secs(1),
+        ));
+    }
+    // The row (and its hold) first: when the database cannot delete, nothing is unlinked and
+    // the answer says so. Then the session and the device, which cannot come back.
     st.store.delete_bot(&user, &id).await?;
+    st.link.unlink(&st.ctx, &id).await.map_err(|e| {
+        ApiError::Broken(format!(
+            "the bot was deleted, but its WhatsApp device could not be forgotten: {e}"
+        ))
+    })?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -267,7 +285,8 @@ async fn logout(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     owned_bot(&st, &user, &id).await?;
-    st.link.unlink(&st.ctx, &id).await;
+    // A retry after any failure here is safe: unlinking an unlinked bot changes nothing.
+    st.link.unlink(&st.ctx, &id).await?;
     set_status(
         &st.ctx,
         &user,
@@ -276,7 +295,7 @@ async fn logout(
         None,
         Some("unlinked from the dashboard"),
     )
-    .await;
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -3,10 +3,15 @@
 //! WhatsApp library's synchronous callbacks use the `_in_order` forms, which run in the outbox
 //! in the order they were called, among the events emitted around them.
 
-use crate::{context::Ctx, store};
+use crate::{
+    context::Ctx,
+    store::{self, StoreError},
+};
 use protocol::{BotStatus, ServerEvent, events::BotStatusUpdate};
 
 /// Stores a status and tells the user's socket. `reason` says why, in words (`statusReason`).
+/// The socket is told even when the store failed (the screen shows what happened); the error is
+/// logged here and returned, for an HTTP answer to report it.
 pub async fn set_status(
     st: &Ctx,
     user_id: &str,
@@ -14,9 +19,10 @@ pub async fn set_status(
     status: BotStatus,
     phone: Option<&str>,
     reason: Option<&str>,
-) {
-    store_status(st, bot_id, status, phone, reason).await;
+) -> Result<(), StoreError> {
+    let stored = store_status(st, bot_id, status, phone, reason).await;
     announce_status(st, user_id, bot_id, status);
+    stored
 }
 
 /// Stores a status; the phone stays unless a new one comes or the bot logged out.
@@ -26,25 +32,26 @@ pub async fn store_status(
     status: BotStatus,
     phone: Option<&str>,
     reason: Option<&str>,
-) {
-    let keep_phone = match (status, phone) {
-        (_, Some(p)) => Some(p.to_owned()),
-        (BotStatus::LoggedOut, None) => None,
-        _ => st
-            .store
-            .get_bot_any(bot_id)
+) -> Result<(), StoreError> {
+    let stored = async {
+        let keep_phone = match (status, phone) {
+            (_, Some(p)) => Some(p.to_owned()),
+            (BotStatus::LoggedOut, None) => None,
+            _ => st
+                .store
+                .get_bot_any(bot_id)
+                .await?
+                .and_then(|(_, b)| b.phone),
+        };
+        st.store
+            .set_status(bot_id, status, keep_phone.as_deref(), reason)
             .await
-            .ok()
-            .flatten()
-            .and_then(|(_, b)| b.phone),
-    };
-    if let Err(e) = st
-        .store
-        .set_status(bot_id, status, keep_phone.as_deref(), reason)
-        .await
-    {
-        tracing::error!("could not store the status of {bot_id}: {e}");
     }
+    .await;
+    if let Err(e) = &stored {
+        tracing::error!("could not store the status of {bot_id} ({status:?}): {e}");
+    }
+    stored
 }
 
 /// Tells the user's socket a bot's status (`bot_status_update`).
@@ -92,7 +99,8 @@ pub fn set_status_in_order(
             Next::Is(s) => s,
             Next::Back => previous_status(&st2, &bot).await,
         };
-        store_status(&st2, &bot, status, None, reason.as_deref()).await;
+        // A failure is logged by store_status; the user is told the status all the same.
+        let _ = store_status(&st2, &bot, status, None, reason.as_deref()).await;
         st2.send(&user, &status_event(&bot, status)).await;
     });
 }
@@ -101,6 +109,6 @@ pub fn set_status_in_order(
 pub fn store_status_in_order(st: &Ctx, bot_id: &str, status: BotStatus, phone: Option<String>) {
     let (st2, bot) = (st.clone(), bot_id.to_owned());
     st.outbox.put(async move {
-        store_status(&st2, &bot, status, phone.as_deref(), None).await;
+        let _ = store_status(&st2, &bot, status, phone.as_deref(), None).await;
     });
 }

@@ -60,8 +60,9 @@ pub trait Link: Send + Sync {
     ) -> Result<PairingCode, LinkError>;
 
     /// Unlinks the phone (logout and delete): ends any pairing or session, tells WhatsApp
-    /// (best effort) and forgets the device.
-    async fn unlink(&self, st: &Ctx, bot_id: &str);
+    /// (best effort) and forgets the device. Refused while another node's live hold names
+    /// the bot (its session runs there); an error when the device could not be forgotten.
+    async fn unlink(&self, st: &Ctx, bot_id: &str) -> Result<(), LinkError>;
 
     /// Another node that holds the bot's device (cluster mode, real link): requests about the
     /// bot are forwarded to it while it lives.
@@ -106,10 +107,8 @@ impl Link for Simulated {
         Ok(pairing::issue_code(st, user, &bot.id).await?)
     }
 
-    async fn unlink(&self, st: &Ctx, bot_id: &str) {
-        if let Err(e) = pairing::end(st, bot_id).await {
-            tracing::warn!(bot = bot_id, "could not end the pairing: {e}");
-        }
+    async fn unlink(&self, st: &Ctx, bot_id: &str) -> Result<(), LinkError> {
+        Ok(pairing::end(st, bot_id).await?)
     }
 
     async fn resume(&self, _st: &Ctx) {

@@ -66,7 +66,7 @@ pub async fn start_or_join(
     };
     if let Some(row) = st.store.open_pairing(new, lease(st)).await? {
         st.stats.update(|c| c.pairings_started += 1);
-        set_status(st, user_id, bot_id, BotStatus::Pairing, None, None).await;
+        set_status(st, user_id, bot_id, BotStatus::Pairing, None, None).await?;
         let view = st.pairings.view_of(&row);
         drive(st, row);
         return Ok(view);
@@ -164,7 +164,7 @@ async fn expire(st: &Ctx, row: &PairingRow) -> Result<Option<PairingRow>, StoreE
         &whatsapp(&row.bot_id, |bot_id| WhatsAppEvent::QrExpired { bot_id }),
     );
     let back = previous_status(st, &row.bot_id).await;
-    set_status(st, &row.user_id, &row.bot_id, back, None, None).await;
+    set_status(st, &row.user_id, &row.bot_id, back, None, None).await?;
     Ok(None)
 }
 
@@ -196,7 +196,7 @@ async fn finish_link(st: &Ctx, row: &PairingRow) {
     let phone = format!("+1555{:07}", rand::random::<u32>() % 10_000_000);
     // Stored once, first (a client that reloads now sees it), then announced in the contract's
     // order: whatsapp_connected, then bot_status_update.
-    store_status(st, &row.bot_id, BotStatus::Connected, Some(&phone), None).await;
+    let _ = store_status(st, &row.bot_id, BotStatus::Connected, Some(&phone), None).await;
     st.emit_to_user(
         &row.user_id,
         &whatsapp(&row.bot_id, |bot_id| WhatsAppEvent::WhatsappConnected {
@@ -399,7 +399,7 @@ pub async fn fail(st: &Ctx, user_id: &str, bot_id: &str, code: u16) -> Result<()
         // A stop ends the pairing; the bot says why.
         codes::Meaning::Stop => {
             end(st, bot_id).await?;
-            set_status(st, user_id, bot_id, status, None, Some(reason)).await;
+            set_status(st, user_id, bot_id, status, None, Some(reason)).await?;
         }
         // Retryable codes and 515: the simulated backend restarts itself; the pairing goes on.
         codes::Meaning::Retry | codes::Meaning::KeepWaiting => {}

@@ -5,7 +5,7 @@ use common::Server;
 use serde_json::json;
 
 #[tokio::test]
-async fn a_refresh_replaces_the_token_and_the_old_one_stops_working() {
+async fn a_refresh_replaces_the_token_the_old_one_stops_working_and_a_retry_is_no_logout() {
     let s = Server::start(&[]);
     let (t1, user) = s.session().await;
     let (status, fresh) = s.call("POST", "/api/auth/refresh", Some(&t1), None).await;
@@ -14,8 +14,29 @@ async fn a_refresh_replaces_the_token_and_the_old_one_stops_working() {
     let t2 = fresh["token"].as_str().unwrap();
     assert_ne!(t1, t2);
     assert!(fresh["expiresAt"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(s.call("GET", "/api/bots", Some(&t1), None).await.0, 401);
+    let (status, body) = s.call("GET", "/api/bots", Some(&t1), None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("token_expired"))
+    );
     assert_eq!(s.call("GET", "/api/bots", Some(t2), None).await.0, 200);
+    // The client lost the answer and retries: a new token, not a logout (docs/protocol.md).
+    let (status, again) = s.call("POST", "/api/auth/refresh", Some(&t1), None).await;
+    assert_eq!(
+        (status, again["userId"].as_str()),
+        (200, Some(user.as_str()))
+    );
+    let t3 = again["token"].as_str().unwrap();
+    assert_ne!(t3, t2);
+    assert_eq!(s.call("GET", "/api/bots", Some(t3), None).await.0, 200);
+    assert_eq!(s.call("GET", "/api/bots", Some(t2), None).await.0, 200);
+    // A revoked session cannot be traded, by its old token or its new.
+    assert_eq!(
+        s.call("POST", "/api/dev/tokens/revoke", Some(t3), None)
+            .await
+            .0,
+        204
+    );
     let (status, body) = s.call("POST", "/api/auth/refresh", Some(&t1), None).await;
     assert_eq!((status, body["error"].is_string()), (401, true));
 }
@@ -509,4 +530,58 @@ async fn kill_9_while_creating_bots_loses_none_that_were_acknowledged() {
     );
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The database refuses one kind of write from now on (a trigger on the server's own file).
+fn refuse(db: &std::path::Path, what: &str) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch(&format!(
+        "CREATE TRIGGER refuse BEFORE {what} ON bots BEGIN SELECT RAISE(FAIL, 'disk on fire'); END;"
+    ))
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_logout_whose_status_was_not_stored_is_no_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("botlink.db");
+    let s = Server::start_with_db(db.to_str().unwrap(), &[]);
+    let (t, _) = s.session().await;
+    let bot = s.bot(&t, "Support").await;
+    refuse(&db, "UPDATE OF status");
+    let (status, body) = s
+        .call("POST", &format!("/api/bots/{bot}/logout"), Some(&t), None)
+        .await;
+    assert_eq!((status, body["error"].is_string()), (500, true), "{body}");
+    let (_, row) = s
+        .call("GET", &format!("/api/bots/{bot}"), Some(&t), None)
+        .await;
+    assert_eq!(row["status"], "created", "nothing stored, and none claimed");
+}
+
+#[tokio::test]
+async fn a_delete_the_database_refused_unlinks_nothing_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("botlink.db");
+    let s = Server::start_with_db(db.to_str().unwrap(), &[]);
+    let (t, _) = s.session().await;
+    let bot = s.bot(&t, "Support").await;
+    let (status, _) = s
+        .call("POST", &format!("/api/bots/{bot}/qr"), Some(&t), None)
+        .await;
+    assert_eq!(status, 200);
+    refuse(&db, "DELETE");
+    let (status, body) = s
+        .call("DELETE", &format!("/api/bots/{bot}"), Some(&t), None)
+        .await;
+    assert_eq!((status, body["error"].is_string()), (500, true), "{body}");
+    let (status, row) = s
+        .call("GET", &format!("/api/bots/{bot}"), Some(&t), None)
+        .await;
+    assert_eq!(status, 200, "the bot is still there");
+    assert_eq!(
+        row["status"], "pairing",
+        "and its pairing still runs: {row}"
+    );
+    assert!(row["pairing"].is_object(), "{row}");
 }

@@ -100,19 +100,36 @@ async fn sessions(s: &dyn Store) {
     let (t1, _) = s.create_session("u1", 60_000).await.unwrap();
     let (t2, user, _) = s.refresh(&t1, 60_000).await.unwrap().unwrap();
     assert_eq!(user, "u1");
-    assert_eq!(s.check_token(&t1).await.unwrap(), TokenCheck::Unknown);
     let valid = TokenCheck::Valid {
         user_id: "u1".into(),
     };
-    assert_eq!(s.check_token(&t2).await.unwrap(), valid);
-    s.expire_tokens("u1").await.unwrap();
     let expired = TokenCheck::Expired {
         user_id: "u1".into(),
     };
+    assert_eq!(
+        s.check_token(&t1).await.unwrap(),
+        expired,
+        "a traded token authorizes nothing (its client refreshes)"
+    );
+    assert_eq!(s.check_token(&t2).await.unwrap(), valid);
+    // The answer was lost: the client retries with the old token and is not logged out.
+    let (t2b, ..) = s.refresh(&t1, 60_000).await.unwrap().unwrap();
+    assert_ne!(t2b, t2);
+    assert_eq!(s.check_token(&t2b).await.unwrap(), valid);
+    assert_eq!(
+        s.check_token(&t2).await.unwrap(),
+        valid,
+        "the first answer's token too"
+    );
+    s.expire_tokens("u1").await.unwrap();
     assert_eq!(s.check_token(&t2).await.unwrap(), expired);
     let (t3, ..) = s.refresh(&t2, 60_000).await.unwrap().unwrap();
     s.revoke_tokens("u1").await.unwrap();
     assert!(s.refresh(&t3, 60_000).await.unwrap().is_none());
+    assert!(
+        s.refresh(&t1, 60_000).await.unwrap().is_none(),
+        "revoked, traded or not"
+    );
 }
 
 async fn bots(s: &dyn Store) {

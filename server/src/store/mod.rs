@@ -125,7 +125,9 @@ pub trait Store: Send + Sync {
     async fn create_session(&self, user_id: &str, ttl_ms: u64)
     -> Result<(String, i64), StoreError>;
     async fn check_token(&self, token: &str) -> Result<TokenCheck, StoreError>;
-    /// Trades a known token (expired or not) for a new one; the old one stops working.
+    /// Trades a known token (expired or not) for a new one, in one transaction: the old one stops
+    /// authorizing, and can be traded again for [`REFRESH_GRACE_MS`] (a retry after a lost
+    /// answer gets a new token too); after that it is unknown.
     async fn refresh(
         &self,
         token: &str,
@@ -279,15 +281,43 @@ fn new_bot(name: &str) -> Bot {
     }
 }
 
+/// How long a token traded by a refresh can still be traded again: a client whose refresh
+/// answer was lost retries with the old token and gets a new one, instead of being logged out.
+/// Meanwhile the old token authorizes nothing (it answers `token_expired`, so a request that
+/// raced the refresh makes its client refresh, not log out).
+pub const REFRESH_GRACE_MS: i64 = 60_000;
+
+/// A session's row as a token check reads it.
+struct TokenRow {
+    user_id: String,
+    expires_at: i64,
+    forced: bool,
+    /// When a refresh traded this token for a new one.
+    traded_at: Option<i64>,
+}
+
 /// What a token check found, from its row.
-fn token_check(row: Option<(String, i64, bool)>) -> TokenCheck {
+fn token_check(row: Option<TokenRow>) -> TokenCheck {
+    token_check_at(row, now_ms())
+}
+
+fn token_check_at(row: Option<TokenRow>, now: i64) -> TokenCheck {
     match row {
         None => TokenCheck::Unknown,
-        Some((user_id, expires_at, forced)) if forced || expires_at <= now_ms() => {
-            TokenCheck::Expired { user_id }
+        Some(TokenRow {
+            traded_at: Some(at),
+            ..
+        }) if now - at > REFRESH_GRACE_MS => TokenCheck::Unknown,
+        Some(r) if r.forced || r.expires_at <= now || r.traded_at.is_some() => {
+            TokenCheck::Expired { user_id: r.user_id }
         }
-        Some((user_id, ..)) => TokenCheck::Valid { user_id },
+        Some(r) => TokenCheck::Valid { user_id: r.user_id },
     }
+}
+
+/// Whether a refresh may trade a token traded at `traded_at` (never, or within the grace).
+fn tradable(traded_at: Option<i64>, now: i64) -> bool {
+    traded_at.is_none_or(|at| now - at <= REFRESH_GRACE_MS)
 }
 
 pub fn now_rfc3339() -> String {
@@ -301,3 +331,46 @@ const SPENT_KEEP_MS: i64 = 24 * 3_600_000;
 
 #[cfg(test)]
 pub(crate) mod contract;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(expires_at: i64, forced: bool, traded_at: Option<i64>) -> Option<TokenRow> {
+        Some(TokenRow {
+            user_id: "u".into(),
+            expires_at,
+            forced,
+            traded_at,
+        })
+    }
+
+    #[test]
+    fn a_traded_token_is_expired_for_the_grace_then_unknown() {
+        let now = 1_000_000;
+        let (valid, expired) = (
+            TokenCheck::Valid {
+                user_id: "u".into(),
+            },
+            TokenCheck::Expired {
+                user_id: "u".into(),
+            },
+        );
+        assert_eq!(token_check_at(row(now + 1, false, None), now), valid);
+        assert_eq!(token_check_at(row(now, false, None), now), expired);
+        assert_eq!(token_check_at(row(now + 1, true, None), now), expired);
+        let traded = now - REFRESH_GRACE_MS;
+        assert_eq!(
+            token_check_at(row(now + 1, false, Some(traded)), now),
+            expired
+        );
+        assert!(tradable(Some(traded), now));
+        assert_eq!(
+            token_check_at(row(now + 1, false, Some(traded - 1)), now),
+            TokenCheck::Unknown
+        );
+        assert!(!tradable(Some(traded - 1), now));
+        assert!(tradable(None, now));
+        assert_eq!(token_check_at(None, now), TokenCheck::Unknown);
+    }
+}

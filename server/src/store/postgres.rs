@@ -3,8 +3,8 @@
 //! pairing's course is one statement (a compare-and-swap where a fence is given).
 
 use super::{
-    DeviceHold, Lease, NewPairing, PairingRow, Presented, SPENT_KEEP_MS, Store, StoreError,
-    TokenCheck, hash, new_bot, now_ms, random_id, token_check,
+    DeviceHold, Lease, NewPairing, PairingRow, Presented, REFRESH_GRACE_MS, SPENT_KEEP_MS, Store,
+    StoreError, TokenCheck, TokenRow, hash, new_bot, now_ms, random_id, token_check,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use protocol::{Bot, BotStatus};
@@ -65,6 +65,8 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX device_holds_node ON device_holds(node);
      CREATE INDEX device_holds_until ON device_holds(hold_until);",
+    // A refresh marks the token it traded instead of deleting it (a retry may trade it again).
+    "ALTER TABLE sessions ADD COLUMN traded_at BIGINT;",
 ];
 
 /// A device hold's columns, with what is left by the database's clock.
@@ -226,13 +228,17 @@ impl Store for PostgresStore {
     async fn check_token(&self, token: &str) -> Result<TokenCheck, StoreError> {
         let rows = self
             .rows(
-                "SELECT user_id, expires_at, force_expired FROM sessions WHERE token_hash = $1",
+                "SELECT user_id, expires_at, force_expired, traded_at FROM sessions \
+                 WHERE token_hash = $1",
                 &[&hash(token)],
             )
             .await?;
-        Ok(token_check(
-            rows.first().map(|r| (r.get(0), r.get(1), r.get(2))),
-        ))
+        Ok(token_check(rows.first().map(|r| TokenRow {
+            user_id: r.get(0),
+            expires_at: r.get(1),
+            forced: r.get(2),
+            traded_at: r.get(3),
+        })))
     }
 
     async fn refresh(
@@ -240,17 +246,31 @@ impl Store for PostgresStore {
         token: &str,
         ttl_ms: u64,
     ) -> Result<Option<(String, String, i64)>, StoreError> {
+        // One statement, so one transaction: the old token is marked traded (kept for a retry
+        // within the grace) and the new one inserted, or neither.
+        let now = now_ms();
+        let new = random_id(16);
+        let expires_at = now + ttl_ms as i64;
         let rows = self
             .rows(
-                "DELETE FROM sessions WHERE token_hash = $1 RETURNING user_id",
-                &[&hash(token)],
+                "WITH gone AS (DELETE FROM sessions WHERE traded_at < $4),
+                      old AS (UPDATE sessions SET traded_at = COALESCE(traded_at, $3)
+                              WHERE token_hash = $1 AND (traded_at IS NULL OR traded_at >= $4)
+                              RETURNING user_id)
+                 INSERT INTO sessions (token_hash, user_id, expires_at)
+                 SELECT $2, user_id, $5 FROM old RETURNING user_id",
+                &[
+                    &hash(token),
+                    &hash(&new),
+                    &now,
+                    &(now - REFRESH_GRACE_MS),
+                    &expires_at,
+                ],
             )
             .await?;
-        let Some(user) = rows.first().map(|r| r.get::<_, String>(0)) else {
-            return Ok(None);
-        };
-        let (token, expires_at) = self.create_session(&user, ttl_ms).await?;
-        Ok(Some((token, user, expires_at)))
+        Ok(rows
+            .first()
+            .map(|r| (new, r.get::<_, String>(0), expires_at)))
     }
 
     async fn expire_tokens(&self, user_id: &str) -> Result<(), StoreError> {

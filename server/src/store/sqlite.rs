@@ -2,8 +2,8 @@
 //! is the database's clock; one connection behind a mutex makes each method atomic.
 
 use super::{
-    DeviceHold, Lease, NewPairing, PairingRow, Presented, SPENT_KEEP_MS, Store, StoreError,
-    TokenCheck, hash, new_bot, now_ms, random_id, token_check,
+    DeviceHold, Lease, NewPairing, PairingRow, Presented, REFRESH_GRACE_MS, SPENT_KEEP_MS, Store,
+    StoreError, TokenCheck, TokenRow, hash, new_bot, now_ms, random_id, token_check, tradable,
 };
 use protocol::{Bot, BotStatus};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -64,6 +64,8 @@ const MIGRATIONS: &[&str] = &[
         lapse_told INTEGER NOT NULL DEFAULT 0
      );
      CREATE INDEX device_holds_node ON device_holds(node);",
+    // A refresh marks the token it traded instead of deleting it (a retry may trade it again).
+    "ALTER TABLE sessions ADD COLUMN traded_at INTEGER;",
 ];
 
 /// A device hold's columns, with what is left computed against `?1` (now).
@@ -148,9 +150,16 @@ impl Store for SqliteStore {
         let row = self
             .db()
             .query_row(
-                "SELECT user_id, expires_at, force_expired FROM sessions WHERE token_hash = ?1",
+                "SELECT user_id, expires_at, force_expired, traded_at FROM sessions WHERE token_hash = ?1",
                 params![hash(token)],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| {
+                    Ok(TokenRow {
+                        user_id: r.get(0)?,
+                        expires_at: r.get(1)?,
+                        forced: r.get(2)?,
+                        traded_at: r.get(3)?,
+                    })
+                },
             )
             .optional()?;
         Ok(token_check(row))
@@ -161,17 +170,35 @@ impl Store for SqliteStore {
         token: &str,
         ttl_ms: u64,
     ) -> Result<Option<(String, String, i64)>, StoreError> {
-        let user: Option<String> = self
-            .db()
+        let now = now_ms();
+        let mut db = self.db();
+        let tx = db.transaction()?;
+        tx.execute(
+            "DELETE FROM sessions WHERE traded_at < ?1",
+            params![now - REFRESH_GRACE_MS],
+        )?;
+        let row: Option<(String, Option<i64>)> = tx
             .query_row(
-                "DELETE FROM sessions WHERE token_hash = ?1 RETURNING user_id",
+                "SELECT user_id, traded_at FROM sessions WHERE token_hash = ?1",
                 params![hash(token)],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let Some(user) = user else { return Ok(None) };
-        let (token, expires_at) = self.create_session(&user, ttl_ms).await?;
-        Ok(Some((token, user, expires_at)))
+        let Some((user, traded_at)) = row.filter(|(_, at)| tradable(*at, now)) else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE sessions SET traded_at = ?2 WHERE token_hash = ?1",
+            params![hash(token), traded_at.unwrap_or(now)],
+        )?;
+        let new = random_id(16);
+        let expires_at = now + ttl_ms as i64;
+        tx.execute(
+            "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+            params![hash(&new), user, expires_at],
+        )?;
+        tx.commit()?;
+        Ok(Some((new, user, expires_at)))
     }
 
     async fn expire_tokens(&self, user_id: &str) -> Result<(), StoreError> {

@@ -147,13 +147,17 @@ impl Slots {
     }
 
     /// Forgets the bot's device: its files, and (pinned) its hold. Only with its client stopped.
-    async fn forget(&self, st: &Ctx, bot_id: &str) {
-        self.forget_device(bot_id);
+    /// A hold that could not be forgotten is an error for the caller to answer: the device is
+    /// gone from this disk, and a hold left naming this node would resume nothing.
+    async fn forget(&self, st: &Ctx, bot_id: &str) -> Result<(), LinkError> {
+        self.forget_device(bot_id)?;
         if self.pinned
             && let Err(e) = st.store.forget_hold(bot_id).await
         {
-            tracing::warn!(bot = bot_id, "could not forget the device's hold: {e}");
+            tracing::error!(bot = bot_id, "could not forget the device's hold: {e}");
+            return Err(e.into());
         }
+        Ok(())
     }
 
     /// Pinned: takes (or renews) this node's hold on the bot's device before its client
@@ -210,14 +214,21 @@ impl Slots {
     }
 
     /// Wipes the bot's device store. Only ever with its client stopped.
-    fn forget_device(&self, bot_id: &str) {
+    fn forget_device(&self, bot_id: &str) -> Result<(), LinkError> {
         for f in device_files(&self.devices, bot_id) {
             match std::fs::remove_file(&f) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::error!(bot = bot_id, "could not remove a device file: {e}"),
+                Err(e) => {
+                    tracing::error!(bot = bot_id, "could not remove a device file: {e}");
+                    return Err(LinkError::Broken(format!(
+                        "could not remove the bot's device file {}: {e}",
+                        f.display()
+                    )));
+                }
             }
         }
+        Ok(())
     }
 
     /// The bot's running client, or a new one: never two. A finished client is fully closed
@@ -248,7 +259,7 @@ impl Slots {
             return Ok(None);
         }
         if fresh_device {
-            self.forget_device(bot_id);
+            self.forget_device(bot_id)?;
         }
         let this = self.this.clone();
         let stop_bot = bot_id.to_owned();
@@ -315,11 +326,13 @@ impl Slots {
             self.closed(st, bot_id);
         }
         old.close().await;
-        match (forget, st) {
+        // A stop that forgets (logged out, removed) has no caller to answer: what failed is
+        // logged where it failed.
+        let _ = match (forget, st) {
             (true, Some(st)) => self.forget(&st, bot_id).await,
             (true, None) => self.forget_device(bot_id),
-            (false, _) => {}
-        }
+            (false, _) => Ok(()),
+        };
     }
 
     /// Waits (until `deadline`) for a QR, an open session or the end.
@@ -446,7 +459,16 @@ impl Link for WhatsAppLink {
         }
     }
 
-    async fn unlink(&self, st: &Ctx, bot_id: &str) {
+    async fn unlink(&self, st: &Ctx, bot_id: &str) -> Result<(), LinkError> {
+        if self.slots.pinned
+            && let Some(hold) = st.store.device_hold(bot_id).await?
+            && hold.live()
+            && hold.node != st.node
+        {
+            // The session runs on that node (a request that reached this one was not passed
+            // on): deleting its hold here would orphan a linked device on the phone.
+            return Err(held_elsewhere(&hold));
+        }
         let slot = self.slots.slot(bot_id);
         let mut running = slot.lock().await;
         if let Some(session) = running.take() {
@@ -454,7 +476,7 @@ impl Link for WhatsAppLink {
             session.log_out().await;
         }
         // Pinned, with the holder gone: its copy stays on its disk, and it resumes nothing.
-        self.slots.forget(st, bot_id).await;
+        self.slots.forget(st, bot_id).await
     }
 
     async fn resume(&self, st: &Ctx) {

@@ -131,7 +131,7 @@ pub(super) async fn keep_holds(st: Ctx, slots: std::sync::Arc<Slots>) {
                 // The socket hears it now (over Redis); the database, if it answers.
                 if let Some(user) = user {
                     let (status, why) = (BotStatus::Disconnected, Some(PAUSED_REASON));
-                    set_status(&st, &user, bot, status, None, why).await;
+                    let _ = set_status(&st, &user, bot, status, None, why).await;
                 }
             } else {
                 tracing::warn!(bot = %bot, "stopped the bot's WhatsApp client: this node no longer holds its device");
@@ -173,7 +173,7 @@ pub async fn tell_lapsed(st: &Ctx) {
     for hold in lapsed {
         tracing::warn!(bot = %hold.bot_id, node = %hold.node, "the node holding the bot's device stopped");
         let reason = lapsed_reason(&hold.node, hold.registered);
-        set_status(
+        let _ = set_status(
             st,
             &hold.user_id,
             &hold.bot_id,

@@ -437,7 +437,7 @@ async fn broken(st: &Ctx, user_id: &str, bot_id: &str, file: &Path, why: &str) -
     tracing::error!(bot = bot_id, file = %file.display(), "the bot's device store cannot be used: {why}");
     let reason =
         "this bot's WhatsApp device store cannot be read (the server log says which file and why)";
-    set_status(
+    let _ = set_status(
         st,
         user_id,
         bot_id,

@@ -220,9 +220,9 @@ async fn fifty_concurrent_starts_share_one_client_and_answer_in_time() {
     for _ in 0..50 {
         let st = f.st.clone();
         let bot = bot.clone();
-        calls.push(tokio::spawn(
-            async move { st.link.start(&st.ctx, "u1", &bot).await },
-        ));
+        calls.push(tokio::spawn(async move {
+            st.link.start(&st.ctx, "u1", &bot).await
+        }));
     }
     for call in calls {
         let answer = tokio::time::timeout(Duration::from_secs(5), call)
@@ -313,7 +313,10 @@ async fn unlink_logs_out_and_wipes_the_device() {
     running(&f, &bot).await;
     let device = f.slots.device_file(&bot.id);
     assert!(device.exists());
-    f.st.link.unlink(&f.st.ctx, &bot.id).await;
+    f.st.link
+        .unlink(&f.st.ctx, &bot.id)
+        .await
+        .expect("unlinked");
     assert!(!device.exists(), "the device store is gone");
     for f in super::device_files(&f.slots.devices, &bot.id) {
         assert!(!f.exists(), "{} is gone", f.display());
@@ -493,7 +496,10 @@ async fn pinned_a_bot_runs_only_on_the_node_holding_its_device_and_its_qr_shows_
     let (core, client) = running(&a, &bot).await;
     let hold = b.st.link.holder(&b.st.ctx, &bot.id).await.expect("held");
     assert_eq!((hold.node.as_str(), hold.live()), ("node-a", true));
-    assert!(a.st.link.holder(&a.st.ctx, &bot.id).await.is_none(), "its own");
+    assert!(
+        a.st.link.holder(&a.st.ctx, &bot.id).await.is_none(),
+        "its own"
+    );
     // Asked on the other node (not forwarded): no second client, an answer to retry.
     let err =
         b.st.link
@@ -549,7 +555,11 @@ async fn a_gone_holders_bot_shows_disconnected_once_until_it_returns_and_resumes
         "told once"
     );
     // Meanwhile the bot cannot be paired on node b: its device is node a's.
-    let err = b.st.link.start(&b.st.ctx, "u1", &bot).await.expect_err("held");
+    let err =
+        b.st.link
+            .start(&b.st.ctx, "u1", &bot)
+            .await
+            .expect_err("held");
     assert!(err.to_string().contains("has stopped"), "{err}");
     assert_eq!(b.stats().whatsapp_clients_started, 0);
     // Node a returns (the same name, the same directory): it resumes the bot, no QR.
@@ -565,7 +575,10 @@ async fn a_gone_holders_bot_shows_disconnected_once_until_it_returns_and_resumes
 async fn a_bot_unlinked_while_its_holder_is_gone_is_not_resumed_and_pairs_anew_elsewhere() {
     let (a, b, _db) = two_nodes(Mode::Hang);
     let bot = linked_then_drained(&a, &b).await;
-    b.st.link.unlink(&b.st.ctx, &bot.id).await;
+    b.st.link
+        .unlink(&b.st.ctx, &bot.id)
+        .await
+        .expect("the hold lapsed: unlinked here");
     assert!(b.st.store.device_hold(&bot.id).await.unwrap().is_none());
     assert!(
         a.slots.device_file(&bot.id).exists(),
@@ -581,4 +594,32 @@ async fn a_bot_unlinked_while_its_holder_is_gone_is_not_resumed_and_pairs_anew_e
         Some("node-b".into())
     );
     b.st.link.shutdown(&b.st.ctx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlink_that_reached_a_node_not_holding_the_device_is_refused_and_keeps_the_hold() {
+    let (a, b, _db) = two_nodes(Mode::Hang);
+    let bot = a.bot("Support").await;
+    let _ = running(&a, &bot).await;
+    let err =
+        b.st.link
+            .unlink(&b.st.ctx, &bot.id)
+            .await
+            .expect_err("node-a runs the session");
+    assert!(err.to_string().contains("node-a"), "{err}");
+    let hold =
+        b.st.store
+            .device_hold(&bot.id)
+            .await
+            .unwrap()
+            .expect("kept");
+    assert_eq!((hold.node.as_str(), hold.live()), ("node-a", true));
+    assert_eq!(a.stats().whatsapp_clients_running, 1, "its client runs on");
+    // The holder itself unlinks: the client stops and the hold goes.
+    a.st.link
+        .unlink(&a.st.ctx, &bot.id)
+        .await
+        .expect("unlinked");
+    assert!(b.st.store.device_hold(&bot.id).await.unwrap().is_none());
+    a.st.link.shutdown(&a.st.ctx).await;
 }
