@@ -187,14 +187,21 @@ async fn run(
         st.node,
         data.path().display()
     );
-    let draining = st.clone();
-    axum::serve(listener, app.into_make_service())
-        .with_graceful_shutdown(async move {
+    // On SIGTERM the listener stops accepting at once (the graceful shutdown), while the drain
+    // runs beside it; `serve` returns when the drain has closed the last socket.
+    let stop_accepting = tokio_util::sync::CancellationToken::new();
+    let drained = tokio::spawn({
+        let (st, stop_accepting) = (st.clone(), stop_accepting.clone());
+        async move {
             shutdown().await;
-            drain(&draining, publisher).await;
-        })
+            stop_accepting.cancel();
+            drain(&st, publisher).await;
+        }
+    });
+    axum::serve(listener, app.into_make_service())
+        .with_graceful_shutdown(stop_accepting.cancelled_owned())
         .await?;
-    st.link.shutdown(&st.ctx).await;
+    drained.await?;
     Ok(())
 }
 
@@ -225,11 +232,17 @@ fn whatsapp_url(
     }
 }
 
-/// SIGTERM or Ctrl-C: health turns 503, the node's pairings go to other nodes, and its sockets'
-/// transports close without `41` (which the app would take as final), so each app reconnects
-/// through the load balancer to a node that is staying. Last, its counters leave the cluster's sum.
+/// SIGTERM or Ctrl-C, with the listener closed: health turns 503; the link starts no client,
+/// closes every client at once and only then gives their devices' holds back (never a client
+/// here and another elsewhere); the node's pairings go to other nodes; its sockets' transports
+/// close without `41` (which the app would take as final), so each app reconnects through the
+/// load balancer to a node that is staying. Last, its counters leave the cluster's sum.
 async fn drain(st: &Shared, publisher: Option<cluster::StatsPublisher>) {
-    tracing::info!("draining: giving the leases back and closing the sockets");
+    tracing::info!(
+        "draining: closing the WhatsApp clients, giving the leases back, closing the sockets"
+    );
+    st.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    st.link.shutdown(&st.ctx).await;
     pairing::give_back(&st.ctx).await;
     if let Some(io) = st.io.get() {
         io.close().await;

@@ -39,6 +39,7 @@ use std::{
     time::Duration,
 };
 use tokio::sync::Mutex as AsyncMutex;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 /// `POST .../qr` answers within this, QR or not.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
@@ -67,7 +68,16 @@ struct Slots {
     /// In a cluster: every client runs under this node's hold on its bot's device.
     pinned: bool,
     this: Weak<Slots>,
+    /// Cancelled when the node shuts down: no client starts after it.
+    stopping: CancellationToken,
+    /// The hold keeper (pinned): it renews the holds until every client has closed.
+    keeper: TaskTracker,
+    keeper_stop: CancellationToken,
 }
+
+/// How long a shutting-down node waits for each client's clean stop (all at once) before it
+/// aborts the rest: the holds are renewed meanwhile, so this bounds only the shutdown's length.
+const DRAIN_CLOSE: Duration = Duration::from_secs(3);
 
 impl WhatsAppLink {
     /// `pinned`: in a cluster (a bot's device stays on the node that holds it).
@@ -82,6 +92,9 @@ impl WhatsAppLink {
                 generations: AtomicU64::new(0),
                 pinned,
                 this: this.clone(),
+                stopping: CancellationToken::new(),
+                keeper: TaskTracker::new(),
+                keeper_stop: CancellationToken::new(),
             }),
         }
     }
@@ -247,6 +260,14 @@ impl Slots {
             && !s.core.is_over()
         {
             return Ok(Some(s.core.clone()));
+        }
+        if self.stopping.is_cancelled() {
+            // A client started now would outlive the shutdown's closing of every client, and
+            // its device's hold: another node would start a second one.
+            return Err(LinkError::Unavailable {
+                reason: "This server node is shutting down; try again.".into(),
+                retry_after: Duration::from_secs(1),
+            });
         }
         if let Some(old) = running.take() {
             self.closed(st, &old.core.bot_id);
@@ -481,7 +502,11 @@ impl Link for WhatsAppLink {
 
     async fn resume(&self, st: &Ctx) {
         if self.slots.pinned {
-            tokio::spawn(pinning::keep_holds(st.clone(), self.slots.clone()));
+            self.slots.keeper.spawn(pinning::keep_holds(
+                st.clone(),
+                self.slots.clone(),
+                self.slots.keeper_stop.clone(),
+            ));
         }
         let bots = match st.store.all_bots().await {
             Ok(b) => b,
@@ -514,20 +539,26 @@ impl Link for WhatsAppLink {
     }
 
     async fn shutdown(&self, st: &Ctx) {
+        // In this order, so that no device ever has a client here and another elsewhere:
+        // 1. no client starts any more;
+        self.slots.stopping.cancel();
+        // 2. every client closes, all at once, while the keeper still renews their holds;
         let slots: Vec<_> = lock(&self.slots.slots).values().cloned().collect();
-        for slot in slots {
+        futures_util::future::join_all(slots.into_iter().map(|slot| async move {
             if let Some(session) = slot.lock().await.take() {
-                session.close().await;
+                session.close_within(DRAIN_CLOSE).await;
             }
-        }
-        if self.slots.pinned {
-            // Under the keeper's lock, after the drain: no renewal follows. The other nodes
-            // show these bots `disconnected` at their next look, until this node returns.
-            let _round = st.lease_round.lock().await;
-            st.draining.store(true, Ordering::SeqCst);
-            if let Err(e) = st.store.lapse_holds(&st.node).await {
-                tracing::warn!("could not let the device holds lapse (they run out instead): {e}");
-            }
+        }))
+        .await;
+        // 3. the keeper ends (after the round it is in), and only then the holds are given back.
+        self.slots.keeper_stop.cancel();
+        self.slots.keeper.close();
+        self.slots.keeper.wait().await;
+        if self.slots.pinned
+            && let Err(e) = st.store.lapse_holds(&st.node).await
+        {
+            // The other nodes show these bots `disconnected` at their next look.
+            tracing::warn!("could not let the device holds lapse (they run out instead): {e}");
         }
     }
 }

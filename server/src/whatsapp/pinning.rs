@@ -94,19 +94,22 @@ impl Keeper {
 }
 
 /// Renews this node's holds every [`TICK`] and carries out what each round orders; tells the
-/// bots whose holder is gone. Ends when the node drains.
-pub(super) async fn keep_holds(st: Ctx, slots: std::sync::Arc<Slots>) {
+/// bots whose holder is gone. Ends when `stop` is cancelled — by the shutdown, after every
+/// client has closed — finishing the round it is in; the holds are given back after that.
+pub(super) async fn keep_holds(
+    st: Ctx,
+    slots: std::sync::Arc<Slots>,
+    stop: tokio_util::sync::CancellationToken,
+) {
     let mut keeper = Keeper::default();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
         let orders = {
-            // The drain lets the holds lapse under this lock: no renewal may follow it.
-            let _round = st.lease_round.lock().await;
-            if st.draining.load(std::sync::atomic::Ordering::SeqCst) {
-                return;
-            }
             // Before the renewal is sent: a client started after it took its hold itself.
             let running = slots.running_bots();
             let sent = Instant::now();

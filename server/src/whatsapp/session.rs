@@ -402,12 +402,18 @@ impl Session {
     /// Stops the client and waits until its run loop has ended (or aborts it after 10 s): the
     /// old client is fully closed before a new one can start.
     pub async fn close(self) {
+        self.close_within(STOP_TIMEOUT).await;
+    }
+
+    /// [`Session::close`], aborting the client when it has not stopped within `deadline`
+    /// (dropping its handle aborts its task).
+    pub async fn close_within(self, deadline: Duration) {
         self.core.mark_stopping();
-        if tokio::time::timeout(STOP_TIMEOUT, self.handle.shutdown())
+        if tokio::time::timeout(deadline, self.handle.shutdown())
             .await
             .is_err()
         {
-            tracing::warn!(bot = %self.core.bot_id, "the WhatsApp client did not stop within 10 s: aborted");
+            tracing::warn!(bot = %self.core.bot_id, "the WhatsApp client did not stop within {deadline:?}: aborted");
         }
     }
 

@@ -3,7 +3,7 @@
 //! supervisor, one client per bot, close-before-new, 440, resume, unlink.
 
 use super::{
-    Slots, WhatsAppLink,
+    DRAIN_CLOSE, Slots, WhatsAppLink,
     connector::Connector,
     session::{Phase, Purpose},
 };
@@ -101,6 +101,29 @@ fn node(mode: Mode, answer_within: Duration, cluster: Option<(&str, &std::path::
     let dir = tempfile::tempdir().expect("a temporary directory");
     let devices = dir.path().join("devices");
     std::fs::create_dir(&devices).expect("the devices directory");
+    node_on(dir, devices, mode, answer_within, cluster)
+}
+
+/// The node back after a stop: a new process (a new link) on the same directory and database.
+fn restarted(f: Fixture, name: &str, db: &std::path::Path) -> Fixture {
+    let devices = f.slots.devices.clone();
+    let mode = f.transport.mode;
+    node_on(
+        f._dir,
+        devices,
+        mode,
+        Duration::from_millis(400),
+        Some((name, db)),
+    )
+}
+
+fn node_on(
+    dir: tempfile::TempDir,
+    devices: std::path::PathBuf,
+    mode: Mode,
+    answer_within: Duration,
+    cluster: Option<(&str, &std::path::Path)>,
+) -> Fixture {
     let transport = Arc::new(ScriptedTransport {
         mode,
         calls: AtomicU32::new(0),
@@ -563,9 +586,9 @@ async fn a_gone_holders_bot_shows_disconnected_once_until_it_returns_and_resumes
     assert!(err.to_string().contains("has stopped"), "{err}");
     assert_eq!(b.stats().whatsapp_clients_started, 0);
     // Node a returns (the same name, the same directory): it resumes the bot, no QR.
-    a.st.draining.store(false, Ordering::SeqCst);
+    let a = restarted(a, "node-a", &_db.path().join("cluster.db"));
     a.slots.resume_one(&a.st.ctx, &bot.id).await;
-    assert_eq!(a.stats().whatsapp_clients_started, 2);
+    assert_eq!(a.stats().whatsapp_clients_started, 1);
     let hold = b.st.link.holder(&b.st.ctx, &bot.id).await.expect("held");
     assert!(hold.live() && hold.node == "node-a");
     a.st.link.shutdown(&a.st.ctx).await;
@@ -584,9 +607,9 @@ async fn a_bot_unlinked_while_its_holder_is_gone_is_not_resumed_and_pairs_anew_e
         a.slots.device_file(&bot.id).exists(),
         "node a's copy is on its disk"
     );
-    a.st.draining.store(false, Ordering::SeqCst);
+    let a = restarted(a, "node-a", &_db.path().join("cluster.db"));
     a.slots.resume_one(&a.st.ctx, &bot.id).await;
-    assert_eq!(a.stats().whatsapp_clients_started, 1, "not resumed");
+    assert_eq!(a.stats().whatsapp_clients_started, 0, "not resumed");
     // Paired anew on node b, which now holds it.
     running(&b, &bot).await;
     assert_eq!(
@@ -622,4 +645,40 @@ async fn an_unlink_that_reached_a_node_not_holding_the_device_is_refused_and_kee
         .expect("unlinked");
     assert!(b.st.store.device_hold(&bot.id).await.unwrap().is_none());
     a.st.link.shutdown(&a.st.ctx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_shutting_down_closes_its_clients_at_once_then_gives_holds_back_and_starts_none() {
+    let (a, b, _db) = two_nodes(Mode::Hang);
+    a.st.link.resume(&a.st.ctx).await; // the hold keeper
+    let mut bots = Vec::new();
+    for name in ["One", "Two", "Three"] {
+        let bot = a.bot(name).await;
+        let _ = running(&a, &bot).await;
+        bots.push(bot);
+    }
+    let started = a.stats().whatsapp_clients_started;
+    let t0 = std::time::Instant::now();
+    a.st.link.shutdown(&a.st.ctx).await;
+    let took = t0.elapsed();
+    eprintln!("shutdown of 3 clients took {took:?}");
+    assert!(took < DRAIN_CLOSE + Duration::from_secs(1), "{took:?}");
+    for bot in &bots {
+        assert!(
+            a.slots.slot(&bot.id).lock().await.is_none(),
+            "every client closed"
+        );
+        let hold = b.st.store.device_hold(&bot.id).await.unwrap().unwrap();
+        assert!(!hold.live(), "given back after the clients closed");
+    }
+    // A request that still reaches the node starts nothing: no client outlives the shutdown.
+    let late = a.bot("Late").await;
+    let err =
+        a.st.link
+            .start(&a.st.ctx, "u1", &late)
+            .await
+            .expect_err("shutting down");
+    assert!(err.to_string().contains("shutting down"), "{err}");
+    assert_eq!(a.stats().whatsapp_clients_started, started);
+    assert!(b.st.store.device_hold(&late.id).await.unwrap().is_none());
 }
