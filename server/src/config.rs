@@ -106,10 +106,20 @@ pub struct ServeArgs {
     pub token_ttl_ms: u64,
     /// Cluster mode: the PostgreSQL every node shares (`postgres://user@host/db`), instead of
     /// `--db`. Needs `--redis-url` too.
-    #[arg(long, env = "BOTLINK_DATABASE_URL", requires = "redis_url")]
+    #[arg(
+        long,
+        env = "BOTLINK_DATABASE_URL",
+        hide_env_values = true,
+        requires = "redis_url"
+    )]
     pub database_url: Option<String>,
     /// Cluster mode: the Redis every node shares (`redis://host:6379`). Needs `--database-url`.
-    #[arg(long, env = "BOTLINK_REDIS_URL", requires = "database_url")]
+    #[arg(
+        long,
+        env = "BOTLINK_REDIS_URL",
+        hide_env_values = true,
+        requires = "database_url"
+    )]
     pub redis_url: Option<String>,
     /// This node's name in the cluster, unique among the nodes (leases are held in its name).
     /// Defaults to `<host>:<port>` of `--addr` alone, and to `<addr>-<random>` in a cluster.
@@ -163,6 +173,27 @@ impl ServeArgs {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", self.addr),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `--help` names the variables that hold credentials, never their values (clap prints a
+    /// set variable's value unless told not to).
+    #[test]
+    fn help_shows_no_database_or_redis_url() {
+        let cmd = <super::Cli as clap::CommandFactory>::command();
+        for id in ["database_url", "redis_url"] {
+            let arg = cmd
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .expect("the argument");
+            assert!(arg.get_env().is_some(), "{id} is read from the environment");
+            assert!(
+                arg.is_hide_env_values_set(),
+                "{id}'s value would print in --help"
+            );
         }
     }
 }

@@ -45,13 +45,14 @@ impl Context {
             public_url: cfg.public_url(),
             count: cfg.qr_count,
         });
+        let stats = Stats::new(!cfg.production);
         Arc::new(Context {
             cfg,
             node,
             store,
             io: OnceLock::new(),
             outbox: Outbox::start(),
-            stats: Stats::default(),
+            stats,
             pairings,
             draining: AtomicBool::new(false),
             lease_round: tokio::sync::Mutex::new(()),

@@ -5,8 +5,13 @@ use crate::sync::lock;
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, sync::Mutex};
 
-#[derive(Default)]
-pub struct Stats(Mutex<Counters>);
+pub struct Stats {
+    counters: Mutex<Counters>,
+    /// Counters per user are kept only where `/api/dev/stats` can read them (dev mode): in
+    /// production they would grow with every user ever seen, and be cloned and published with
+    /// every snapshot, under the lock every CONNECT takes.
+    per_user: bool,
+}
 
 #[derive(Default, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -71,21 +76,34 @@ impl Counters {
 }
 
 impl Stats {
+    /// `per_user`: keep each user's counters too (dev mode).
+    pub fn new(per_user: bool) -> Stats {
+        Stats {
+            counters: Mutex::default(),
+            per_user,
+        }
+    }
+
     pub fn update(&self, f: impl FnOnce(&mut Counters)) {
-        f(&mut lock(&self.0));
+        f(&mut lock(&self.counters));
     }
 
     pub fn user(&self, user: &str, f: impl FnOnce(&mut UserCounters)) {
-        f(lock(&self.0).per_user.entry(user.to_owned()).or_default());
+        if self.per_user {
+            f(lock(&self.counters)
+                .per_user
+                .entry(user.to_owned())
+                .or_default());
+        }
     }
 
     pub fn snapshot(&self) -> Counters {
-        lock(&self.0).clone()
+        lock(&self.counters).clone()
     }
 
     /// Zeroes the cumulative counters; what is open now stays counted as open.
     pub fn reset(&self) {
-        let mut c = lock(&self.0);
+        let mut c = lock(&self.counters);
         let open = c.sockets_open;
         let running = c.whatsapp_clients_running;
         let per_user: BTreeMap<_, _> = c
@@ -108,5 +126,25 @@ impl Stats {
             per_user,
             ..Counters::default()
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stats;
+
+    #[test]
+    fn per_user_counters_are_kept_only_when_asked() {
+        for (per_user, kept) in [(true, 1), (false, 0)] {
+            let stats = Stats::new(per_user);
+            for user in ["a", "b", "a"] {
+                stats.user(user, |u| u.opened += 1);
+            }
+            stats.update(|c| c.sockets_opened += 3);
+            let c = stats.snapshot();
+            assert_eq!(c.sockets_opened, 3);
+            assert_eq!(c.per_user.get("a").map_or(0, |_| 1), kept);
+            assert_eq!(c.per_user.len(), 2 * kept);
+        }
     }
 }
