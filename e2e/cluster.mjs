@@ -8,18 +8,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './fault_proxy.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const PG = `source ${ROOT}scripts/lib/postgres.sh;`;
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function untilListening(port) {
   for (let i = 0; i < 200; i++) {
@@ -88,6 +81,7 @@ function startNode(infra, i, flags, publicUrl) {
   const args = ['--addr', `127.0.0.1:${infra.nodePorts[i]}`, '--node-id', `node${i + 1}`,
     '--database-url', `postgres://postgres@127.0.0.1:${infra.pgPort}/postgres`,
     '--redis-url', `redis://127.0.0.1:${infra.redisPort}`,
+    '--cluster-secret', 'the-end-to-end-clusters-secret',
     '--public-url', publicUrl ?? `http://127.0.0.1:${infra.lbPort}`, ...flags];
   const dataDir = temporaryDataDir(args);
   const proc = spawn(`${ROOT}target/debug/botlink-server`, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -134,7 +128,16 @@ export async function startCluster(flags = []) {
   if (!flags.includes('--static')) flags = ['--static', `${ROOT}dist`, ...flags];
   const lbPort = addr && !addr.endsWith(':0') ? Number(addr.split(':').pop()) : undefined;
   const infra = await infraFor(db && db !== ':memory:' ? db : Symbol('cluster'), lbPort);
-  const nodes = await Promise.all([0, 1, 2].map((i) => startNode(infra, i, flags, publicUrl)));
+  // A node that cannot start fails the cluster, and the ones that did are stopped: a process
+  // left running would keep this test file from ever ending.
+  const started = await Promise.allSettled([0, 1, 2].map((i) => startNode(infra, i, flags, publicUrl)));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    for (const r of started) if (r.status === 'fulfilled') r.value.proc.kill('SIGKILL');
+    if (infras.get(infra.key) === infra) stopInfra(infra);
+    throw failed.reason;
+  }
+  const nodes = started.map((r) => r.value);
   const url = `http://127.0.0.1:${infra.lbPort}`;
   // HAProxy marks a node up after two health checks 500 ms apart.
   await sleep(1_200);

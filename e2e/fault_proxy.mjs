@@ -41,11 +41,20 @@ export async function startFaultProxy(upstreamPort) {
   };
 }
 
-/** A free loopback port. */
+/**
+ * A free loopback port for a process started next, below the kernel's ephemeral range (Linux:
+ * 32768–60999). A port the kernel hands out for `listen(0)` comes from that range, and any
+ * outgoing connection (a browser's, a node's to PostgreSQL) can take it before the process
+ * binds it: "Address already in use", a test failed by chance.
+ */
 export async function freePort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
 }

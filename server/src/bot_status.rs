@@ -5,13 +5,15 @@
 
 use crate::{
     context::Ctx,
+    outbox::Kind,
     store::{self, StoreError},
 };
-use protocol::{BotStatus, ServerEvent, events::BotStatusUpdate};
+use protocol::{BotStatus, Pairing, ServerEvent, WhatsAppEvent, events::BotStatusUpdate};
 
-/// Stores a status and tells the user's socket. `reason` says why, in words (`statusReason`).
-/// The socket is told even when the store failed (the screen shows what happened); the error is
-/// logged here and returned, for an HTTP answer to report it.
+/// Stores a status and tells the user's socket, in the bot's order among what the WhatsApp
+/// library's callbacks wrote (the outbox), and waits for it. `reason` says why, in words
+/// (`statusReason`). The socket is told even when the store failed (the screen shows what
+/// happened); the error is logged and returned, for an HTTP answer to report it.
 pub async fn set_status(
     st: &Ctx,
     user_id: &str,
@@ -20,9 +22,17 @@ pub async fn set_status(
     phone: Option<&str>,
     reason: Option<&str>,
 ) -> Result<(), StoreError> {
-    let stored = store_status(st, bot_id, status, phone, reason).await;
-    announce_status(st, user_id, bot_id, status);
-    stored
+    let (st2, user, bot) = (st.clone(), user_id.to_owned(), bot_id.to_owned());
+    let (phone, reason) = (phone.map(str::to_owned), reason.map(str::to_owned));
+    let write = async move {
+        let stored = store_status(&st2, &bot, status, phone.as_deref(), reason.as_deref()).await;
+        st2.send(&user, &status_event(&bot, status)).await;
+        stored
+    };
+    st.outbox
+        .run(bot_id, write)
+        .await
+        .unwrap_or_else(|| Err(StoreError::Down("the server is stopping".into())))
 }
 
 /// Stores a status; the phone stays unless a new one comes or the bot logged out.
@@ -59,6 +69,14 @@ pub fn announce_status(st: &Ctx, user_id: &str, bot_id: &str, status: BotStatus)
     st.emit_to_user(user_id, &status_event(bot_id, status));
 }
 
+/// `qr_updated` for a pairing's current QR.
+pub fn qr_event(bot_id: &str, qr: Pairing) -> ServerEvent {
+    ServerEvent::WhatsApp(WhatsAppEvent::QrUpdated {
+        bot_id: bot_id.to_owned(),
+        qr,
+    })
+}
+
 /// `bot_status_update` for a bot, stamped now.
 pub fn status_event(bot_id: &str, status: BotStatus) -> ServerEvent {
     ServerEvent::BotStatus(BotStatusUpdate {
@@ -85,7 +103,16 @@ pub enum Next {
     Back,
 }
 
-/// [`set_status`] for synchronous callers: stored and announced in the outbox's order.
+/// How a status write waits in the outbox: an ending is never dropped; any other is replaced
+/// by a newer status that does at least as much.
+fn kind(status: Option<BotStatus>, stores: bool, announces: bool) -> Kind {
+    match status {
+        Some(s) if s.is_ending() => Kind::Once,
+        _ => Kind::Status { stores, announces },
+    }
+}
+
+/// [`set_status`] for synchronous callers: stored and announced in the bot's order.
 pub fn set_status_in_order(
     st: &Ctx,
     user_id: &str,
@@ -94,7 +121,11 @@ pub fn set_status_in_order(
     reason: Option<String>,
 ) {
     let (st2, user, bot) = (st.clone(), user_id.to_owned(), bot_id.to_owned());
-    st.outbox.put(async move {
+    let known = match next {
+        Next::Is(s) => Some(s),
+        Next::Back => None,
+    };
+    st.outbox.put(bot_id, kind(known, true, true), async move {
         let status = match next {
             Next::Is(s) => s,
             Next::Back => previous_status(&st2, &bot).await,
@@ -105,10 +136,11 @@ pub fn set_status_in_order(
     });
 }
 
-/// [`store_status`] for synchronous callers, in the outbox's order.
+/// [`store_status`] for synchronous callers, in the bot's order.
 pub fn store_status_in_order(st: &Ctx, bot_id: &str, status: BotStatus, phone: Option<String>) {
     let (st2, bot) = (st.clone(), bot_id.to_owned());
-    st.outbox.put(async move {
-        let _ = store_status(&st2, &bot, status, phone.as_deref(), None).await;
-    });
+    st.outbox
+        .put(bot_id, kind(Some(status), true, false), async move {
+            let _ = store_status(&st2, &bot, status, phone.as_deref(), None).await;
+        });
 }

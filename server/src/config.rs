@@ -130,6 +130,11 @@ pub struct ServeArgs {
     /// `http://<addr>`.
     #[arg(long, env = "BOTLINK_NODE_URL")]
     pub node_url: Option<String>,
+    /// Cluster mode: a secret every node shares (16 characters or more), with which the nodes
+    /// sign the requests they pass to each other; a request claiming to be passed on without
+    /// a valid signature is treated as coming from outside.
+    #[arg(long, env = "BOTLINK_CLUSTER_SECRET", hide_env_values = true)]
+    pub cluster_secret: Option<String>,
 }
 
 /// The two implementations of the WhatsApp link seam (`links::Link`).
@@ -153,6 +158,20 @@ pub struct ClusterUrls<'a> {
 }
 
 impl ServeArgs {
+    /// The cluster's secret, checked: a node of a cluster cannot start without one.
+    pub fn checked_cluster_secret(&self) -> Result<Option<&str>, String> {
+        match (self.cluster(), self.cluster_secret.as_deref()) {
+            (None, _) => Ok(None),
+            (Some(_), Some(s)) if s.chars().count() >= 16 => Ok(Some(s)),
+            (Some(_), Some(_)) => Err("--cluster-secret must be 16 characters or more".into()),
+            (Some(_), None) => Err(
+                "cluster mode needs --cluster-secret (or BOTLINK_CLUSTER_SECRET): \
+                 the nodes sign the requests they pass to each other with it"
+                    .into(),
+            ),
+        }
+    }
+
     /// The cluster's URLs, when the server runs as a node of one.
     pub fn cluster(&self) -> Option<ClusterUrls<'_>> {
         Some(ClusterUrls {
@@ -184,7 +203,7 @@ mod tests {
     #[test]
     fn help_shows_no_database_or_redis_url() {
         let cmd = <super::Cli as clap::CommandFactory>::command();
-        for id in ["database_url", "redis_url"] {
+        for id in ["database_url", "redis_url", "cluster_secret"] {
             let arg = cmd
                 .get_arguments()
                 .find(|a| a.get_id() == id)

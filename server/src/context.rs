@@ -6,12 +6,12 @@
 use crate::{
     adapter::Io,
     config::ServeArgs,
-    outbox::Outbox,
+    outbox::{Kind, Outbox},
     pairings::{Pairings, QrFormat},
     stats::{Counters, Stats},
     store::Store,
 };
-use protocol::ServerEvent;
+use protocol::{ServerEvent, WhatsAppEvent};
 use std::sync::{Arc, OnceLock, atomic::AtomicBool};
 
 pub type Ctx = Arc<Context>;
@@ -51,7 +51,7 @@ impl Context {
             node,
             store,
             io: OnceLock::new(),
-            outbox: Outbox::start(),
+            outbox: Outbox::default(),
             stats,
             pairings,
             draining: AtomicBool::new(false),
@@ -67,14 +67,17 @@ impl Context {
     }
 
     /// Sends an event to the user's socket, wherever it is connected, after every event put
-    /// in before it (the outbox keeps the order).
+    /// in before it about the same bot (the outbox keeps the order, and coalesces QRs and
+    /// statuses that wait).
     pub fn emit_to_user(&self, user_id: &str, event: &ServerEvent) {
         let Some(io) = self.io.get().cloned() else {
             return;
         };
+        let bot = event.bot_id().unwrap_or_default().to_owned();
         let (user, event) = (user_id.to_owned(), event.clone());
-        self.outbox
-            .put(async move { send(&io, &user, &event).await });
+        self.outbox.put(&bot, kind_of(&event), async move {
+            send(&io, &user, &event).await;
+        });
     }
 
     /// Sends an event now: only from work running in the outbox (it keeps the order).
@@ -82,6 +85,19 @@ impl Context {
         if let Some(io) = self.io.get() {
             send(io, user_id, event).await;
         }
+    }
+}
+
+/// How an event waiting in the outbox coalesces: a QR and a non-final status announcement are
+/// replaced by newer ones; everything else is sent.
+fn kind_of(event: &ServerEvent) -> Kind {
+    match event {
+        ServerEvent::WhatsApp(WhatsAppEvent::QrUpdated { .. }) => Kind::Qr,
+        ServerEvent::BotStatus(update) if !update.status.is_ending() => Kind::Status {
+            stores: false,
+            announces: true,
+        },
+        _ => Kind::Once,
     }
 }
 

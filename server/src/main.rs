@@ -95,6 +95,7 @@ async fn run(
     check: whatsapp::certificate::CertificateCheck,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let whatsapp_url = whatsapp_url(&cli.serve, check)?;
+    cli.serve.checked_cluster_secret()?;
     let clustered = cli.serve.cluster().is_some();
     if clustered && cli.serve.link == LinkKind::Whatsapp && cli.command.is_none() {
         // A bot's device store is a file on one node's disk, pinned to that node: the node must

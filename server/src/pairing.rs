@@ -9,7 +9,7 @@
 //! pairing goes on within `LEASE_TTL_MS + TICK` of its node's death, numbering continued.
 
 use crate::{
-    bot_status::{announce_status, previous_status, set_status, store_status},
+    bot_status::{announce_status, previous_status, qr_event, set_status, store_status},
     context::Ctx,
     pairings::{CODE_ALPHABET, CODE_TTL, RefLookup},
     store::{Lease, NewPairing, PairingRow, Presented, StoreError, random_id},
@@ -25,14 +25,6 @@ pub const LEASE_TTL_MS: i64 = 3_000;
 pub const TICK: Duration = Duration::from_millis(1_000);
 /// How long a driving task waits before trying again when the store did not answer.
 const STORE_RETRY: Duration = Duration::from_millis(500);
-
-/// `qr_updated` for a pairing's current QR.
-pub fn qr_event(bot_id: &str, qr: PairingView) -> ServerEvent {
-    ServerEvent::WhatsApp(WhatsAppEvent::QrUpdated {
-        bot_id: bot_id.to_owned(),
-        qr,
-    })
-}
 
 /// A `whatsapp_connection_event` about `bot_id`, made by `make`.
 fn whatsapp(bot_id: &str, make: impl FnOnce(String) -> WhatsAppEvent) -> ServerEvent {

@@ -9,8 +9,12 @@
 //! generation after joining its room goes itself. Two CONNECTs at once on two nodes leave one.
 
 use crate::{
-    adapter::Adapter, bot_status::status_event, context::user_room, coordination::Limit,
-    pairing::qr_event, state::Shared, store::TokenCheck,
+    adapter::Adapter,
+    bot_status::{qr_event, status_event},
+    context::user_room,
+    coordination::Limit,
+    state::Shared,
+    store::TokenCheck,
 };
 use protocol::{ServerEvent, codes::Refusal, frames::ConnectAuth};
 use socketioxide::{

@@ -506,6 +506,18 @@ async fn real_link_a_bots_session_is_pinned_to_its_node_and_a_gone_node_is_said_
     let (status, again) = start_qr(c.node(1), &token, &bot).await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(again["qr"], pairing["qr"], "the same pairing");
+    // A request that only claims to be passed on by a node is passed on all the same: the node
+    // that does not hold the device never answers for it (it would say "try again").
+    let (status, forged) = c
+        .node(2)
+        .call_with_header(
+            "POST",
+            &format!("/api/bots/{bot}/qr"),
+            Some(&token),
+            ("x-botlink-forwarded-by", "node1"),
+        )
+        .await;
+    assert_eq!((status, &forged["qr"]), (200, &pairing["qr"]), "{forged}");
     assert_eq!(
         (
             clients_started(&c, 0).await,

@@ -212,6 +212,8 @@ async fn run_cluster(args: &Args) -> Result<(), String> {
             format!("postgres://postgres@127.0.0.1:{}/postgres", infra.pg_port),
             "--redis-url".to_owned(),
             format!("redis://127.0.0.1:{}", infra.redis_port),
+            "--cluster-secret".to_owned(),
+            "the-load-benchs-cluster-secret".to_owned(),
         ]);
         nodes.push(spawn(command).await?);
     }

@@ -42,6 +42,12 @@ impl BotStatus {
         }
     }
 
+    /// An ending: the session is over until a person acts (unlinked, or replaced by another
+    /// session). A backend never drops the news of one.
+    pub fn is_ending(self) -> bool {
+        matches!(self, BotStatus::LoggedOut | BotStatus::Conflict)
+    }
+
     /// The status a word names; anything else is `Unknown`.
     pub fn parse(word: &str) -> BotStatus {
         BotStatus::ALL

@@ -41,10 +41,15 @@ async fn holds(s: &dyn Store) {
     );
     let (_, anew) = s.hold_device(&bot.id, "u1", A, "http://a").await.unwrap();
     assert!(!anew, "its holder renews it");
-    s.show_on_hold(&bot.id, "node-b", Some("not the holder"), true)
+    s.show_on_hold(&bot.id, "node-b", Some(("not the holder", 60_000)), true)
         .await
         .unwrap();
-    s.show_on_hold(&bot.id, "node-a", Some("{\"qr\":1}"), false)
+    // A QR outlives its own life in no table: it holds the keys of the device being linked.
+    s.show_on_hold(&bot.id, "node-a", Some(("{\"qr\":0}", 0)), false)
+        .await
+        .unwrap();
+    assert_eq!(s.device_hold(&bot.id).await.unwrap().unwrap().view, None);
+    s.show_on_hold(&bot.id, "node-a", Some(("{\"qr\":1}", 60_000)), false)
         .await
         .unwrap();
     let h = s.device_hold(&bot.id).await.unwrap().unwrap();

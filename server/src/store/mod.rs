@@ -100,7 +100,9 @@ pub struct DeviceHold {
     pub left_ms: i64,
     /// A phone linked the device: no other node can stand in for it.
     pub registered: bool,
-    /// The QR on offer now (the `Pairing`, as JSON), for the replay on any node.
+    /// The QR on offer now (the `Pairing`, as JSON), for the replay on any node; only while
+    /// that QR lives (it holds the keys of the device being linked: no longer in the table
+    /// than on a screen).
     pub view: Option<String>,
 }
 
@@ -232,12 +234,14 @@ pub trait Store: Send + Sync {
         url: &str,
     ) -> Result<Option<DeviceHold>, StoreError>;
     async fn device_hold(&self, bot_id: &str) -> Result<Option<DeviceHold>, StoreError>;
-    /// What the holder's session shows now: its QR (or none), and whether a phone linked it.
+    /// What the holder's session shows now: its QR and how long it lives (or none), and
+    /// whether a phone linked it. A QR is read back only while it lives, and erased at the next
+    /// renewal after.
     async fn show_on_hold(
         &self,
         bot_id: &str,
         node: &str,
-        view: Option<&str>,
+        view: Option<(&str, i64)>,
         registered: bool,
     ) -> Result<(), StoreError>;
     /// Extends every hold of `lease.node`; returns the bots it holds.

@@ -67,10 +67,14 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX device_holds_until ON device_holds(hold_until);",
     // A refresh marks the token it traded instead of deleting it (a retry may trade it again).
     "ALTER TABLE sessions ADD COLUMN traded_at BIGINT;",
+    // A hold's QR is kept only while it lives (it holds the device's keys).
+    "ALTER TABLE device_holds ADD COLUMN view_until BIGINT;
+     UPDATE device_holds SET view = NULL;",
 ];
 
 /// A device hold's columns, with what is left by the database's clock.
-const HOLD: &str = "bot_id, user_id, node, url, hold_until - botlink_now_ms(), registered, view";
+const HOLD: &str = "bot_id, user_id, node, url, hold_until - botlink_now_ms(), registered, \
+     CASE WHEN view_until > botlink_now_ms() THEN view END";
 
 /// A pairing row's columns, with what is left computed by the database's clock.
 const PAIRING: &str = "bot_id, user_id, qr_ref, attempt, qr_expires_at - botlink_now_ms(), \
@@ -626,13 +630,15 @@ impl Store for PostgresStore {
         &self,
         bot_id: &str,
         node: &str,
-        view: Option<&str>,
+        view: Option<(&str, i64)>,
         registered: bool,
     ) -> Result<(), StoreError> {
+        let (view, lives_ms) = view.unzip();
         self.exec(
-            "UPDATE device_holds SET view = $3, registered = registered OR $4
+            "UPDATE device_holds SET view = $3, view_until = botlink_now_ms() + $5,
+                registered = registered OR $4
              WHERE bot_id = $1 AND node = $2",
-            &[&bot_id, &node, &view, &registered],
+            &[&bot_id, &node, &view, &registered, &lives_ms],
         )
         .await
         .map(drop)
@@ -641,7 +647,8 @@ impl Store for PostgresStore {
     async fn renew_holds(&self, lease: Lease<'_>) -> Result<Vec<String>, StoreError> {
         let rows = self
             .rows(
-                "UPDATE device_holds SET hold_until = botlink_now_ms() + $2, lapse_told = false
+                "UPDATE device_holds SET hold_until = botlink_now_ms() + $2, lapse_told = false,
+                    view = CASE WHEN view_until > botlink_now_ms() THEN view END
                  WHERE node = $1 RETURNING bot_id",
                 &[&lease.node, &lease.ttl_ms],
             )

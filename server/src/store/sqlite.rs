@@ -66,10 +66,14 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX device_holds_node ON device_holds(node);",
     // A refresh marks the token it traded instead of deleting it (a retry may trade it again).
     "ALTER TABLE sessions ADD COLUMN traded_at INTEGER;",
+    // A hold's QR is kept only while it lives (it holds the device's keys).
+    "ALTER TABLE device_holds ADD COLUMN view_until INTEGER;
+     UPDATE device_holds SET view = NULL;",
 ];
 
 /// A device hold's columns, with what is left computed against `?1` (now).
-const HOLD: &str = "bot_id, user_id, node, url, hold_until - ?1, registered, view";
+const HOLD: &str = "bot_id, user_id, node, url, hold_until - ?1, registered, \
+     CASE WHEN view_until > ?1 THEN view END";
 
 /// A pairing row's columns, with what is left computed against `?1` (now).
 const PAIRING: &str = "bot_id, user_id, qr_ref, attempt, qr_expires_at - ?1, linked_at - ?1, code, \
@@ -574,13 +578,14 @@ impl Store for SqliteStore {
         &self,
         bot_id: &str,
         node: &str,
-        view: Option<&str>,
+        view: Option<(&str, i64)>,
         registered: bool,
     ) -> Result<(), StoreError> {
+        let (view, lives_ms) = view.unzip();
         self.db().execute(
-            "UPDATE device_holds SET view = ?3, registered = registered OR ?4
+            "UPDATE device_holds SET view = ?3, view_until = ?5 + ?6, registered = registered OR ?4
              WHERE bot_id = ?1 AND node = ?2",
-            params![bot_id, node, view, registered],
+            params![bot_id, node, view, registered, now_ms(), lives_ms],
         )?;
         Ok(())
     }
@@ -588,8 +593,9 @@ impl Store for SqliteStore {
     async fn renew_holds(&self, lease: Lease<'_>) -> Result<Vec<String>, StoreError> {
         let db = self.db();
         let mut stmt = db.prepare(
-            "UPDATE device_holds SET hold_until = ?1 + ?3, lapse_told = 0 WHERE node = ?2
-             RETURNING bot_id",
+            "UPDATE device_holds SET hold_until = ?1 + ?3, lapse_told = 0,
+                view = CASE WHEN view_until > ?1 THEN view END
+             WHERE node = ?2 RETURNING bot_id",
         )?;
         let rows = stmt.query_map(params![now_ms(), lease.node, lease.ttl_ms], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -100,6 +100,23 @@ impl WhatsAppLink {
     }
 }
 
+/// Waits for the bot's writes before an answer, within [`FLUSH_WITHIN`]: a slow database
+/// must not break "answers within 10 s" (the write still happens, after the answer).
+async fn flush(st: &Ctx, bot_id: &str) {
+    if tokio::time::timeout(FLUSH_WITHIN, st.outbox.flush(bot_id))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            bot = bot_id,
+            "answering before the bot's status was stored (the store is slow)"
+        );
+    }
+}
+
+/// How long an answer waits for the bot's writes.
+const FLUSH_WITHIN: Duration = Duration::from_secs(2);
+
 /// The answer for a bot whose device another node holds (when the request was not forwarded
 /// there: its holder is gone, or it was forwarded here already).
 fn held_elsewhere(hold: &crate::store::DeviceHold) -> LinkError {
@@ -388,7 +405,7 @@ impl Link for WhatsAppLink {
                 Phase::Ended(e) => {
                     // The bot's status and reason are stored before the answer: a client that
                     // reloads at once sees why.
-                    st.outbox.flush().await;
+                    flush(st, &bot.id).await;
                     return Err(LinkError::Unavailable {
                         reason: e.reason,
                         retry_after: RETRY_AFTER,
@@ -405,7 +422,7 @@ impl Link for WhatsAppLink {
                         status: crate::bot_status::Next::Is(protocol::BotStatus::Disconnected),
                         forget_device: false,
                     });
-                    st.outbox.flush().await;
+                    flush(st, &bot.id).await;
                     return Err(LinkError::Unavailable {
                         reason,
                         retry_after: RETRY_AFTER,

@@ -197,7 +197,13 @@ pub async fn show_phases(
 ) {
     loop {
         let (view, registered, over) = match &*phase.borrow_and_update() {
-            Phase::Qr(v) | Phase::Scanned(v) => (serde_json::to_string(v).ok(), false, false),
+            Phase::Qr(v) | Phase::Scanned(v) => (
+                serde_json::to_string(v)
+                    .ok()
+                    .map(|json| (json, i64::try_from(v.expires_in_ms).unwrap_or(i64::MAX))),
+                false,
+                false,
+            ),
             Phase::Open => (None, true, false),
             Phase::Starting => (None, false, false),
             Phase::Ended(_) => (None, false, true),
@@ -205,7 +211,12 @@ pub async fn show_phases(
         let Some(st) = st.upgrade() else { return };
         if let Err(e) = st
             .store
-            .show_on_hold(&bot_id, &st.node, view.as_deref(), registered)
+            .show_on_hold(
+                &bot_id,
+                &st.node,
+                view.as_ref().map(|(json, ms)| (json.as_str(), *ms)),
+                registered,
+            )
             .await
         {
             tracing::warn!(bot = %bot_id, "could not record the session's QR in its hold: {e}");

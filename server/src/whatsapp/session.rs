@@ -9,10 +9,12 @@ use super::{
     events::{self, Ending, Outcome, QR_REFS_PER_CONNECTION},
 };
 use crate::{
-    bot_status::{Next, announce_status, set_status, set_status_in_order, store_status_in_order},
+    bot_status::{
+        Next, announce_status, qr_event, set_status, set_status_in_order, store_status_in_order,
+    },
     context::{Context, Ctx},
     links::LinkError,
-    pairing::qr_event,
+    outbox::Kind,
     sync::lock,
 };
 use protocol::{
@@ -22,7 +24,10 @@ use protocol::{
 };
 use std::{
     path::Path,
-    sync::{Arc, Mutex, Weak},
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 use tokio::sync::watch;
@@ -71,6 +76,9 @@ pub struct Core {
     /// whatsapp-rust's clocks run this many times faster (tests against the double): the QR
     /// lifetimes the app is told are divided to match.
     time_divisor: u32,
+    /// Messages received and not yet counted in the store: one waiting count in the outbox
+    /// takes them all, however many arrived while it waited.
+    uncounted: Arc<AtomicU64>,
 }
 
 struct Progress {
@@ -286,7 +294,10 @@ impl Core {
             }
             Outcome::Messages(n) => {
                 let (st2, user, bot) = (st.clone(), self.user_id.clone(), bot_id());
-                st.outbox.put(async move {
+                self.uncounted.fetch_add(n as u64, Ordering::SeqCst);
+                let uncounted = self.uncounted.clone();
+                st.outbox.put(&self.bot_id, Kind::Messages, async move {
+                    let n = uncounted.swap(0, Ordering::SeqCst);
                     match st2.store.count_messages(&bot, n as i64).await {
                         Ok(total) => {
                             let sync = MessageSync {
@@ -361,6 +372,7 @@ impl Session {
             }),
             stop: a.stop,
             time_divisor: a.connector.time_divisor,
+            uncounted: Arc::default(),
         });
         let gate_core = Arc::downgrade(&core);
         let events_core = Arc::downgrade(&core);

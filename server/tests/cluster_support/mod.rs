@@ -13,11 +13,23 @@ use std::{
 };
 
 /// A free port on loopback (the OS picks; a race with another process is unlikely here).
+/// A free loopback port for a process started next, below the kernel's ephemeral range (Linux:
+/// 32768–60999): a port `bind(0)` hands out comes from that range, and any outgoing connection
+/// can take it before the process binds it ("Address already in use", a failure by chance).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64)
+        ^ u64::from(std::process::id());
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + ((seed.wrapping_add(n.wrapping_mul(7_919))) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn is_root() -> bool {
@@ -310,6 +322,8 @@ impl Cluster {
             &db,
             "--redis-url",
             &redis,
+            "--cluster-secret",
+            "the-cluster-suites-secret",
             "--data-dir",
             data,
         ];

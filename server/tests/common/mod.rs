@@ -136,6 +136,29 @@ impl Server {
         )
     }
 
+    /// A bodiless call with one more header.
+    pub async fn call_with_header(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        (name, value): (&str, &str),
+    ) -> (u16, Value) {
+        let mut req = reqwest::Client::new()
+            .request(method.parse().unwrap(), format!("{}{path}", self.url))
+            .header(name, value);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("server answers");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
     /// A new dev session: (token, userId).
     pub async fn session(&self) -> (String, String) {
         let (status, s) = self.call("POST", "/api/auth/session", None, None).await;
