@@ -5,6 +5,7 @@
 //!
 //! Tokens are stored as SHA-256 hashes: a leaked database hands out no session.
 
+pub mod data_dir;
 mod postgres;
 mod sqlite;
 

@@ -2,7 +2,7 @@
 //! adapter, subscribed again after a reconnect), and each node's counters published for the
 //! cluster-wide sum of `/api/dev/stats/cluster`.
 
-use crate::{state::Shared, stats::Counters};
+use crate::core::{context::Ctx, stats::Counters};
 use fred::{
     clients::{Client, SubscriberClient},
     interfaces::{ClientLike, EventInterface, LuaInterface},
@@ -112,7 +112,7 @@ pub struct StatsPublisher {
 }
 
 impl StatsPublisher {
-    pub fn start(st: Shared, client: Client) -> StatsPublisher {
+    pub fn start(st: Ctx, client: Client) -> StatsPublisher {
         let stop = std::sync::Arc::new(tokio::sync::Notify::new());
         let task = tokio::spawn(publish_stats(st, client, stop.clone()));
         StatsPublisher { stop, task }
@@ -126,7 +126,7 @@ impl StatsPublisher {
     }
 }
 
-async fn publish_stats(st: Shared, client: Client, stop: std::sync::Arc<tokio::sync::Notify>) {
+async fn publish_stats(st: Ctx, client: Client, stop: std::sync::Arc<tokio::sync::Notify>) {
     let keys = || vec![format!("botlink:stats:{}", st.node), "botlink:nodes".into()];
     let mut tick = tokio::time::interval(STATS_EVERY);
     loop {

@@ -8,7 +8,7 @@
 //! QR, and waiting message counts add up in one. Endings (`logged_out`, `conflict`) and every
 //! other event are never dropped. So a bot's queue holds a few items, however long the wait.
 
-use crate::sync::lock;
+use crate::core::sync::lock;
 use futures_util::future::BoxFuture;
 use std::{
     collections::{HashMap, VecDeque},

@@ -1,16 +1,18 @@
 //! The HTTP API of PROTOCOL.md §1. Every error is `{"error": "..."}` with a 4xx/5xx status.
 
 use crate::{
-    bot_status::set_status,
-    coordination::Limit,
-    error::{ApiError, ApiJson},
-    socket::valid_id,
-    state::Shared,
+    app::state::AppState,
+    cluster::coordination::{Coordination, Limit},
+    core::bot_status::set_status,
+    core::context::Ctx,
+    http::error::{ApiError, ApiJson},
+    link::Link,
+    realtime::socket::valid_id,
     store::TokenCheck,
 };
 use axum::{
     Json, Router,
-    extract::{FromRequestParts, Path, State},
+    extract::{FromRef, FromRequestParts, Path, State},
     http::{StatusCode, request::Parts},
     routing::{get, post},
 };
@@ -18,16 +20,21 @@ use protocol::{
     Bot, BotStatus, Pairing, Session,
     http::{Health, NewBot, NewSession, PairingCode, PairingCodeRequest},
 };
+use std::sync::Arc;
 
 /// The caller, from `Authorization: Bearer <token>`.
 pub struct User(pub String);
 
-impl FromRequestParts<Shared> for User {
+impl<S: Send + Sync> FromRequestParts<S> for User
+where
+    Ctx: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, st: &Shared) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, st: &S) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized("unauthorized"))?;
-        match st.store.check_token(token).await? {
+        let ctx = Ctx::from_ref(st);
+        match ctx.store.check_token(token).await? {
             TokenCheck::Valid { user_id } => Ok(User(user_id)),
             TokenCheck::Expired { .. } => Err(ApiError::Unauthorized("token_expired")),
             TokenCheck::Unknown => Err(ApiError::Unauthorized("unauthorized")),
@@ -57,14 +64,15 @@ fn rfc3339_ms(ms: i64) -> String {
 }
 
 /// A stored bot with its running pairing, as `Bot` of §1.
-async fn bot(st: &Shared, stored: Bot) -> Bot {
-    let pairing = st.link.pairing(&st.ctx, &stored.id).await;
+async fn bot(ctx: &Ctx, link: &Arc<dyn Link>, stored: Bot) -> Bot {
+    let pairing = link.pairing(ctx, &stored.id).await;
     Bot { pairing, ..stored }
 }
 
-pub fn routes(st: &Shared) -> Router<Shared> {
+pub fn routes(st: &AppState) -> Router<AppState> {
     // What acts on a bot's session is answered by the node holding its device (`forward.rs`).
-    let to_holder = axum::middleware::from_fn_with_state(st.clone(), crate::forward::to_holder);
+    let to_holder =
+        axum::middleware::from_fn_with_state(st.clone(), crate::cluster::forward::to_holder);
     let mut r = Router::new()
         .route("/api/health", get(health))
         .route("/api/auth/refresh", post(refresh))
@@ -86,8 +94,8 @@ pub fn routes(st: &Shared) -> Router<Shared> {
 }
 
 /// `ok`, or `503 draining` once the node stops (the load balancer sends no one new here).
-async fn health(State(st): State<Shared>) -> (StatusCode, Json<Health>) {
-    let draining = st.draining.load(std::sync::atomic::Ordering::SeqCst);
+async fn health(State(ctx): State<Ctx>) -> (StatusCode, Json<Health>) {
+    let draining = ctx.draining.load(std::sync::atomic::Ordering::SeqCst);
     let status = if draining {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
@@ -97,14 +105,16 @@ async fn health(State(st): State<Shared>) -> (StatusCode, Json<Health>) {
         status: if draining { "draining" } else { "ok" }.into(),
         version: env!("CARGO_PKG_VERSION").into(),
         whatsapp_certificate_check: Some(
-            crate::whatsapp::certificate::this_binary().as_str().into(),
+            crate::link::whatsapp::certificate::this_binary()
+                .as_str()
+                .into(),
         ),
     };
     (status, Json(health))
 }
 
 async fn create_session(
-    State(st): State<Shared>,
+    State(ctx): State<Ctx>,
     body: axum::body::Bytes,
 ) -> Result<Json<Session>, ApiError> {
     // The body is optional: no body, or `{}`, makes a new dev user.
@@ -123,9 +133,9 @@ async fn create_session(
         }
         None => format!("dev_{}", crate::store::random_id(6)),
     };
-    let (token, expires_at) = st
+    let (token, expires_at) = ctx
         .store
-        .create_session(&user_id, st.cfg.token_ttl_ms)
+        .create_session(&user_id, ctx.cfg.token_ttl_ms)
         .await?;
     tracing::info!(user = %user_id, "session created");
     Ok(Json(Session {
@@ -135,9 +145,9 @@ async fn create_session(
     }))
 }
 
-async fn refresh(State(st): State<Shared>, parts: Parts) -> Result<Json<Session>, ApiError> {
+async fn refresh(State(ctx): State<Ctx>, parts: Parts) -> Result<Json<Session>, ApiError> {
     let token = bearer(&parts).ok_or(ApiError::Unauthorized("unauthorized"))?;
-    match st.store.refresh(token, st.cfg.token_ttl_ms).await? {
+    match ctx.store.refresh(token, ctx.cfg.token_ttl_ms).await? {
         Some((token, user_id, expires_at)) => {
             tracing::info!(user = %user_id, "session refreshed");
             Ok(Json(Session {
@@ -150,17 +160,22 @@ async fn refresh(State(st): State<Shared>, parts: Parts) -> Result<Json<Session>
     }
 }
 
-async fn list_bots(State(st): State<Shared>, User(user): User) -> Result<Json<Vec<Bot>>, ApiError> {
-    let rows = st.store.list_bots(&user).await?;
+async fn list_bots(
+    State(ctx): State<Ctx>,
+    State(link): State<Arc<dyn Link>>,
+    User(user): User,
+) -> Result<Json<Vec<Bot>>, ApiError> {
+    let rows = ctx.store.list_bots(&user).await?;
     let mut bots = Vec::with_capacity(rows.len());
     for row in rows {
-        bots.push(bot(&st, row).await);
+        bots.push(bot(&ctx, &link, row).await);
     }
     Ok(Json(bots))
 }
 
 async fn create_bot(
-    State(st): State<Shared>,
+    State(ctx): State<Ctx>,
+    State(link): State<Arc<dyn Link>>,
     User(user): User,
     ApiJson(req): ApiJson<NewBot>,
 ) -> Result<(StatusCode, Json<Bot>), ApiError> {
@@ -174,34 +189,36 @@ async fn create_bot(
             "name must be at most 64 characters (it has {len})"
         )));
     }
-    let row = st.store.create_bot(&user, name).await?;
-    Ok((StatusCode::CREATED, Json(bot(&st, row).await)))
+    let row = ctx.store.create_bot(&user, name).await?;
+    Ok((StatusCode::CREATED, Json(bot(&ctx, &link, row).await)))
 }
 
 /// The caller's bot `id`; a malformed id or another user's bot is a 404.
-pub async fn owned_bot(st: &Shared, user: &str, id: &str) -> Result<Bot, ApiError> {
+pub async fn owned_bot(ctx: &Ctx, user: &str, id: &str) -> Result<Bot, ApiError> {
     if !valid_id(id) {
         return Err(ApiError::NotFound);
     }
-    st.store.get_bot(user, id).await?.ok_or(ApiError::NotFound)
+    ctx.store.get_bot(user, id).await?.ok_or(ApiError::NotFound)
 }
 
 async fn get_bot(
-    State(st): State<Shared>,
+    State(ctx): State<Ctx>,
+    State(link): State<Arc<dyn Link>>,
     User(user): User,
     Path(id): Path<String>,
 ) -> Result<Json<Bot>, ApiError> {
-    let stored = owned_bot(&st, &user, &id).await?;
-    Ok(Json(bot(&st, stored).await))
+    let stored = owned_bot(&ctx, &user, &id).await?;
+    Ok(Json(bot(&ctx, &link, stored).await))
 }
 
 async fn delete_bot(
-    State(st): State<Shared>,
+    State(ctx): State<Ctx>,
+    State(link): State<Arc<dyn Link>>,
     User(user): User,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    owned_bot(&st, &user, &id).await?;
-    if let Some(hold) = st.link.holder(&st.ctx, &id).await
+    owned_bot(&ctx, &user, &id).await?;
+    if let Some(hold) = link.holder(&ctx, &id).await
         && hold.live()
     {
         // Its session runs on another node, which this request did not reach.
@@ -215,8 +232,8 @@ async fn delete_bot(
     }
     // The row (and its hold) first: when the database cannot delete, nothing is unlinked and
     // the answer says so. Then the session and the device, which cannot come back.
-    st.store.delete_bot(&user, &id).await?;
-    st.link.unlink(&st.ctx, &id).await.map_err(|e| {
+    ctx.store.delete_bot(&user, &id).await?;
+    link.unlink(&ctx, &id).await.map_err(|e| {
         ApiError::Broken(format!(
             "the bot was deleted, but its WhatsApp device could not be forgotten: {e}"
         ))
@@ -225,16 +242,18 @@ async fn delete_bot(
 }
 
 async fn start_qr(
-    State(st): State<Shared>,
+    State(ctx): State<Ctx>,
+    State(link): State<Arc<dyn Link>>,
+    State(coordination): State<Arc<Coordination>>,
     User(user): User,
     Path(id): Path<String>,
 ) -> Result<Json<Pairing>, ApiError> {
-    let row = owned_bot(&st, &user, &id).await?;
-    st.coordination
+    let row = owned_bot(&ctx, &user, &id).await?;
+    coordination
         .take(Limit::Qr, &user)
         .await?
         .map_err(ApiError::RateLimited)?;
-    Ok(Json(st.link.start(&st.ctx, &user, &row).await?))
+    Ok(Json(link.start(&ctx, &user, &row).await?))
 }
 
 /// The digits of a phone number typed with its country code (`+49 151 2345-678`, `(415) 555…`),
@@ -263,32 +282,33 @@ pub fn phone_digits(typed: &str) -> Result<String, String> {
 
 /// `POST /api/bots/{id}/pairing-code {"phone"}`: a code to enter on the phone instead of a scan.
 async fn pairing_code(
-    State(st): State<Shared>,
+    State(ctx): State<Ctx>,
+    State(link): State<Arc<dyn Link>>,
+    State(coordination): State<Arc<Coordination>>,
     User(user): User,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PairingCodeRequest>,
 ) -> Result<Json<PairingCode>, ApiError> {
-    let row = owned_bot(&st, &user, &id).await?;
+    let row = owned_bot(&ctx, &user, &id).await?;
     let phone = phone_digits(&req.phone).map_err(ApiError::BadRequest)?;
-    st.coordination
+    coordination
         .take(Limit::Qr, &user)
         .await?
         .map_err(ApiError::RateLimited)?;
-    Ok(Json(
-        st.link.pairing_code(&st.ctx, &user, &row, &phone).await?,
-    ))
+    Ok(Json(link.pairing_code(&ctx, &user, &row, &phone).await?))
 }
 
 async fn logout(
-    State(st): State<Shared>,
+    State(ctx): State<Ctx>,
+    State(link): State<Arc<dyn Link>>,
     User(user): User,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    owned_bot(&st, &user, &id).await?;
+    owned_bot(&ctx, &user, &id).await?;
     // A retry after any failure here is safe: unlinking an unlinked bot changes nothing.
-    st.link.unlink(&st.ctx, &id).await?;
+    link.unlink(&ctx, &id).await?;
     set_status(
-        &st.ctx,
+        &ctx,
         &user,
         &id,
         BotStatus::LoggedOut,

@@ -4,11 +4,11 @@
 //! depends on the core and never the other way round.
 
 use crate::{
-    adapter::Io,
     config::ServeArgs,
-    outbox::{Kind, Outbox},
-    pairings::{Pairings, QrFormat},
-    stats::{Counters, Stats},
+    core::outbox::{Kind, Outbox},
+    core::stats::{Counters, Stats},
+    link::simulated::pairings::{Pairings, QrFormat},
+    realtime::adapter::Io,
     store::Store,
 };
 use protocol::{ServerEvent, WhatsAppEvent};

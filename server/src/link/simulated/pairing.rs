@@ -9,9 +9,9 @@
 //! pairing goes on within `LEASE_TTL_MS + TICK` of its node's death, numbering continued.
 
 use crate::{
-    bot_status::{announce_status, previous_status, qr_event, set_status, store_status},
-    context::Ctx,
-    pairings::{CODE_ALPHABET, CODE_TTL, RefLookup},
+    core::bot_status::{announce_status, previous_status, qr_event, set_status, store_status},
+    core::context::Ctx,
+    link::simulated::pairings::{CODE_ALPHABET, CODE_TTL, RefLookup},
     store::{Lease, NewPairing, PairingRow, Presented, StoreError, random_id},
 };
 use protocol::{

@@ -2,7 +2,7 @@
 //! the pairings whose lease this node holds (their rows, the truth, are in the store). The engine
 //! that drives them is `pairing.rs`.
 
-use crate::{config::QrStyle, store::PairingRow, sync::lock};
+use crate::{config::QrStyle, core::sync::lock, store::PairingRow};
 use protocol::Pairing as PairingView;
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 use tokio::task::AbortHandle;

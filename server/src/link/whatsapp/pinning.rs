@@ -12,7 +12,7 @@
 //! Moving a device between nodes is a later step (README, "Cluster mode").
 
 use super::{Slots, session::Phase};
-use crate::{bot_status::set_status, context::Ctx, store::Lease};
+use crate::{core::bot_status::set_status, core::context::Ctx, store::Lease};
 use protocol::BotStatus;
 use std::{
     collections::BTreeSet,
@@ -191,7 +191,7 @@ pub async fn tell_lapsed(st: &Ctx) {
 /// Writes what a session shows into its hold, as it changes, for the other nodes' replays:
 /// the QR on offer, and that a phone linked the device. Ends with the session.
 pub async fn show_phases(
-    st: std::sync::Weak<crate::context::Context>,
+    st: std::sync::Weak<crate::core::context::Context>,
     bot_id: String,
     mut phase: watch::Receiver<Phase>,
 ) {

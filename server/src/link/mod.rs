@@ -1,14 +1,20 @@
 //! The seam between the pairing API and WhatsApp: one interface, [`Link`], with two
-//! implementations — [`Simulated`] (the default, for development, demos and tests: QR codes that
-//! open this server's `/link/<ref>`) and `whatsapp::WhatsAppLink` (real sessions through the
-//! whatsapp-rust crate). The HTTP API and the Socket.IO replay talk to this trait only.
+//! implementations — `simulated::Simulated` (the default, for development, demos and tests: QR
+//! codes that open this server's `/link/<ref>`) and `whatsapp::WhatsAppLink` (real sessions
+//! through the whatsapp-rust crate; docs/whatsapp.md). The HTTP API and the Socket.IO replay
+//! talk to this trait only, and a link is handed the narrow `core::context::Context`, never the
+//! application's state. A change to how WhatsApp's events become the contract's goes in
+//! `whatsapp/events.rs`; to how a client starts, stops or is pinned, `whatsapp/mod.rs` and
+//! `whatsapp/pinning.rs`.
+
+pub mod simulated;
+pub mod whatsapp;
 
 use crate::{
-    context::Ctx,
-    pairing,
+    core::context::Ctx,
     store::{RETRY_WHEN_DOWN, StoreError},
 };
-use protocol::{Bot, BotStatus, Pairing, http::PairingCode};
+use protocol::{Bot, Pairing, http::PairingCode};
 use std::time::Duration;
 
 /// Why a link could not do what was asked; each is an HTTP answer of the contract.
@@ -76,44 +82,4 @@ pub trait Link: Send + Sync {
 
     /// Stops every client (the server is shutting down); devices are kept.
     async fn shutdown(&self, st: &Ctx);
-}
-
-/// The simulated link: `pairing.rs` is its engine.
-pub struct Simulated;
-
-#[async_trait::async_trait]
-impl Link for Simulated {
-    async fn start(&self, st: &Ctx, user: &str, bot: &Bot) -> Result<Pairing, LinkError> {
-        if bot.status == BotStatus::Connected {
-            return Err(LinkError::AlreadyConnected);
-        }
-        Ok(pairing::start_or_join(st, user, &bot.id).await?)
-    }
-
-    async fn pairing(&self, st: &Ctx, bot_id: &str) -> Option<Pairing> {
-        pairing::view(st, bot_id).await
-    }
-
-    async fn pairing_code(
-        &self,
-        st: &Ctx,
-        user: &str,
-        bot: &Bot,
-        _phone: &str,
-    ) -> Result<PairingCode, LinkError> {
-        if bot.status == BotStatus::Connected {
-            return Err(LinkError::AlreadyConnected);
-        }
-        Ok(pairing::issue_code(st, user, &bot.id).await?)
-    }
-
-    async fn unlink(&self, st: &Ctx, bot_id: &str) -> Result<(), LinkError> {
-        Ok(pairing::end(st, bot_id).await?)
-    }
-
-    async fn resume(&self, _st: &Ctx) {
-        // A simulated session has nothing to resume: its "device" is the row's status.
-    }
-
-    async fn shutdown(&self, _st: &Ctx) {}
 }

@@ -1,14 +1,15 @@
 //! Dev-mode extras of PROTOCOL.md §8: failure codes on demand, token expiry and revocation,
 //! and the counters. Absent with `--production`.
 
+use crate::core::context::Ctx;
 use crate::{
-    api::{User, owned_bot},
-    cluster,
-    coordination::Coordination,
-    error::{ApiError, ApiJson},
-    pairing,
-    state::Shared,
-    stats::Counters,
+    app::state::AppState,
+    cluster::coordination::Coordination,
+    cluster::redis as cluster_redis,
+    core::stats::Counters,
+    http::api::{User, owned_bot},
+    http::error::{ApiError, ApiJson},
+    link::simulated::pairing,
     store::RETRY_WHEN_DOWN,
 };
 use axum::{
@@ -20,8 +21,9 @@ use axum::{
 use serde::Deserialize;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-pub fn routes() -> Router<Shared> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/dev/bots/{id}/fail", post(fail))
         .route("/api/dev/tokens/expire", post(expire))
@@ -37,23 +39,23 @@ struct Fail {
 }
 
 async fn fail(
-    State(st): State<Shared>,
+    State(ctx): State<Ctx>,
     User(user): User,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Fail>,
 ) -> Result<StatusCode, ApiError> {
-    owned_bot(&st, &user, &id).await?;
-    pairing::fail(&st.ctx, &user, &id, req.code).await?;
+    owned_bot(&ctx, &user, &id).await?;
+    pairing::fail(&ctx, &user, &id, req.code).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn expire(State(st): State<Shared>, User(user): User) -> Result<StatusCode, ApiError> {
-    st.store.expire_tokens(&user).await?;
+async fn expire(State(ctx): State<Ctx>, User(user): User) -> Result<StatusCode, ApiError> {
+    ctx.store.expire_tokens(&user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn revoke(State(st): State<Shared>, User(user): User) -> Result<StatusCode, ApiError> {
-    st.store.revoke_tokens(&user).await?;
+async fn revoke(State(ctx): State<Ctx>, User(user): User) -> Result<StatusCode, ApiError> {
+    ctx.store.revoke_tokens(&user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -65,10 +67,10 @@ struct NodeStats {
     counters: Counters,
 }
 
-async fn stats(State(st): State<Shared>) -> Json<NodeStats> {
+async fn stats(State(ctx): State<Ctx>) -> Json<NodeStats> {
     Json(NodeStats {
-        node: st.node.clone(),
-        counters: st.counters(),
+        node: ctx.node.clone(),
+        counters: ctx.counters(),
     })
 }
 
@@ -80,10 +82,13 @@ struct ClusterStats {
     sum: Counters,
 }
 
-async fn cluster_stats(State(st): State<Shared>) -> Result<Json<ClusterStats>, ApiError> {
-    let nodes = match &st.coordination {
-        Coordination::Local(_) => BTreeMap::from([(st.node.clone(), st.counters())]),
-        Coordination::Redis(redis) => cluster::read_stats(redis.client())
+async fn cluster_stats(
+    State(ctx): State<Ctx>,
+    State(coordination): State<Arc<Coordination>>,
+) -> Result<Json<ClusterStats>, ApiError> {
+    let nodes = match coordination.as_ref() {
+        Coordination::Local(_) => BTreeMap::from([(ctx.node.clone(), ctx.counters())]),
+        Coordination::Redis(redis) => cluster_redis::read_stats(redis.client())
             .await
             .map_err(|e| ApiError::Unavailable(e, RETRY_WHEN_DOWN))?,
     };
@@ -94,7 +99,7 @@ async fn cluster_stats(State(st): State<Shared>) -> Result<Json<ClusterStats>, A
     Ok(Json(ClusterStats { nodes, sum }))
 }
 
-async fn reset(State(st): State<Shared>) -> StatusCode {
-    st.stats.reset();
+async fn reset(State(ctx): State<Ctx>) -> StatusCode {
+    ctx.stats.reset();
     StatusCode::NO_CONTENT
 }

@@ -24,7 +24,7 @@
 //! | `Messages` (protocol messages such as the phone's key share not counted) | `message_sync` with the bot's count | unchanged | runs |
 //! | every other event | nothing | unchanged | runs |
 
-use crate::bot_status::Next;
+use crate::core::bot_status::Next;
 use protocol::{BotStatus, codes};
 use whatsapp_rust::types::events::{ConnectFailureReason, Event};
 

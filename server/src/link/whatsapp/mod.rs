@@ -21,10 +21,10 @@ pub mod session;
 mod tests;
 
 use crate::{
-    context::Ctx,
-    links::{Link, LinkError},
-    socket::valid_id,
-    sync::lock,
+    core::context::Ctx,
+    core::sync::lock,
+    link::{Link, LinkError},
+    realtime::socket::valid_id,
 };
 use connector::Connector;
 use protocol::{Bot, Pairing, http::PairingCode};
@@ -419,7 +419,9 @@ impl Link for WhatsAppLink {
                     core.end(events::Ending {
                         code: protocol::codes::TIMED_OUT,
                         reason: reason.clone(),
-                        status: crate::bot_status::Next::Is(protocol::BotStatus::Disconnected),
+                        status: crate::core::bot_status::Next::Is(
+                            protocol::BotStatus::Disconnected,
+                        ),
                         forget_device: false,
                     });
                     flush(st, &bot.id).await;

@@ -2,7 +2,12 @@
 //! `/link/code`: where a phone enters a pairing code instead. Every server string in them is
 //! HTML-escaped.
 
-use crate::{coordination::Limit, pairing, pairings::RefLookup, state::Shared};
+use crate::cluster::coordination::Coordination;
+use crate::core::context::Ctx;
+use crate::{
+    app::state::AppState, cluster::coordination::Limit, link::simulated::pairing,
+    link::simulated::pairings::RefLookup,
+};
 use axum::{
     Router,
     extract::{Form, Path, State},
@@ -10,8 +15,9 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::get,
 };
+use std::sync::Arc;
 
-pub fn routes() -> Router<Shared> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/link/code", get(code_form).post(enter_code))
         .route("/link/{qr_ref}", get(show).post(complete))
@@ -88,8 +94,8 @@ fn linking(name: &str) -> Response {
     )
 }
 
-async fn show(State(st): State<Shared>, Path(qr_ref): Path<String>) -> Response {
-    let bot_id = match pairing::lookup(&st.ctx, &qr_ref).await {
+async fn show(State(ctx): State<Ctx>, Path(qr_ref): Path<String>) -> Response {
+    let bot_id = match pairing::lookup(&ctx, &qr_ref).await {
         Ok(RefLookup::Live { bot_id }) => bot_id,
         Ok(RefLookup::Spent(why)) => return gone(&why),
         Ok(RefLookup::Unknown) => return gone("unknown"),
@@ -98,7 +104,7 @@ async fn show(State(st): State<Shared>, Path(qr_ref): Path<String>) -> Response 
             return gone("unavailable");
         }
     };
-    let name = st
+    let name = ctx
         .store
         .get_bot_any(&bot_id)
         .await
@@ -153,8 +159,12 @@ struct CodeEntry {
     code: String,
 }
 
-async fn enter_code(State(st): State<Shared>, Form(entry): Form<CodeEntry>) -> Response {
-    let allowed = match st.coordination.take(Limit::CodeEntry, "everyone").await {
+async fn enter_code(
+    State(ctx): State<Ctx>,
+    State(coordination): State<Arc<Coordination>>,
+    Form(entry): Form<CodeEntry>,
+) -> Response {
+    let allowed = match coordination.take(Limit::CodeEntry, "everyone").await {
         Ok(allowed) => allowed,
         Err(e) => {
             tracing::warn!("a pairing code could not be checked: {e}");
@@ -173,7 +183,7 @@ async fn enter_code(State(st): State<Shared>, Form(entry): Form<CodeEntry>) -> R
             )),
         );
     }
-    match pairing::enter_code(&st.ctx, &entry.code)
+    match pairing::enter_code(&ctx, &entry.code)
         .await
         .as_deref()
         .map_err(String::as_str)
@@ -196,8 +206,8 @@ async fn enter_code(State(st): State<Shared>, Form(entry): Form<CodeEntry>) -> R
     }
 }
 
-async fn complete(State(st): State<Shared>, Path(qr_ref): Path<String>) -> Response {
-    match pairing::scan(&st.ctx, &qr_ref).await {
+async fn complete(State(ctx): State<Ctx>, Path(qr_ref): Path<String>) -> Response {
+    match pairing::scan(&ctx, &qr_ref).await {
         Ok(name) => linking(&name),
         Err(why) => gone(&why),
     }

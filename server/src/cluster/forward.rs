@@ -9,7 +9,9 @@
 //! treated as coming from outside (its claim removed), so no one outside can make a node that
 //! does not hold a device act on it.
 
-use crate::{error::ApiError, state::Shared, store::now_ms};
+use crate::core::context::Ctx;
+use crate::link::Link;
+use crate::{http::error::ApiError, store::now_ms};
 use axum::{
     body::{Body, Bytes},
     extract::{Path, Request, State},
@@ -19,6 +21,7 @@ use axum::{
 };
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use std::{sync::LazyLock, time::Duration};
 
 /// Set on a passed-on request: the node that passed it on, when, and its signature.
@@ -48,7 +51,8 @@ static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
 /// holder while it lives; otherwise this node answers (the link explains a gone holder). A
 /// request validly signed by another node is answered here.
 pub async fn to_holder(
-    State(st): State<Shared>,
+    State(ctx): State<Ctx>,
+    State(link): State<Arc<dyn Link>>,
     Path(bot_id): Path<String>,
     req: Request,
     next: Next,
@@ -61,7 +65,7 @@ pub async fn to_holder(
         return ApiError::TooLarge.into_response();
     };
     if parts.headers.contains_key(&FORWARDED) {
-        let checked = match st.cfg.cluster_secret.as_deref() {
+        let checked = match ctx.cfg.cluster_secret.as_deref() {
             Some(secret) => verify(secret, &parts, &body, now_ms()),
             None => Err("this server has no cluster secret"),
         };
@@ -73,8 +77,8 @@ pub async fn to_holder(
             }
         }
     }
-    match st.link.holder(&st.ctx, &bot_id).await {
-        Some(hold) if hold.live() => match pass_on(&st, &hold.url, &parts, body).await {
+    match link.holder(&ctx, &bot_id).await {
+        Some(hold) if hold.live() => match pass_on(&ctx, &hold.url, &parts, body).await {
             Ok(answer) => answer,
             Err(why) => {
                 tracing::warn!(bot = %bot_id, holder = %hold.node, "could not pass a request on: {why}");
@@ -141,24 +145,24 @@ fn verify(secret: &str, parts: &Parts, body: &[u8], now: i64) -> Result<(), &'st
 }
 
 async fn pass_on(
-    st: &Shared,
+    ctx: &Ctx,
     holder_url: &str,
     parts: &Parts,
     body: Bytes,
 ) -> Result<Response, String> {
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let secret = st
+    let secret = ctx
         .cfg
         .cluster_secret
         .as_deref()
         .ok_or("this node has no cluster secret to sign with")?;
     let at = now_ms();
-    let signature = sign(secret, &parts.method, path, &st.node, at, &body)
+    let signature = sign(secret, &parts.method, path, &ctx.node, at, &body)
         .finalize()
         .into_bytes();
     let mut out = CLIENT
         .request(parts.method.clone(), format!("{holder_url}{path}"))
-        .header(&FORWARDED, st.node.as_str())
+        .header(&FORWARDED, ctx.node.as_str())
         .header(&FORWARDED_AT, at.to_string())
         .header(&SIGNATURE, hex::encode(signature))
         .body(body);

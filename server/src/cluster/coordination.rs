@@ -2,7 +2,7 @@
 //! user's sockets is the newest. One process keeps them in memory; a cluster keeps them in Redis,
 //! each a Lua script (atomic, on Redis's clock). Both give the same answers.
 
-use crate::{limits::RateLimiter, sync::lock};
+use crate::{cluster::limits::RateLimiter, core::sync::lock};
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 /// Redis could not answer: the caller refuses for now (`rate_limited`, 503), never ends a session.

@@ -9,13 +9,13 @@ use super::{
     events::{self, Ending, Outcome, QR_REFS_PER_CONNECTION},
 };
 use crate::{
-    bot_status::{
+    core::bot_status::{
         Next, announce_status, qr_event, set_status, set_status_in_order, store_status_in_order,
     },
-    context::{Context, Ctx},
-    links::LinkError,
-    outbox::Kind,
-    sync::lock,
+    core::context::{Context, Ctx},
+    core::outbox::Kind,
+    core::sync::lock,
+    link::LinkError,
 };
 use protocol::{
     BotStatus, Pairing as PairingView, ServerEvent, WhatsAppEvent,
@@ -349,7 +349,7 @@ impl Session {
 
     /// [`Session::start`]; an error says why the device store cannot be used.
     async fn build(a: StartArgs<'_>) -> Result<Option<Session>, String> {
-        crate::data_dir::create_private_file(a.device_file).map_err(|e| e.to_string())?;
+        crate::store::data_dir::create_private_file(a.device_file).map_err(|e| e.to_string())?;
         // A file that is not a database is refused at once: the store's connection pool would
         // retry it for 30 s, past the 10 s the pairing API promises.
         check_database(a.device_file).map_err(|e| e.to_string())?;

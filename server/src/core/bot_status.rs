@@ -4,8 +4,8 @@
 //! in the order they were called, among the events emitted around them.
 
 use crate::{
-    context::Ctx,
-    outbox::Kind,
+    core::context::Ctx,
+    core::outbox::Kind,
     store::{self, StoreError},
 };
 use protocol::{BotStatus, Pairing, ServerEvent, WhatsAppEvent, events::BotStatusUpdate};

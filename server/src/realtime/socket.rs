@@ -8,12 +8,13 @@
 //! one socket, so a late message can never reach a newer one), and a socket that finds a newer
 //! generation after joining its room goes itself. Two CONNECTs at once on two nodes leave one.
 
+use crate::core::context::Ctx;
+use crate::link::Link;
 use crate::{
-    adapter::Adapter,
-    bot_status::{qr_event, status_event},
-    context::user_room,
-    coordination::Limit,
-    state::Shared,
+    cluster::coordination::{Coordination, Limit},
+    core::bot_status::{qr_event, status_event},
+    core::context::user_room,
+    realtime::adapter::Adapter,
     store::TokenCheck,
 };
 use protocol::{ServerEvent, codes::Refusal, frames::ConnectAuth};
@@ -22,6 +23,7 @@ use socketioxide::{
     handler::ConnectHandler,
     socket::DisconnectReason,
 };
+use std::sync::Arc;
 
 /// Who a socket belongs to, set by the auth middleware.
 #[derive(Clone, Debug)]
@@ -50,8 +52,8 @@ impl std::fmt::Display for Refused {
 }
 
 /// Registers the namespace; in a cluster, once its adapter has subscribed to the other nodes.
-pub async fn register(st: &Shared) -> Result<(), String> {
-    let Some(io) = st.io.get() else {
+pub async fn register(ctx: &Ctx) -> Result<(), String> {
+    let Some(io) = ctx.io.get() else {
         return Ok(());
     };
     io.ns("/", on_connect.with(authenticate))
@@ -61,11 +63,12 @@ pub async fn register(st: &Shared) -> Result<(), String> {
 
 async fn authenticate(
     s: SocketRef<Adapter>,
-    State(st): State<Shared>,
+    State(ctx): State<Ctx>,
+    State(coordination): State<Arc<Coordination>>,
     TryData(auth): TryData<ConnectAuth>,
 ) -> Result<(), Refused> {
     let refuse = |why: Refusal| {
-        st.stats.update(|c| c.connect_errors += 1);
+        ctx.stats.update(|c| c.connect_errors += 1);
         tracing::info!(sid = %s.id, "socket refused: {}", why.as_str());
         Err(Refused(why))
     };
@@ -74,7 +77,7 @@ async fn authenticate(
     };
     // Whatever fails on our side (the database, Redis) is `rate_limited`: the one refusal the
     // app retries, with backoff. Never `unauthorized`, which would end the person's session.
-    let user_id = match st.store.check_token(&auth.token).await {
+    let user_id = match ctx.store.check_token(&auth.token).await {
         Ok(TokenCheck::Valid { user_id }) => user_id,
         Ok(TokenCheck::Expired { .. }) => return refuse(Refusal::TokenExpired),
         Ok(TokenCheck::Unknown) => return refuse(Refusal::Unauthorized),
@@ -83,7 +86,7 @@ async fn authenticate(
             return refuse(Refusal::RateLimited);
         }
     };
-    match st.coordination.take(Limit::Connect, &user_id).await {
+    match coordination.take(Limit::Connect, &user_id).await {
         Ok(Ok(())) => {}
         Ok(Err(_)) => return refuse(Refusal::RateLimited),
         Err(e) => {
@@ -91,7 +94,7 @@ async fn authenticate(
             return refuse(Refusal::RateLimited);
         }
     }
-    let generation = match st.coordination.arrive(&user_id).await {
+    let generation = match coordination.arrive(&user_id).await {
         Ok(g) => g,
         Err(e) => {
             tracing::warn!("socket generation not given: {e}");
@@ -117,7 +120,9 @@ pub fn valid_id(id: &str) -> bool {
 
 async fn on_connect(
     s: SocketRef<Adapter>,
-    State(st): State<Shared>,
+    State(ctx): State<Ctx>,
+    State(link): State<Arc<dyn Link>>,
+    State(coordination): State<Arc<Coordination>>,
     Extension(who): Extension<Authed>,
 ) {
     let user = who.user_id.clone();
@@ -129,17 +134,17 @@ async fn on_connect(
     );
     // Counted before the socket joins its rooms: from then on a newer socket (on any node) can
     // disconnect it, and its `on_disconnect` must find it counted.
-    st.stats.update(|c| {
+    ctx.stats.update(|c| {
         c.sockets_opened += 1;
         c.sockets_open += 1;
     });
-    st.stats.user(&user, |u| {
+    ctx.stats.user(&user, |u| {
         u.opened += 1;
         u.open += 1;
     });
     s.join([user_room(&user), generation_room(&user, who.generation)]);
     // Looked at again now that the socket is in its room: a newer one may have come meanwhile.
-    let (mut older, newer) = match st.coordination.recheck(&user, who.generation).await {
+    let (mut older, newer) = match coordination.recheck(&user, who.generation).await {
         Ok(g) => (g.older, g.newer),
         Err(e) => {
             tracing::warn!(%user, "could not look for newer sockets: {e}");
@@ -152,7 +157,7 @@ async fn on_connect(
         let _ = s.disconnect();
         return;
     }
-    if let Some(io) = st.io.get() {
+    if let Some(io) = ctx.io.get() {
         for old in older {
             if let Err(e) = io.to(generation_room(&user, old)).disconnect().await {
                 tracing::warn!(%user, "could not disconnect an older socket: {e}");
@@ -161,7 +166,7 @@ async fn on_connect(
     }
     tracing::info!(%user, sid = %s.id, bot = ?who.bot_id, generation = who.generation, "socket connected");
     if let Some(bot) = &who.bot_id
-        && let Some(event) = replay(&st, &user, bot).await
+        && let Some(event) = replay(&ctx, link.as_ref(), &user, bot).await
     {
         let _ = s.emit(event.name(), &event);
     }
@@ -169,9 +174,9 @@ async fn on_connect(
 
 /// The state a socket gets at once on CONNECT with a `botId` (§5): its current QR while it
 /// pairs, else its status.
-async fn replay(st: &Shared, user_id: &str, bot_id: &str) -> Option<ServerEvent> {
-    let bot = st.store.get_bot(user_id, bot_id).await.ok().flatten()?;
-    Some(match st.link.pairing(&st.ctx, bot_id).await {
+async fn replay(ctx: &Ctx, link: &dyn Link, user_id: &str, bot_id: &str) -> Option<ServerEvent> {
+    let bot = ctx.store.get_bot(user_id, bot_id).await.ok().flatten()?;
+    Some(match link.pairing(ctx, bot_id).await {
         Some(qr) => qr_event(bot_id, qr),
         None => status_event(&bot.id, bot.status),
     })
@@ -179,19 +184,20 @@ async fn replay(st: &Shared, user_id: &str, bot_id: &str) -> Option<ServerEvent>
 
 async fn on_disconnect(
     s: SocketRef<Adapter>,
-    State(st): State<Shared>,
+    State(ctx): State<Ctx>,
+    State(coordination): State<Arc<Coordination>>,
     Extension(who): Extension<Authed>,
     reason: DisconnectReason,
 ) {
     let user = who.user_id;
-    st.coordination.leave(&user, who.generation).await;
+    coordination.leave(&user, who.generation).await;
     // The server disconnects a namespace socket for one reason only: a newer socket of its user.
     let replaced = reason == DisconnectReason::ServerNSDisconnect;
-    st.stats.update(|c| {
+    ctx.stats.update(|c| {
         c.sockets_open = c.sockets_open.saturating_sub(1);
         c.sockets_replaced += u64::from(replaced);
     });
-    st.stats.user(&user, |u| {
+    ctx.stats.user(&user, |u| {
         u.open = u.open.saturating_sub(1);
         u.replaced += u64::from(replaced);
     });
@@ -200,10 +206,8 @@ async fn on_disconnect(
 
 /// After Redis came back (it may have restarted empty): every socket of this node registers its
 /// generation again, so a newer socket of its user, anywhere, still finds it and replaces it.
-pub async fn rejoin_all(st: &Shared) {
-    let (Some(io), crate::coordination::Coordination::Redis(redis)) =
-        (st.io.get(), &st.coordination)
-    else {
+pub async fn rejoin_all(ctx: &Ctx, coordination: &Coordination) {
+    let (Some(io), Coordination::Redis(redis)) = (ctx.io.get(), coordination) else {
         return;
     };
     let sockets = io.local().sockets();

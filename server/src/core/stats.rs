@@ -1,7 +1,7 @@
 //! The node's counters: the witnesses of "one socket per QR display" and of the real link's
 //! discipline, read by `/api/dev/stats` and, in a cluster, summed over the nodes.
 
-use crate::sync::lock;
+use crate::core::sync::lock;
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, sync::Mutex};
 

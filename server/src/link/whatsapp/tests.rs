@@ -8,10 +8,10 @@ use super::{
     session::{Phase, Purpose},
 };
 use crate::{
+    app::state::AppState,
+    cluster::coordination::{Coordination, PerMinute},
     config::Cli,
-    coordination::{Coordination, PerMinute},
-    state::{AppState, Shared},
-    stats::Counters,
+    core::stats::Counters,
     store::SqliteStore,
 };
 use clap::Parser;
@@ -85,7 +85,7 @@ impl HttpClient for Offline {
 }
 
 struct Fixture {
-    st: Shared,
+    st: AppState,
     slots: Arc<Slots>,
     transport: Arc<ScriptedTransport>,
     _dir: tempfile::TempDir,
@@ -397,7 +397,7 @@ async fn a_restarted_server_resumes_linked_bots_without_a_qr() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(f.stats().whatsapp_clients_started, 1, "only the linked bot");
-    let core = crate::sync::lock(&f.slots.cores)
+    let core = crate::core::sync::lock(&f.slots.cores)
         .get(&linked.id)
         .cloned()
         .expect("the linked bot runs");
@@ -429,7 +429,7 @@ async fn a_corrupt_device_store_explains_itself_and_loses_nothing() {
         "answered in {:?}",
         asked.elapsed()
     );
-    assert!(matches!(err, crate::links::LinkError::Broken(_)), "{err}");
+    assert!(matches!(err, crate::link::LinkError::Broken(_)), "{err}");
     let row = f.row(&bot.id).await;
     assert_eq!(row.status, BotStatus::Disconnected);
     assert!(
@@ -464,7 +464,7 @@ const JID: &str = "15551234567@s.whatsapp.net";
 /// leaves it), or never linked.
 async fn write_device(f: &Fixture, bot: &Bot, jid: Option<&str>) {
     let file = f.slots.device_file(&bot.id);
-    crate::data_dir::create_private_file(&file).unwrap();
+    crate::store::data_dir::create_private_file(&file).unwrap();
     let store = whatsapp_rust::store::SqliteStore::new(&file.to_string_lossy())
         .await
         .unwrap();

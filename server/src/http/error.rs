@@ -2,8 +2,8 @@
 //! 429 and 503, `Retry-After`), and the JSON extractor whose rejections are such errors.
 
 use crate::{
-    coordination::Down,
-    links::LinkError,
+    cluster::coordination::Down,
+    link::LinkError,
     store::{RETRY_WHEN_DOWN, StoreError},
 };
 use axum::{

@@ -1,0 +1,217 @@
+//! How the server starts and stops: the store, the coordination and the link it runs on, the
+//! order it resumes in, and the drain on SIGTERM. The router and its layers: `router.rs`; the
+//! state handlers read: `state.rs`.
+
+mod router;
+pub mod state;
+
+use crate::{
+    cluster::{
+        self,
+        coordination::{self, Coordination, PerMinute},
+    },
+    config::{Cli, Command, LinkKind, ServeArgs, TokenAction},
+    link::{self, simulated::pairing, whatsapp},
+    realtime::{adapter::NodeDriver, socket},
+    store::{self, PostgresStore, SqliteStore, Store, data_dir},
+};
+use state::AppState;
+
+pub async fn run(
+    cli: Cli,
+    check: whatsapp::certificate::CertificateCheck,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let whatsapp_url = whatsapp_url(&cli.serve, check)?;
+    cli.serve.checked_cluster_secret()?;
+    let clustered = cli.serve.cluster().is_some();
+    if clustered && cli.serve.link == LinkKind::Whatsapp && cli.command.is_none() {
+        // A bot's device store is a file on one node's disk, pinned to that node: the node must
+        // be the same one after a restart (its name, its directory, its address).
+        check_pinning(&cli.serve)?;
+    }
+    let store: Box<dyn Store> = match cli.serve.cluster() {
+        Some(urls) => Box::new(PostgresStore::open(urls.database).await?),
+        None => Box::new(SqliteStore::open(&cli.serve.db)?),
+    };
+    if let Some(Command::Token {
+        action: TokenAction::Create { user },
+    }) = cli.command
+    {
+        if !socket::valid_id(&user) {
+            return Err("--user must be 1–64 letters, digits, '_' or '-'".into());
+        }
+        let (token, _) = store.create_session(&user, cli.serve.token_ttl_ms).await?;
+        println!("{token}");
+        return Ok(());
+    }
+    let mut cfg = cli.serve;
+    let limits = PerMinute::of_args(&cfg);
+    let (driver, coordination, redis) = match cfg.cluster() {
+        Some(urls) => {
+            let (client, driver) = cluster::redis::connect(urls.redis).await?;
+            let coordination =
+                Coordination::Redis(coordination::Redis::new(client.clone(), limits));
+            (NodeDriver::Redis(driver), coordination, Some(client))
+        }
+        None => (NodeDriver::Alone, Coordination::local(limits), None),
+    };
+    // Held until the server stops: a second server on this directory refuses to start. A
+    // cluster node keeps nothing there unless `--data-dir` says where.
+    let db_for_dir = if clustered {
+        ":memory:"
+    } else {
+        cfg.db.as_str()
+    };
+    let data = data_dir::DataDir::for_server(db_for_dir, cfg.data_dir.as_deref())?;
+    let link: Box<dyn link::Link> = match cfg.link {
+        LinkKind::Simulated => Box::new(link::simulated::Simulated),
+        LinkKind::Whatsapp => Box::new(whatsapp::WhatsAppLink::new(
+            data.devices()?,
+            whatsapp::connector::Connector::real(
+                whatsapp_url
+                    .as_deref()
+                    .unwrap_or(whatsapp::connector::WHATSAPP_URL),
+                cfg.whatsapp_time_divisor,
+            ),
+            clustered,
+        )),
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.addr).await?;
+    let addr = listener.local_addr()?;
+    // With `--addr ...:0` the port is known only now; QR links must carry the real one.
+    cfg.addr = addr;
+    let node = match (&cfg.node_id, &redis) {
+        (Some(id), _) => id.clone(),
+        (None, None) => addr.to_string(),
+        (None, Some(_)) => format!("{addr}-{}", store::random_id(3)),
+    };
+    let st = AppState::new(cfg.clone(), node, store, coordination, link);
+    let app = router::app(&st, driver).await?;
+    st.link.resume(&st.ctx).await;
+    // Leases a previous run of this node held are given back first: they are adopted (maybe by
+    // this node) at the next tick, with new fences, instead of being renewed with no task.
+    pairing::give_back_at_start(&st.ctx).await;
+    tokio::spawn(pairing::keep_leases(st.ctx.clone()));
+    let publisher = redis.map(|client| {
+        let rejoin = st.clone();
+        fred::interfaces::EventInterface::on_reconnect(&client, move |_| {
+            let st = rejoin.clone();
+            async move {
+                socket::rejoin_all(&st.ctx, &st.coordination).await;
+                Ok(())
+            }
+        });
+        cluster::redis::StatsPublisher::start(st.ctx.clone(), client)
+    });
+    tracing::info!(
+        "botlink-server listening on http://{addr} ({} mode, {:?} link, {}, node {}, data in {})",
+        if cfg.production { "production" } else { "dev" },
+        cfg.link,
+        if cfg.cluster().is_some() {
+            "cluster: PostgreSQL + Redis"
+        } else {
+            "alone: SQLite"
+        },
+        st.node,
+        data.path().display()
+    );
+    // On SIGTERM the listener stops accepting at once (the graceful shutdown), while the drain
+    // runs beside it; `serve` returns when the drain has closed the last socket.
+    let stop_accepting = tokio_util::sync::CancellationToken::new();
+    let drained = tokio::spawn({
+        let (st, stop_accepting) = (st.clone(), stop_accepting.clone());
+        async move {
+            shutdown().await;
+            stop_accepting.cancel();
+            drain(&st, publisher).await;
+        }
+    });
+    axum::serve(listener, app.into_make_service())
+        .with_graceful_shutdown(stop_accepting.cancelled_owned())
+        .await?;
+    drained.await?;
+    Ok(())
+}
+
+/// The WhatsApp the real link connects to, checked against what this build is: `None` for
+/// WhatsApp's own; a build that does not check certificates must be told, and only a double on
+/// this machine.
+fn whatsapp_url(
+    args: &ServeArgs,
+    check: whatsapp::certificate::CertificateCheck,
+) -> Result<Option<String>, String> {
+    use whatsapp::certificate::{CertificateCheck, allowed_for_a_test_build};
+    match (check, &args.whatsapp_url) {
+        (CertificateCheck::On, url) => {
+            if args.whatsapp_time_divisor != 1 {
+                return Err("--whatsapp-time-divisor is for test builds only (this one checks WhatsApp's certificate)".into());
+            }
+            Ok(url.clone())
+        }
+        (CertificateCheck::Off, Some(url)) => {
+            allowed_for_a_test_build(url).map(|()| Some(url.clone()))
+        }
+        (CertificateCheck::Off, None) if args.link == LinkKind::Whatsapp => Err(
+            "this is a test build (it does not check WhatsApp's certificate): it links only \
+             through a WhatsApp double, so --whatsapp-url ws://127.0.0.1:PORT/ws/chat is required"
+                .into(),
+        ),
+        (CertificateCheck::Off, None) => Ok(None),
+    }
+}
+
+/// SIGTERM or Ctrl-C, with the listener closed: health turns 503; the link starts no client,
+/// closes every client at once and only then gives their devices' holds back (never a client
+/// here and another elsewhere); the node's pairings go to other nodes; its sockets' transports
+/// close without `41` (which the app would take as final), so each app reconnects through the
+/// load balancer to a node that is staying. Last, its counters leave the cluster's sum.
+async fn drain(st: &AppState, publisher: Option<cluster::redis::StatsPublisher>) {
+    tracing::info!(
+        "draining: closing the WhatsApp clients, giving the leases back, closing the sockets"
+    );
+    st.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    st.link.shutdown(&st.ctx).await;
+    pairing::give_back(&st.ctx).await;
+    if let Some(io) = st.io.get() {
+        io.close().await;
+    }
+    if let Some(publisher) = publisher {
+        publisher.withdraw().await;
+    }
+}
+
+/// What a node holding real devices needs: a name and a directory that outlive a restart, and
+/// an address the other nodes can reach.
+fn check_pinning(cfg: &ServeArgs) -> Result<(), String> {
+    let missing = |what: &str| {
+        format!("--link whatsapp in a cluster needs {what}: a bot's device stays on its node")
+    };
+    if cfg.node_id.is_none() {
+        return Err(missing("--node-id (the same after a restart)"));
+    }
+    if cfg.data_dir.is_none() {
+        return Err(missing("--data-dir (where the devices are kept)"));
+    }
+    if cfg.node_url.is_none() && cfg.addr.ip().is_unspecified() {
+        return Err(missing(
+            "--node-url (how the other nodes reach this one; --addr listens on every address)",
+        ));
+    }
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,9 @@
+//! What only a cluster needs: the Redis connection and the counters' publisher (`redis.rs`);
+//! rate limits and each user's newest socket across the nodes (`coordination.rs`, `limits.rs`);
+//! passing a request about a bot to the node that holds its device (`forward.rs`). Alone, a
+//! server uses the in-memory side of `coordination.rs` and nothing else here.
+
+pub mod coordination;
+pub mod forward;
+pub mod limits;
+pub mod redis;
