@@ -102,6 +102,19 @@ impl SqliteStore {
         })
     }
 
+    /// Runs SQLite work (the lock, the disk, the busy timeout) off tokio's workers: in the
+    /// server's multi-threaded runtime the worker hands its other tasks on before it blocks
+    /// (`block_in_place`); in a single-threaded runtime (some tests) it runs where it is.
+    fn blocking<T>(&self, work: impl FnOnce() -> T) -> T {
+        let multi_threaded = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_threaded {
+            tokio::task::block_in_place(work)
+        } else {
+            work()
+        }
+    }
+
     fn db(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite half-written: take it anyway.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
@@ -141,32 +154,36 @@ impl Store for SqliteStore {
         user_id: &str,
         ttl_ms: u64,
     ) -> Result<(String, i64), StoreError> {
-        let token = random_id(16);
-        let expires_at = now_ms() + ttl_ms as i64;
-        self.db().execute(
-            "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
-            params![hash(&token), user_id, expires_at],
-        )?;
-        Ok((token, expires_at))
+        self.blocking(|| {
+            let token = random_id(16);
+            let expires_at = now_ms() + ttl_ms as i64;
+            self.db().execute(
+                "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+                params![hash(&token), user_id, expires_at],
+            )?;
+            Ok((token, expires_at))
+        })
     }
 
     async fn check_token(&self, token: &str) -> Result<TokenCheck, StoreError> {
-        let row = self
-            .db()
-            .query_row(
-                "SELECT user_id, expires_at, force_expired, traded_at FROM sessions WHERE token_hash = ?1",
-                params![hash(token)],
-                |r| {
-                    Ok(TokenRow {
-                        user_id: r.get(0)?,
-                        expires_at: r.get(1)?,
-                        forced: r.get(2)?,
-                        traded_at: r.get(3)?,
-                    })
-                },
-            )
-            .optional()?;
-        Ok(token_check(row))
+        self.blocking(|| {
+            let row = self
+                .db()
+                .query_row(
+                    "SELECT user_id, expires_at, force_expired, traded_at FROM sessions WHERE token_hash = ?1",
+                    params![hash(token)],
+                    |r| {
+                        Ok(TokenRow {
+                            user_id: r.get(0)?,
+                            expires_at: r.get(1)?,
+                            forced: r.get(2)?,
+                            traded_at: r.get(3)?,
+                        })
+                    },
+                )
+                .optional()?;
+            Ok(token_check(row))
+        })
     }
 
     async fn refresh(
@@ -174,104 +191,120 @@ impl Store for SqliteStore {
         token: &str,
         ttl_ms: u64,
     ) -> Result<Option<(String, String, i64)>, StoreError> {
-        let now = now_ms();
-        let mut db = self.db();
-        let tx = db.transaction()?;
-        tx.execute(
-            "DELETE FROM sessions WHERE traded_at < ?1",
-            params![now - REFRESH_GRACE_MS],
-        )?;
-        let row: Option<(String, Option<i64>)> = tx
-            .query_row(
-                "SELECT user_id, traded_at FROM sessions WHERE token_hash = ?1",
-                params![hash(token)],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((user, traded_at)) = row.filter(|(_, at)| tradable(*at, now)) else {
-            return Ok(None);
-        };
-        tx.execute(
-            "UPDATE sessions SET traded_at = ?2 WHERE token_hash = ?1",
-            params![hash(token), traded_at.unwrap_or(now)],
-        )?;
-        let new = random_id(16);
-        let expires_at = now + ttl_ms as i64;
-        tx.execute(
-            "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
-            params![hash(&new), user, expires_at],
-        )?;
-        tx.commit()?;
-        Ok(Some((new, user, expires_at)))
+        self.blocking(|| {
+            let now = now_ms();
+            let mut db = self.db();
+            let tx = db.transaction()?;
+            tx.execute(
+                "DELETE FROM sessions WHERE traded_at < ?1",
+                params![now - REFRESH_GRACE_MS],
+            )?;
+            let row: Option<(String, Option<i64>)> = tx
+                .query_row(
+                    "SELECT user_id, traded_at FROM sessions WHERE token_hash = ?1",
+                    params![hash(token)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((user, traded_at)) = row.filter(|(_, at)| tradable(*at, now)) else {
+                return Ok(None);
+            };
+            tx.execute(
+                "UPDATE sessions SET traded_at = ?2 WHERE token_hash = ?1",
+                params![hash(token), traded_at.unwrap_or(now)],
+            )?;
+            let new = random_id(16);
+            let expires_at = now + ttl_ms as i64;
+            tx.execute(
+                "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+                params![hash(&new), user, expires_at],
+            )?;
+            tx.commit()?;
+            Ok(Some((new, user, expires_at)))
+        })
     }
 
     async fn expire_tokens(&self, user_id: &str) -> Result<(), StoreError> {
-        self.db().execute(
-            "UPDATE sessions SET force_expired = 1 WHERE user_id = ?1",
-            params![user_id],
-        )?;
-        Ok(())
+        self.blocking(|| {
+            self.db().execute(
+                "UPDATE sessions SET force_expired = 1 WHERE user_id = ?1",
+                params![user_id],
+            )?;
+            Ok(())
+        })
     }
 
     async fn revoke_tokens(&self, user_id: &str) -> Result<(), StoreError> {
-        self.db()
-            .execute("DELETE FROM sessions WHERE user_id = ?1", params![user_id])?;
-        Ok(())
+        self.blocking(|| {
+            self.db()
+                .execute("DELETE FROM sessions WHERE user_id = ?1", params![user_id])?;
+            Ok(())
+        })
     }
 
     async fn create_bot(&self, user_id: &str, name: &str) -> Result<Bot, StoreError> {
-        let bot = new_bot(name);
-        self.db().execute(
-            "INSERT INTO bots (id, user_id, name, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                bot.id,
-                user_id,
-                bot.name,
-                bot.status.as_str(),
-                bot.created_at
-            ],
-        )?;
-        Ok(bot)
+        self.blocking(|| {
+            let bot = new_bot(name);
+            self.db().execute(
+                "INSERT INTO bots (id, user_id, name, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    bot.id,
+                    user_id,
+                    bot.name,
+                    bot.status.as_str(),
+                    bot.created_at
+                ],
+            )?;
+            Ok(bot)
+        })
     }
 
     async fn list_bots(&self, user_id: &str) -> Result<Vec<Bot>, StoreError> {
-        self.bot_query(
-            &format!("SELECT {BOT} FROM bots WHERE user_id = ?1 ORDER BY created_at, id"),
-            params![user_id],
-        )
+        self.blocking(|| {
+            self.bot_query(
+                &format!("SELECT {BOT} FROM bots WHERE user_id = ?1 ORDER BY created_at, id"),
+                params![user_id],
+            )
+        })
     }
 
     async fn get_bot(&self, user_id: &str, id: &str) -> Result<Option<Bot>, StoreError> {
-        Ok(self
-            .bot_query(
-                &format!("SELECT {BOT} FROM bots WHERE user_id = ?1 AND id = ?2"),
-                params![user_id, id],
-            )?
-            .pop())
+        self.blocking(|| {
+            Ok(self
+                .bot_query(
+                    &format!("SELECT {BOT} FROM bots WHERE user_id = ?1 AND id = ?2"),
+                    params![user_id, id],
+                )?
+                .pop())
+        })
     }
 
     async fn get_bot_any(&self, id: &str) -> Result<Option<(String, Bot)>, StoreError> {
-        Ok(self
-            .db()
-            .query_row(
-                &format!("SELECT {BOT}, user_id FROM bots WHERE id = ?1"),
-                params![id],
-                |r| Ok((r.get(7)?, bot_from_row(r)?)),
-            )
-            .optional()?)
+        self.blocking(|| {
+            Ok(self
+                .db()
+                .query_row(
+                    &format!("SELECT {BOT}, user_id FROM bots WHERE id = ?1"),
+                    params![id],
+                    |r| Ok((r.get(7)?, bot_from_row(r)?)),
+                )
+                .optional()?)
+        })
     }
 
     async fn delete_bot(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
-        let db = self.db();
-        let deleted = db.execute(
-            "DELETE FROM bots WHERE user_id = ?1 AND id = ?2",
-            params![user_id, id],
-        )? > 0;
-        if deleted {
-            db.execute("DELETE FROM pairings WHERE bot_id = ?1", params![id])?;
-            db.execute("DELETE FROM device_holds WHERE bot_id = ?1", params![id])?;
-        }
-        Ok(deleted)
+        self.blocking(|| {
+            let db = self.db();
+            let deleted = db.execute(
+                "DELETE FROM bots WHERE user_id = ?1 AND id = ?2",
+                params![user_id, id],
+            )? > 0;
+            if deleted {
+                db.execute("DELETE FROM pairings WHERE bot_id = ?1", params![id])?;
+                db.execute("DELETE FROM device_holds WHERE bot_id = ?1", params![id])?;
+            }
+            Ok(deleted)
+        })
     }
 
     async fn set_status(
@@ -281,28 +314,34 @@ impl Store for SqliteStore {
         phone: Option<&str>,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.db().execute(
-            "UPDATE bots SET status = ?2, phone = ?3, status_reason = ?4 WHERE id = ?1",
-            params![id, status.as_str(), phone, reason],
-        )?;
-        Ok(())
+        self.blocking(|| {
+            self.db().execute(
+                "UPDATE bots SET status = ?2, phone = ?3, status_reason = ?4 WHERE id = ?1",
+                params![id, status.as_str(), phone, reason],
+            )?;
+            Ok(())
+        })
     }
 
     async fn count_messages(&self, id: &str, received: i64) -> Result<i64, StoreError> {
-        Ok(self.db().query_row(
-            "UPDATE bots SET messages = messages + ?2 WHERE id = ?1 RETURNING messages",
-            params![id, received],
-            |r| r.get(0),
-        )?)
+        self.blocking(|| {
+            Ok(self.db().query_row(
+                "UPDATE bots SET messages = messages + ?2 WHERE id = ?1 RETURNING messages",
+                params![id, received],
+                |r| r.get(0),
+            )?)
+        })
     }
 
     async fn all_bots(&self) -> Result<Vec<(String, Bot)>, StoreError> {
-        let db = self.db();
-        let mut stmt = db.prepare(&format!(
-            "SELECT {BOT}, user_id FROM bots ORDER BY created_at, id"
-        ))?;
-        let rows = stmt.query_map([], |r| Ok((r.get(7)?, bot_from_row(r)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.blocking(|| {
+            let db = self.db();
+            let mut stmt = db.prepare(&format!(
+                "SELECT {BOT}, user_id FROM bots ORDER BY created_at, id"
+            ))?;
+            let rows = stmt.query_map([], |r| Ok((r.get(7)?, bot_from_row(r)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     async fn open_pairing(
@@ -310,52 +349,58 @@ impl Store for SqliteStore {
         new: NewPairing<'_>,
         lease: Lease<'_>,
     ) -> Result<Option<PairingRow>, StoreError> {
-        let db = self.db();
-        let now = now_ms();
-        let exists: Option<i64> = db
-            .query_row(
-                "SELECT 1 FROM pairings WHERE bot_id = ?1",
-                params![new.bot_id],
-                |r| r.get(0),
+        self.blocking(|| {
+            let db = self.db();
+            let now = now_ms();
+            let exists: Option<i64> = db
+                .query_row(
+                    "SELECT 1 FROM pairings WHERE bot_id = ?1",
+                    params![new.bot_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if exists.is_some() {
+                return Ok(None);
+            }
+            let fence = next_fence(&db)?;
+            Self::pairing_query(
+                &db,
+                &format!(
+                    "INSERT INTO pairings (bot_id, user_id, qr_ref, attempt, qr_expires_at, qr_ms, owner, fence, lease_until)
+                     VALUES (?2, ?3, ?4, 1, ?1 + ?5, ?5, ?6, ?7, ?1 + ?8) RETURNING {PAIRING}"
+                ),
+                params![
+                    now,
+                    new.bot_id,
+                    new.user_id,
+                    new.qr_ref,
+                    new.qr_ms,
+                    lease.node,
+                    fence,
+                    lease.ttl_ms
+                ],
             )
-            .optional()?;
-        if exists.is_some() {
-            return Ok(None);
-        }
-        let fence = next_fence(&db)?;
-        Self::pairing_query(
-            &db,
-            &format!(
-                "INSERT INTO pairings (bot_id, user_id, qr_ref, attempt, qr_expires_at, qr_ms, owner, fence, lease_until)
-                 VALUES (?2, ?3, ?4, 1, ?1 + ?5, ?5, ?6, ?7, ?1 + ?8) RETURNING {PAIRING}"
-            ),
-            params![
-                now,
-                new.bot_id,
-                new.user_id,
-                new.qr_ref,
-                new.qr_ms,
-                lease.node,
-                fence,
-                lease.ttl_ms
-            ],
-        )
+        })
     }
 
     async fn pairing(&self, bot_id: &str) -> Result<Option<PairingRow>, StoreError> {
-        Self::pairing_query(
-            &self.db(),
-            &format!("SELECT {PAIRING} FROM pairings WHERE bot_id = ?2"),
-            params![now_ms(), bot_id],
-        )
+        self.blocking(|| {
+            Self::pairing_query(
+                &self.db(),
+                &format!("SELECT {PAIRING} FROM pairings WHERE bot_id = ?2"),
+                params![now_ms(), bot_id],
+            )
+        })
     }
 
     async fn pairing_by_ref(&self, qr_ref: &str) -> Result<Option<PairingRow>, StoreError> {
-        Self::pairing_query(
-            &self.db(),
-            &format!("SELECT {PAIRING} FROM pairings WHERE qr_ref = ?2 AND linked_at IS NULL"),
-            params![now_ms(), qr_ref],
-        )
+        self.blocking(|| {
+            Self::pairing_query(
+                &self.db(),
+                &format!("SELECT {PAIRING} FROM pairings WHERE qr_ref = ?2 AND linked_at IS NULL"),
+                params![now_ms(), qr_ref],
+            )
+        })
     }
 
     async fn rotate(
@@ -365,14 +410,16 @@ impl Store for SqliteStore {
         new_ref: &str,
         qr_ms: i64,
     ) -> Result<Option<PairingRow>, StoreError> {
-        Self::pairing_query(
-            &self.db(),
-            &format!(
-                "UPDATE pairings SET qr_ref = ?4, attempt = attempt + 1, qr_expires_at = ?1 + ?5, qr_ms = ?5
-                 WHERE bot_id = ?2 AND fence = ?3 AND linked_at IS NULL RETURNING {PAIRING}"
-            ),
-            params![now_ms(), bot_id, fence, new_ref, qr_ms],
-        )
+        self.blocking(|| {
+            Self::pairing_query(
+                &self.db(),
+                &format!(
+                    "UPDATE pairings SET qr_ref = ?4, attempt = attempt + 1, qr_expires_at = ?1 + ?5, qr_ms = ?5
+                     WHERE bot_id = ?2 AND fence = ?3 AND linked_at IS NULL RETURNING {PAIRING}"
+                ),
+                params![now_ms(), bot_id, fence, new_ref, qr_ms],
+            )
+        })
     }
 
     async fn set_code(
@@ -381,21 +428,23 @@ impl Store for SqliteStore {
         code: &str,
         ttl_ms: i64,
     ) -> Result<Option<Option<String>>, StoreError> {
-        let db = self.db();
-        let old: Option<Option<String>> = db
-            .query_row(
-                "SELECT code FROM pairings WHERE bot_id = ?1 AND linked_at IS NULL",
-                params![bot_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if old.is_some() {
-            db.execute(
-                "UPDATE pairings SET code = ?2, code_expires_at = ?3 WHERE bot_id = ?1",
-                params![bot_id, code, now_ms() + ttl_ms],
-            )?;
-        }
-        Ok(old)
+        self.blocking(|| {
+            let db = self.db();
+            let old: Option<Option<String>> = db
+                .query_row(
+                    "SELECT code FROM pairings WHERE bot_id = ?1 AND linked_at IS NULL",
+                    params![bot_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if old.is_some() {
+                db.execute(
+                    "UPDATE pairings SET code = ?2, code_expires_at = ?3 WHERE bot_id = ?1",
+                    params![bot_id, code, now_ms() + ttl_ms],
+                )?;
+            }
+            Ok(old)
+        })
     }
 
     async fn scan(
@@ -404,38 +453,42 @@ impl Store for SqliteStore {
         restart_ms: i64,
         lease: Lease<'_>,
     ) -> Result<Option<PairingRow>, StoreError> {
-        let db = self.db();
-        let now = now_ms();
-        let found = match presented {
-            Presented::Ref(r) => Self::pairing_query(
-                &db,
-                &format!("SELECT {PAIRING} FROM pairings WHERE qr_ref = ?2 AND linked_at IS NULL"),
-                params![now, r],
-            )?,
-            Presented::Code(c) => Self::pairing_query(
-                &db,
-                &format!(
-                    "SELECT {PAIRING} FROM pairings
-                     WHERE code = ?2 AND linked_at IS NULL AND code_expires_at > ?1"
-                ),
-                params![now, c],
-            )?,
-        };
-        let Some(before) = found else { return Ok(None) };
-        let fence = next_fence(&db)?;
-        db.execute(
-            "UPDATE pairings SET linked_at = ?1 + ?3, code = NULL, code_expires_at = NULL,
-                 owner = ?4, fence = ?5, lease_until = ?1 + ?6 WHERE bot_id = ?2",
-            params![
-                now,
-                before.bot_id,
-                restart_ms,
-                lease.node,
-                fence,
-                lease.ttl_ms
-            ],
-        )?;
-        Ok(Some(before))
+        self.blocking(|| {
+            let db = self.db();
+            let now = now_ms();
+            let found = match presented {
+                Presented::Ref(r) => Self::pairing_query(
+                    &db,
+                    &format!(
+                        "SELECT {PAIRING} FROM pairings WHERE qr_ref = ?2 AND linked_at IS NULL"
+                    ),
+                    params![now, r],
+                )?,
+                Presented::Code(c) => Self::pairing_query(
+                    &db,
+                    &format!(
+                        "SELECT {PAIRING} FROM pairings
+                         WHERE code = ?2 AND linked_at IS NULL AND code_expires_at > ?1"
+                    ),
+                    params![now, c],
+                )?,
+            };
+            let Some(before) = found else { return Ok(None) };
+            let fence = next_fence(&db)?;
+            db.execute(
+                "UPDATE pairings SET linked_at = ?1 + ?3, code = NULL, code_expires_at = NULL,
+                     owner = ?4, fence = ?5, lease_until = ?1 + ?6 WHERE bot_id = ?2",
+                params![
+                    now,
+                    before.bot_id,
+                    restart_ms,
+                    lease.node,
+                    fence,
+                    lease.ttl_ms
+                ],
+            )?;
+            Ok(Some(before))
+        })
     }
 
     async fn close_pairing(
@@ -443,83 +496,95 @@ impl Store for SqliteStore {
         bot_id: &str,
         fence: Option<i64>,
     ) -> Result<Option<PairingRow>, StoreError> {
-        Self::pairing_query(
-            &self.db(),
-            &format!(
-                "DELETE FROM pairings WHERE bot_id = ?2 AND (?3 IS NULL OR fence = ?3)
-                 RETURNING {PAIRING}"
-            ),
-            params![now_ms(), bot_id, fence],
-        )
+        self.blocking(|| {
+            Self::pairing_query(
+                &self.db(),
+                &format!(
+                    "DELETE FROM pairings WHERE bot_id = ?2 AND (?3 IS NULL OR fence = ?3)
+                     RETURNING {PAIRING}"
+                ),
+                params![now_ms(), bot_id, fence],
+            )
+        })
     }
 
     async fn renew_leases(&self, lease: Lease<'_>) -> Result<Vec<(String, i64)>, StoreError> {
-        let db = self.db();
-        let mut stmt = db.prepare(
-            "UPDATE pairings SET lease_until = ?1 + ?3 WHERE owner = ?2 AND lease_until >= ?1
-             RETURNING bot_id, fence",
-        )?;
-        let rows = stmt.query_map(params![now_ms(), lease.node, lease.ttl_ms], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-        let held = rows.collect::<Result<_, _>>()?;
-        drop(stmt);
-        db.execute(
-            "DELETE FROM spent WHERE at < ?1",
-            params![now_ms() - SPENT_KEEP_MS],
-        )?;
-        Ok(held)
+        self.blocking(|| {
+            let db = self.db();
+            let mut stmt = db.prepare(
+                "UPDATE pairings SET lease_until = ?1 + ?3 WHERE owner = ?2 AND lease_until >= ?1
+                 RETURNING bot_id, fence",
+            )?;
+            let rows = stmt.query_map(params![now_ms(), lease.node, lease.ttl_ms], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            let held = rows.collect::<Result<_, _>>()?;
+            drop(stmt);
+            db.execute(
+                "DELETE FROM spent WHERE at < ?1",
+                params![now_ms() - SPENT_KEEP_MS],
+            )?;
+            Ok(held)
+        })
     }
 
     async fn adopt_expired(&self, lease: Lease<'_>) -> Result<Vec<PairingRow>, StoreError> {
-        let db = self.db();
-        let now = now_ms();
-        let bots: Vec<String> = {
-            let mut stmt = db.prepare("SELECT bot_id FROM pairings WHERE lease_until < ?1")?;
-            let rows = stmt.query_map(params![now], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        let mut adopted = Vec::with_capacity(bots.len());
-        for bot in bots {
-            let fence = next_fence(&db)?;
-            if let Some(row) = Self::pairing_query(
-                &db,
-                &format!(
-                    "UPDATE pairings SET owner = ?3, fence = ?4, lease_until = ?1 + ?5
-                     WHERE bot_id = ?2 RETURNING {PAIRING}"
-                ),
-                params![now, bot, lease.node, fence, lease.ttl_ms],
-            )? {
-                adopted.push(row);
+        self.blocking(|| {
+            let db = self.db();
+            let now = now_ms();
+            let bots: Vec<String> = {
+                let mut stmt = db.prepare("SELECT bot_id FROM pairings WHERE lease_until < ?1")?;
+                let rows = stmt.query_map(params![now], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut adopted = Vec::with_capacity(bots.len());
+            for bot in bots {
+                let fence = next_fence(&db)?;
+                if let Some(row) = Self::pairing_query(
+                    &db,
+                    &format!(
+                        "UPDATE pairings SET owner = ?3, fence = ?4, lease_until = ?1 + ?5
+                         WHERE bot_id = ?2 RETURNING {PAIRING}"
+                    ),
+                    params![now, bot, lease.node, fence, lease.ttl_ms],
+                )? {
+                    adopted.push(row);
+                }
             }
-        }
-        Ok(adopted)
+            Ok(adopted)
+        })
     }
 
     async fn release_leases(&self, node: &str) -> Result<(), StoreError> {
-        self.db().execute(
-            "UPDATE pairings SET lease_until = ?1 - 1 WHERE owner = ?2",
-            params![now_ms(), node],
-        )?;
-        Ok(())
+        self.blocking(|| {
+            self.db().execute(
+                "UPDATE pairings SET lease_until = ?1 - 1 WHERE owner = ?2",
+                params![now_ms(), node],
+            )?;
+            Ok(())
+        })
     }
 
     async fn spend(&self, key: &str, why: &str) -> Result<(), StoreError> {
-        self.db().execute(
-            "INSERT INTO spent (key, why, at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (key) DO UPDATE SET why = excluded.why, at = excluded.at",
-            params![key, why, now_ms()],
-        )?;
-        Ok(())
+        self.blocking(|| {
+            self.db().execute(
+                "INSERT INTO spent (key, why, at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET why = excluded.why, at = excluded.at",
+                params![key, why, now_ms()],
+            )?;
+            Ok(())
+        })
     }
 
     async fn spent(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .db()
-            .query_row("SELECT why FROM spent WHERE key = ?1", params![key], |r| {
-                r.get(0)
-            })
-            .optional()?)
+        self.blocking(|| {
+            Ok(self
+                .db()
+                .query_row("SELECT why FROM spent WHERE key = ?1", params![key], |r| {
+                    r.get(0)
+                })
+                .optional()?)
+        })
     }
 
     async fn hold_device(
@@ -529,25 +594,28 @@ impl Store for SqliteStore {
         lease: Lease<'_>,
         url: &str,
     ) -> Result<(DeviceHold, bool), StoreError> {
-        let db = self.db();
-        let now = now_ms();
-        let anew = match hold_of(&db, now, bot_id)? {
-            Some(h) if h.node == lease.node => false,
-            Some(h) if h.live() || h.registered => return Ok((h, false)),
-            _ => true,
-        };
-        db.execute(
-            "INSERT INTO device_holds (bot_id, user_id, node, url, hold_until)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (bot_id) DO UPDATE SET user_id = excluded.user_id,
-                node = excluded.node, url = excluded.url, hold_until = excluded.hold_until,
-                lapse_told = 0,
-                registered = CASE WHEN node = excluded.node THEN registered ELSE 0 END,
-                view = CASE WHEN node = excluded.node THEN view ELSE NULL END",
-            params![bot_id, user_id, lease.node, url, now + lease.ttl_ms],
-        )?;
-        let held = hold_of(&db, now, bot_id)?.ok_or_else(|| StoreError::Sql("no hold".into()))?;
-        Ok((held, anew))
+        self.blocking(|| {
+            let db = self.db();
+            let now = now_ms();
+            let anew = match hold_of(&db, now, bot_id)? {
+                Some(h) if h.node == lease.node => false,
+                Some(h) if h.live() || h.registered => return Ok((h, false)),
+                _ => true,
+            };
+            db.execute(
+                "INSERT INTO device_holds (bot_id, user_id, node, url, hold_until)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (bot_id) DO UPDATE SET user_id = excluded.user_id,
+                    node = excluded.node, url = excluded.url, hold_until = excluded.hold_until,
+                    lapse_told = 0,
+                    registered = CASE WHEN node = excluded.node THEN registered ELSE 0 END,
+                    view = CASE WHEN node = excluded.node THEN view ELSE NULL END",
+                params![bot_id, user_id, lease.node, url, now + lease.ttl_ms],
+            )?;
+            let held =
+                hold_of(&db, now, bot_id)?.ok_or_else(|| StoreError::Sql("no hold".into()))?;
+            Ok((held, anew))
+        })
     }
 
     async fn retake_hold(
@@ -556,22 +624,24 @@ impl Store for SqliteStore {
         lease: Lease<'_>,
         url: &str,
     ) -> Result<Option<DeviceHold>, StoreError> {
-        let now = now_ms();
-        Ok(self
-            .db()
-            .query_row(
-                &format!(
-                    "UPDATE device_holds SET hold_until = ?1 + ?4, url = ?5, lapse_told = 0
-                     WHERE bot_id = ?2 AND node = ?3 RETURNING {HOLD}"
-                ),
-                params![now, bot_id, lease.node, lease.ttl_ms, url],
-                hold_from_row,
-            )
-            .optional()?)
+        self.blocking(|| {
+            let now = now_ms();
+            Ok(self
+                .db()
+                .query_row(
+                    &format!(
+                        "UPDATE device_holds SET hold_until = ?1 + ?4, url = ?5, lapse_told = 0
+                         WHERE bot_id = ?2 AND node = ?3 RETURNING {HOLD}"
+                    ),
+                    params![now, bot_id, lease.node, lease.ttl_ms, url],
+                    hold_from_row,
+                )
+                .optional()?)
+        })
     }
 
     async fn device_hold(&self, bot_id: &str) -> Result<Option<DeviceHold>, StoreError> {
-        Ok(hold_of(&self.db(), now_ms(), bot_id)?)
+        self.blocking(|| Ok(hold_of(&self.db(), now_ms(), bot_id)?))
     }
 
     async fn show_on_hold(
@@ -581,50 +651,60 @@ impl Store for SqliteStore {
         view: Option<(&str, i64)>,
         registered: bool,
     ) -> Result<(), StoreError> {
-        let (view, lives_ms) = view.unzip();
-        self.db().execute(
-            "UPDATE device_holds SET view = ?3, view_until = ?5 + ?6, registered = registered OR ?4
-             WHERE bot_id = ?1 AND node = ?2",
-            params![bot_id, node, view, registered, now_ms(), lives_ms],
-        )?;
-        Ok(())
+        self.blocking(|| {
+            let (view, lives_ms) = view.unzip();
+            self.db().execute(
+                "UPDATE device_holds SET view = ?3, view_until = ?5 + ?6, registered = registered OR ?4
+                 WHERE bot_id = ?1 AND node = ?2",
+                params![bot_id, node, view, registered, now_ms(), lives_ms],
+            )?;
+            Ok(())
+        })
     }
 
     async fn renew_holds(&self, lease: Lease<'_>) -> Result<Vec<String>, StoreError> {
-        let db = self.db();
-        let mut stmt = db.prepare(
-            "UPDATE device_holds SET hold_until = ?1 + ?3, lapse_told = 0,
-                view = CASE WHEN view_until > ?1 THEN view END
-             WHERE node = ?2 RETURNING bot_id",
-        )?;
-        let rows = stmt.query_map(params![now_ms(), lease.node, lease.ttl_ms], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.blocking(|| {
+            let db = self.db();
+            let mut stmt = db.prepare(
+                "UPDATE device_holds SET hold_until = ?1 + ?3, lapse_told = 0,
+                    view = CASE WHEN view_until > ?1 THEN view END
+                 WHERE node = ?2 RETURNING bot_id",
+            )?;
+            let rows = stmt.query_map(params![now_ms(), lease.node, lease.ttl_ms], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     async fn lapse_holds(&self, node: &str) -> Result<(), StoreError> {
-        self.db().execute(
-            "UPDATE device_holds SET hold_until = ?1 - 1 WHERE node = ?2",
-            params![now_ms(), node],
-        )?;
-        Ok(())
+        self.blocking(|| {
+            self.db().execute(
+                "UPDATE device_holds SET hold_until = ?1 - 1 WHERE node = ?2",
+                params![now_ms(), node],
+            )?;
+            Ok(())
+        })
     }
 
     async fn lapsed_holds(&self) -> Result<Vec<DeviceHold>, StoreError> {
-        let db = self.db();
-        let mut stmt = db.prepare(&format!(
-            "UPDATE device_holds SET lapse_told = 1 WHERE hold_until < ?1 AND lapse_told = 0
-             RETURNING {HOLD}"
-        ))?;
-        let rows = stmt.query_map(params![now_ms()], hold_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.blocking(|| {
+            let db = self.db();
+            let mut stmt = db.prepare(&format!(
+                "UPDATE device_holds SET lapse_told = 1 WHERE hold_until < ?1 AND lapse_told = 0
+                 RETURNING {HOLD}"
+            ))?;
+            let rows = stmt.query_map(params![now_ms()], hold_from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     async fn forget_hold(&self, bot_id: &str) -> Result<(), StoreError> {
-        self.db().execute(
-            "DELETE FROM device_holds WHERE bot_id = ?1",
-            params![bot_id],
-        )?;
-        Ok(())
+        self.blocking(|| {
+            self.db().execute(
+                "DELETE FROM device_holds WHERE bot_id = ?1",
+                params![bot_id],
+            )?;
+            Ok(())
+        })
     }
 }
 
@@ -687,5 +767,44 @@ mod tests {
     async fn it_keeps_the_store_contract() {
         let store = SqliteStore::open(":memory:").unwrap();
         super::super::contract::check(&store).await;
+    }
+
+    /// The contract holds where the server runs it: on a multi-threaded runtime, off its workers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn it_keeps_the_store_contract_off_the_runtimes_workers() {
+        let store = SqliteStore::open(":memory:").unwrap();
+        super::super::contract::check(&store).await;
+    }
+
+    /// A store call that waits on SQLite (here: its lock, held as a slow disk would hold it)
+    /// holds up no other task of the runtime: the worker hands them on before it blocks.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_slow_database_holds_up_no_other_task() {
+        use std::{sync::mpsc, time::Duration};
+        let store = std::sync::Arc::new(SqliteStore::open(":memory:").unwrap());
+        let (held_tx, held) = mpsc::channel::<()>();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let slow = store.clone();
+        // The "disk": holds the lock until another task releases it, or gives up after 5 s (so
+        // a regression fails this test instead of hanging it).
+        let disk = std::thread::spawn(move || {
+            let _lock = slow.db();
+            held_tx.send(()).unwrap();
+            release_rx.recv_timeout(Duration::from_secs(5)).is_ok()
+        });
+        held.recv().unwrap();
+        // The only worker takes a store call that blocks on the lock, then another task.
+        let blocked = tokio::spawn({
+            let store = store.clone();
+            async move { store.create_bot("u1", "Waits").await.map(|b| b.name) }
+        });
+        tokio::spawn(async move {
+            let _ = release.send(());
+        });
+        assert!(
+            disk.join().unwrap(),
+            "no other task ran while a store call waited on SQLite"
+        );
+        assert_eq!(blocked.await.unwrap().unwrap(), "Waits");
     }
 }
