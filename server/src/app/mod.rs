@@ -1,6 +1,9 @@
 //! How the server starts and stops: the store, the coordination and the link it runs on, the
 //! order it resumes in, and the drain on SIGTERM. The router and its layers: `router.rs`; the
 //! state handlers read: `state.rs`.
+//!
+//! The layout and where a change goes: docs/architecture.md; what was tried against the server
+//! and how it answers: docs/testing.md.
 
 mod router;
 pub mod state;

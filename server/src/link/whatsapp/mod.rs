@@ -10,6 +10,8 @@
 //!   directory; a restarted server resumes every linked bot without a new QR;
 //! - **in a cluster, a bot's session is pinned** to the node that holds its device
 //!   (`pinning.rs`): no other node starts a client for it.
+//!
+//! The link, its event table, its tests and the WhatsApp double: docs/whatsapp.md.
 
 pub mod budget;
 pub mod certificate;
