@@ -77,14 +77,14 @@ export function temporaryDataDir(args) {
   return dir;
 }
 
-function startNode(infra, i, flags, publicUrl) {
+function startNode(infra, i, flags, publicUrl, bin) {
   const args = ['--addr', `127.0.0.1:${infra.nodePorts[i]}`, '--node-id', `node${i + 1}`,
     '--database-url', `postgres://postgres@127.0.0.1:${infra.pgPort}/postgres`,
     '--redis-url', `redis://127.0.0.1:${infra.redisPort}`,
     '--cluster-secret', 'the-end-to-end-clusters-secret',
     '--public-url', publicUrl ?? `http://127.0.0.1:${infra.lbPort}`, ...flags];
   const dataDir = temporaryDataDir(args);
-  const proc = spawn(`${ROOT}target/debug/botlink-server`, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   if (dataDir) proc.once('exit', () => fs.rmSync(dataDir, { recursive: true, force: true }));
   let log = '';
   const onData = (c) => { log += c; };
@@ -113,8 +113,11 @@ function sum(all) {
   return total;
 }
 
-/** Like helpers' startServer, for a cluster: resolves to { url, stop, kill, api, stats, resetStats }. */
-export async function startCluster(flags = []) {
+/**
+ * Like helpers' startServer, for a cluster: resolves to { url, stop, kill, api, stats, resetStats }.
+ * `bin`: the botlink-server binary (the test build, for the real link on the WhatsApp double).
+ */
+export async function startCluster(flags = [], { bin = `${ROOT}target/debug/botlink-server` } = {}) {
   const take = (flag) => {
     const i = flags.indexOf(flag);
     if (i < 0) return undefined;
@@ -130,7 +133,7 @@ export async function startCluster(flags = []) {
   const infra = await infraFor(db && db !== ':memory:' ? db : Symbol('cluster'), lbPort);
   // A node that cannot start fails the cluster, and the ones that did are stopped: a process
   // left running would keep this test file from ever ending.
-  const started = await Promise.allSettled([0, 1, 2].map((i) => startNode(infra, i, flags, publicUrl)));
+  const started = await Promise.allSettled([0, 1, 2].map((i) => startNode(infra, i, flags, publicUrl, bin)));
   const failed = started.find((r) => r.status === 'rejected');
   if (failed) {
     for (const r of started) if (r.status === 'fulfilled') r.value.proc.kill('SIGKILL');

@@ -1,12 +1,13 @@
 // The dashboard: Reconnect shows a QR in place through the same owner; list refreshes do not
-// disturb it; live status; unlink and delete ask first.
+// disturb it; live status; unlink and delete ask first. On the real link: the server's test build
+// talks to the WhatsApp double, whose phone scans the QR.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   serverAndBrowser, openPage, sessionOf, byTestId, waitForState, eventually, scan, sleep,
 } from './helpers.mjs';
 
-const env = serverAndBrowser(['--restart-ms', '300']);
+const env = serverAndBrowser([], { linked: true });
 
 const row = (page, id) => page.locator(`[data-testid="bot-row"][data-bot-id="${id}"]`);
 
@@ -35,7 +36,7 @@ test('Reconnect shows the QR in the row; a list refresh does not close it; the r
   assert.equal((await env.server.stats()).wsUpgrades, 1, 'the refreshes did not reopen the socket');
 
   await scan(link);
-  await byTestId(page, 'pairing-success').waitFor();
+  await byTestId(page, 'pairing-success').waitFor({ timeout: 20_000 });
   await page.locator(`[data-testid="bot-row"][data-bot-id="${bot.id}"][data-status="connected"]`).waitFor();
   await page.context().close();
 });
@@ -48,13 +49,15 @@ test('unlink and delete ask first, then act', async () => {
   const { json: bot } = await env.server.api('/api/bots', { method: 'POST', token: t, body: { name: 'Doomed bot' } });
   const { json: pairing } = await env.server.api(`/api/bots/${bot.id}/qr`, { method: 'POST', token: t });
   await scan(pairing.qr);
-  await eventually('linked', async () => (await env.server.api(`/api/bots/${bot.id}`, { token: t })).json.status === 'connected');
+  await eventually('linked', async () => (await env.server.api(`/api/bots/${bot.id}`, { token: t })).json.status === 'connected', 20_000);
   await page.reload();
   await row(page, bot.id).locator('[data-testid="unlink-bot"]').click();
   await byTestId(page, 'confirm-action').waitFor();
   assert.equal((await env.server.api(`/api/bots/${bot.id}`, { token: t })).json.status, 'connected', 'nothing happens before confirming');
   await byTestId(page, 'confirm-action').click();
   await page.locator(`[data-testid="bot-row"][data-bot-id="${bot.id}"][data-status="logged_out"]`).waitFor();
+  const { totals } = await env.server.double.stats();
+  assert.ok(totals.mostOpenAtOnce <= 1, `a device had two connections at once: ${JSON.stringify(totals)}`);
 
   await row(page, bot.id).locator('[data-testid="delete-bot"]').click();
   await page.getByRole('button', { name: 'Keep' }).click();

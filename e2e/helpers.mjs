@@ -18,6 +18,73 @@ export async function screenshot(page, name) {
   if (process.env.BOTLINK_SCREENSHOTS === '1') fs.writeFileSync(`${ROOT}docs/${name}.png`, png);
 }
 
+/** How the binaries of the runs on the WhatsApp double are built (scripts/test does it). */
+export const DOUBLE_BUILD = 'cargo build -p botlink-server -p wa-double --features botlink-server/whatsapp-double --target-dir target/double';
+const DOUBLE_BIN = `${ROOT}target/double/debug`;
+
+/** The WhatsApp double (crates/wa-double) on a free port: { url, ws, admin, stats, stop }. */
+export async function startDouble() {
+  const bin = `${DOUBLE_BIN}/wa-double`;
+  assert.ok(fs.existsSync(bin), `${bin} is missing: ${DOUBLE_BUILD}`);
+  const proc = spawn(bin, ['--addr', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the double did not start:\n${log}`)), 10_000);
+    proc.stdout.on('data', (c) => {
+      log += c;
+      const m = log.match(/listening on (http:\/\/[0-9.:]+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    proc.on('exit', (code) => reject(new Error(`the double exited ${code}:\n${log}`)));
+  });
+  const admin = async (p, body) => {
+    const res = await call(url, p, body === undefined ? {} : { method: 'POST', body });
+    assert.ok(res.status < 300, `${p} answered ${res.status}: ${res.text}`);
+    return res.json;
+  };
+  return {
+    url,
+    ws: `${url.replace('http://', 'ws://')}/ws/chat`,
+    admin,
+    stats: () => admin('/admin/stats'),
+    stop: async () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM'); await new Promise((r) => proc.once('exit', r));
+    },
+  };
+}
+
+/** The double the last linked server of this test file talks to: `scan` uses it. */
+let currentDouble;
+
+/**
+ * botlink-server's test build (target/double) on the real link, talking to a WhatsApp double
+ * (`double`, or a new one stopped with the server), serving the release app; in a cluster run
+ * (BOTLINK_E2E_CLUSTER=1) three such nodes. Resolves to the server's handle with `.double`.
+ */
+export async function startLinkedServer(flags = [], { double } = {}) {
+  const own = double === undefined;
+  const theDouble = double ?? await startDouble();
+  currentDouble = theDouble;
+  const link = ['--link', 'whatsapp', '--whatsapp-url', theDouble.ws];
+  let server;
+  if (process.env.BOTLINK_E2E_CLUSTER === '1') {
+    server = await startCluster([...flags, ...link], { bin: `${DOUBLE_BIN}/botlink-server` });
+  } else {
+    const bin = `${DOUBLE_BIN}/botlink-server`;
+    assert.ok(fs.existsSync(bin), `${bin} is missing: ${DOUBLE_BUILD}`);
+    const defaults = [['--addr', '127.0.0.1:0'], ['--db', ':memory:'], ['--static', `${ROOT}dist`]]
+      .filter(([flag]) => !flags.includes(flag)).flat();
+    server = await spawnServer(bin, [...defaults, ...flags, ...link]);
+  }
+  const stop = server.stop;
+  return {
+    ...server,
+    double: theDouble,
+    stop: async () => { await stop(); if (own) await theDouble.stop(); },
+  };
+}
+
 /** Starts botlink-server with `flags`; resolves to { url, stop, api, stats, resetStats }. */
 export async function startServer(flags = []) {
   if (process.env.BOTLINK_E2E_CLUSTER === '1') return startCluster(flags);
@@ -119,22 +186,35 @@ export async function createBotThroughWizard(page, baseUrl, name) {
   return page.url().split('/').at(-2);
 }
 
-/** "Scans" a QR: posts its link, as the /link page's button does. */
-export async function scan(link) {
-  const res = await fetch(link, { method: 'POST' });
+/**
+ * "Scans" a QR. WhatsApp's own QR string: the double's phone (of `phone`, if given) scans it. A
+ * link of the simulated link: posted, as its /link page's button does.
+ */
+export async function scan(qr, phone) {
+  if (!qr.startsWith('http')) {
+    assert.ok(currentDouble, 'a WhatsApp QR, and no double started (startLinkedServer)');
+    return currentDouble.admin('/admin/scan', phone ? { qr, phone } : { qr });
+  }
+  const res = await fetch(qr, { method: 'POST' });
   if (res.status !== 200) throw new Error(`scan answered ${res.status}`);
+  return undefined;
 }
+
+/** The noise key of the device showing this WhatsApp QR (its second field): how the double
+ * names a device that has no phone yet. */
+export const noiseOf = (qr) => qr.split(',')[1];
 
 export { sleep };
 
 /**
- * The fixture of a test file: one reference server (started with `flags`) and one browser,
- * started before the file's tests and stopped after them. Read them as `env.server`, `env.browser`.
+ * The fixture of a test file: one reference server (started with `flags`; with `linked`, on the
+ * real link to a WhatsApp double) and one browser, started before the file's tests and stopped
+ * after them. Read them as `env.server` (its double: `env.server.double`), `env.browser`.
  */
-export function serverAndBrowser(flags = []) {
+export function serverAndBrowser(flags = [], { linked = false } = {}) {
   const env = { server: undefined, browser: undefined };
   before(async () => {
-    env.server = await startServer(flags);
+    env.server = linked ? await startLinkedServer(flags) : await startServer(flags);
     env.browser = await launch();
   });
   after(async () => {

@@ -7,62 +7,19 @@
 // the suite against a cluster leaves it out (the real link in a cluster: server/tests/cluster.rs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  spawnServer, launch, openPage, sessionOf, byTestId, waitForState, eventually,
+  startDouble, startLinkedServer, launch, openPage, sessionOf, byTestId, waitForState, eventually,
   createBotThroughWizard,
 } from './helpers.mjs';
 import { call } from './cluster.mjs';
 
-const ROOT = new URL('..', import.meta.url).pathname;
-const BUILT = `cargo build -p botlink-server -p wa-double --features botlink-server/whatsapp-double --target-dir target/double`;
-
-/** The WhatsApp double on a free port: { url, ws, admin, stats, stop }. */
-async function startDouble() {
-  const bin = `${ROOT}target/double/debug/wa-double`;
-  assert.ok(fs.existsSync(bin), `${bin} is missing: ${BUILT}`);
-  const proc = spawn(bin, ['--addr', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the double did not start:\n${log}`)), 10_000);
-    proc.stdout.on('data', (c) => {
-      log += c;
-      const m = log.match(/listening on (http:\/\/[0-9.:]+)/);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-    proc.on('exit', (code) => reject(new Error(`the double exited ${code}:\n${log}`)));
-  });
-  const admin = async (p, body) => {
-    const res = await call(url, p, body === undefined ? {} : { method: 'POST', body });
-    assert.ok(res.status < 300, `${p} answered ${res.status}: ${res.text}`);
-    return res.json;
-  };
-  return {
-    url,
-    ws: `${url.replace('http://', 'ws://')}/ws/chat`,
-    admin,
-    stats: () => admin('/admin/stats'),
-    stop: async () => { proc.kill('SIGTERM'); await new Promise((r) => proc.once('exit', r)); },
-  };
-}
-
-/** botlink-server's test build, linked to `double`, serving the release app. */
-function startLinkedServer(double, args = []) {
-  const bin = `${ROOT}target/double/debug/botlink-server`;
-  assert.ok(fs.existsSync(bin), `${bin} is missing: ${BUILT}`);
-  const defaults = [['--addr', '127.0.0.1:0'], ['--db', ':memory:']]
-    .filter(([flag]) => !args.includes(flag)).flat();
-  return spawnServer(bin, [...defaults, ...args, '--static', `${ROOT}dist`, '--link', 'whatsapp',
-    '--whatsapp-url', double.ws]);
-}
-
 const env = { double: undefined, server: undefined, browser: undefined };
 before(async () => {
   env.double = await startDouble();
-  env.server = await startLinkedServer(env.double);
+  env.server = await startLinkedServer([], { double: env.double });
   env.browser = await launch();
 });
 after(async () => {
@@ -197,14 +154,14 @@ test('a server restarted after kill -9 shows the bot connected again, with no QR
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'botlink-e2e-double.'));
   const double = await startDouble();
   const args = ['--db', path.join(dir, 'botlink.db'), '--data-dir', dir];
-  let server = await startLinkedServer(double, args);
+  let server = await startLinkedServer(args, { double });
   const page = await openPage(env.browser);
   try {
     const { bot, linked } = await linkedBot(page, server, double, 'Resumed bot');
     const addr = server.url.replace('http://', '');
     await server.kill();
     await eventually('the old connection gone', async () => (await double.stats()).totals.openNow === 0);
-    server = await startLinkedServer(double, [...args, '--addr', addr]);
+    server = await startLinkedServer([...args, '--addr', addr], { double });
     await eventually('the login after the restart', async () => {
       const stats = await double.stats();
       return Object.values(stats.devices).find((d) => d.jid === linked.jid)?.logins === 2;

@@ -446,3 +446,59 @@ async fn the_servers_answers_and_frames_read_back_through_the_apps_decoder() {
         seen[2]
     );
 }
+
+#[tokio::test]
+async fn dev_emit_sends_a_contract_event_as_a_node_backend_would_and_refuses_anything_else() {
+    let s = Server::start(&[]);
+    let (t, user) = s.session().await;
+    let bot = s.bot(&t, "Emit").await;
+    let (mut sio, _) = Sio::connect(&s, auth(&t, &user, &bot)).await;
+    let _replay = sio.next_event().await;
+    let emit = |body: serde_json::Value| {
+        let (s, t, bot) = (&s, &t, &bot);
+        async move {
+            s.call(
+                "POST",
+                &format!("/api/dev/bots/{bot}/emit"),
+                Some(t),
+                Some(body),
+            )
+            .await
+        }
+    };
+    // A code only Baileys backends send, and one nobody wrote down: as they are.
+    for code in [428, 999] {
+        let data = serde_json::json!({"type": "connection_failed", "botId": bot, "code": code});
+        let (status, body) =
+            emit(serde_json::json!({"event": "whatsapp_connection_event", "data": data})).await;
+        assert_eq!(status, 204, "{body}");
+        assert_eq!(sio.next_whatsapp().await.unwrap(), data);
+    }
+    let (_, row) = s
+        .call("GET", &format!("/api/bots/{bot}"), Some(&t), None)
+        .await;
+    assert_eq!(
+        row["status"], "created",
+        "it drives no pairing and stores nothing"
+    );
+    // Not a contract event, not about this bot, not the caller's bot: refused.
+    let (status, body) = emit(serde_json::json!({"event": "hello", "data": {"botId": bot}})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = emit(serde_json::json!({
+        "event": "bot_status_update", "data": {"botId": "bot_other", "status": "connected"}
+    }))
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (other, _) = s.session().await;
+    let (status, _) = s
+        .call(
+            "POST",
+            &format!("/api/dev/bots/{bot}/emit"),
+            Some(&other),
+            Some(
+                serde_json::json!({"event": "message_sync", "data": {"botId": bot, "messages": 1}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 404);
+}

@@ -80,6 +80,25 @@ impl Context {
         });
     }
 
+    /// Sends an event as JSON, unchecked (`POST /api/dev/bots/{id}/emit`), in the bot's order.
+    pub fn emit_json_to_user(
+        &self,
+        user_id: &str,
+        bot_id: &str,
+        name: String,
+        data: serde_json::Value,
+    ) {
+        let Some(io) = self.io.get().cloned() else {
+            return;
+        };
+        let room = user_room(user_id);
+        self.outbox.put(bot_id, Kind::Once, async move {
+            if let Err(e) = io.to(room).emit(&name, &data).await {
+                tracing::warn!("could not emit {name}: {e}");
+            }
+        });
+    }
+
     /// Sends an event now: only from work running in the outbox (it keeps the order).
     pub async fn send(&self, user_id: &str, event: &ServerEvent) {
         if let Some(io) = self.io.get() {

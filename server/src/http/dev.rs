@@ -26,6 +26,7 @@ use std::sync::Arc;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/dev/bots/{id}/fail", post(fail))
+        .route("/api/dev/bots/{id}/emit", post(emit))
         .route("/api/dev/tokens/expire", post(expire))
         .route("/api/dev/tokens/revoke", post(revoke))
         .route("/api/dev/stats", get(stats))
@@ -36,6 +37,47 @@ pub fn routes() -> Router<AppState> {
 #[derive(Deserialize)]
 struct Fail {
     code: u16,
+}
+
+/// A contract event as a Node.js backend would send it: its name and its payload.
+#[derive(Deserialize)]
+struct Emit {
+    event: String,
+    data: serde_json::Value,
+}
+
+/// The events of PROTOCOL.md §3 a bot's sockets may be sent.
+const CONTRACT_EVENTS: [&str; 4] = [
+    protocol::events::WHATSAPP_CONNECTION_EVENT,
+    protocol::events::BOT_STATUS_UPDATE,
+    protocol::events::CONNECTION_UPDATE,
+    protocol::events::MESSAGE_SYNC,
+];
+
+/// `POST /api/dev/bots/{id}/emit {"event", "data"}`: sends a contract event, as it is (say a
+/// `connection_failed` with a code only Baileys backends send), to the bot's sockets, in the
+/// bot's order. It drives no pairing and stores nothing: it keeps the app's handling of what
+/// other backends send tested.
+async fn emit(
+    State(ctx): State<Ctx>,
+    User(user): User,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<Emit>,
+) -> Result<StatusCode, ApiError> {
+    owned_bot(&ctx, &user, &id).await?;
+    if !CONTRACT_EVENTS.contains(&req.event.as_str()) {
+        return Err(ApiError::BadRequest(format!(
+            "event must be one of {}",
+            CONTRACT_EVENTS.join(", ")
+        )));
+    }
+    if req.data.get("botId").and_then(serde_json::Value::as_str) != Some(id.as_str()) {
+        return Err(ApiError::BadRequest(format!(
+            "data must be an object whose botId is this bot's ({id})"
+        )));
+    }
+    ctx.emit_json_to_user(&user, &id, req.event, req.data);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn fail(
