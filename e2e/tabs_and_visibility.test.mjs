@@ -1,12 +1,14 @@
 // One tab pairs (Web Locks), a hidden tab rests, and the network coming and going (issue #7).
 // Two pages of one browser context are two tabs: they share localStorage (one user) and locks.
+// On the real link: the server's test build talks to the WhatsApp double, whose phone scans.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   serverAndBrowser, openPage, watch, sessionOf, byTestId, waitForState, eventually, createBotThroughWizard, sleep,
+  scan,
 } from './helpers.mjs';
 
-const env = serverAndBrowser(['--restart-ms', '300']);
+const env = serverAndBrowser([], { linked: true });
 
 const stateOf = (page) => page.locator('[data-testid="connection-status"]').getAttribute('data-state');
 
@@ -48,8 +50,8 @@ async function twoTabs(how) {
   assert.equal(s.socketsReplaced, 0, 'tab A let go before tab B connected: no replacement');
   assert.equal(await byTestId(tabA, 'take-over').count(), 1, 'tab A can take it back');
 
-  await fetch(await byTestId(tabB, 'qr-code').getAttribute('data-qr'), { method: 'POST' });
-  await byTestId(tabB, 'pairing-success').waitFor();
+  await scan(await byTestId(tabB, 'qr-code').getAttribute('data-qr'));
+  await byTestId(tabB, 'pairing-success').waitFor({ timeout: 20_000 });
   await sleep(1_000);
   assert.equal((await env.server.stats()).wsUpgrades, 1, 'tab A did not reopen after the link');
   assert.deepEqual([...tabA.pageErrors, ...tabB.pageErrors], []);
