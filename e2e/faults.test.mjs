@@ -1,11 +1,13 @@
 // Network faults made by the suite itself (a fault-injecting proxy), and a server that vanishes.
+// On the real link: the server's test build talks to the WhatsApp double.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import {
-  startServer, launch, openPage, sessionOf, byTestId, waitForState, eventually, createBotThroughWizard, sleep,
+  startLinkedServer, startDouble, launch, openPage, sessionOf, byTestId, waitForState, eventually,
+  createBotThroughWizard, sleep,
 } from './helpers.mjs';
 import { startFaultProxy, freePort } from './fault_proxy.mjs';
 
@@ -14,7 +16,7 @@ after(async () => { await browser?.close(); });
 
 test('a black-holed link is declared dead, retried a bounded number of times, then "network"; restored, Try again works', async () => {
   browser ??= await launch();
-  const server = await startServer(['--ping-interval-ms', '400', '--ping-timeout-ms', '300']);
+  const server = await startLinkedServer(['--ping-interval-ms', '400', '--ping-timeout-ms', '300']);
   const proxy = await startFaultProxy(Number(new URL(server.url).port));
   try {
     const page = await openPage(browser);
@@ -54,7 +56,9 @@ test('the server killed and restarted on the same database: bounded retries, the
   const db = path.join(dir, 'botlink.db');
   const port = await freePort();
   const flags = ['--addr', `127.0.0.1:${port}`, '--db', db];
-  let server = await startServer(flags);
+  // One WhatsApp across the restart, as in life.
+  const double = await startDouble();
+  let server = await startLinkedServer(flags, { double });
   try {
     const page = await openPage(browser);
     const botId = await createBotThroughWizard(page, server.url, 'Restart bot');
@@ -64,7 +68,7 @@ test('the server killed and restarted on the same database: bounded retries, the
     await server.kill();
     await page.locator('[data-testid="pairing-error"][data-code="network"]').waitFor({ timeout: 60_000 });
 
-    server = await startServer(flags);
+    server = await startLinkedServer(flags, { double });
     await byTestId(page, 'retry').click();
     await waitForState(page, 'waiting_for_scan', 10_000);
     const afterRestart = await sessionOf(page);
@@ -74,6 +78,7 @@ test('the server killed and restarted on the same database: bounded retries, the
     await page.context().close();
   } finally {
     await server.stop();
+    await double.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
