@@ -65,6 +65,7 @@ let currentDouble;
 export async function startLinkedServer(flags = [], { double } = {}) {
   const own = double === undefined;
   const theDouble = double ?? await startDouble();
+  const previousDouble = currentDouble;
   currentDouble = theDouble;
   const link = ['--link', 'whatsapp', '--whatsapp-url', theDouble.ws];
   let server;
@@ -81,7 +82,12 @@ export async function startLinkedServer(flags = [], { double } = {}) {
   return {
     ...server,
     double: theDouble,
-    stop: async () => { await stop(); if (own) await theDouble.stop(); },
+    stop: async () => {
+      await stop();
+      if (own) await theDouble.stop();
+      // `scan` goes back to the file's main double (a test's own server ends before it).
+      if (currentDouble === theDouble) currentDouble = previousDouble;
+    },
   };
 }
 

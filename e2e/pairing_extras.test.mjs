@@ -1,23 +1,37 @@
 // The pairing experience beyond the anchors (issue #7): the QR's lifetime you can see, pairing
 // codes for people on a phone, and the stall after a scan. The server's counters are the witness.
+// On the real link: the server's test build talks to the WhatsApp double, whose phone scans and
+// enters codes; the QR lifetimes are WhatsApp's (six codes: 60 s, then 20 s each), its clocks 15
+// times faster where a test waits for them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  serverAndBrowser, startServer, openPage, sessionOf, byTestId, waitForState, eventually, createBotThroughWizard, sleep, screenshot,
+  serverAndBrowser, startLinkedServer, scan, openPage, sessionOf, byTestId, waitForState, eventually,
+  createBotThroughWizard, sleep, screenshot,
 } from './helpers.mjs';
 
-// Short QR lifetimes so rotation and expiry happen within a test.
-const env = serverAndBrowser(['--qr-first-ms', '4000', '--qr-next-ms', '2500', '--qr-count', '3', '--restart-ms', '300']);
+const env = serverAndBrowser([], { linked: true });
+
+/** Runs `body` against a server whose WhatsApp clocks run 15 times faster: the first code lives
+ * 4 s, the next ones 1.3 s, so rotation and expiry happen within a test. */
+async function withFastQrs(body) {
+  const fast = await startLinkedServer(['--whatsapp-time-divisor', '15']);
+  try {
+    await body(fast);
+  } finally {
+    await fast.stop();
+  }
+}
 
 /** The ring's stroke-dashoffset: 0 when the code is new, 100 when it has run out. */
 const ringOffset = (page) => page.locator('.ring-left').getAttribute('stroke-dashoffset').then(Number);
 
-test('QR lifetime: a draining ring, codes replaced in place, then a clear expired end state', async () => {
+test('QR lifetime: a draining ring, codes replaced in place, then a clear expired end state', () => withFastQrs(async (server) => {
   const page = await openPage(env.browser);
-  await createBotThroughWizard(page, env.server.url, 'Lifetime bot');
+  await createBotThroughWizard(page, server.url, 'Lifetime bot');
   await byTestId(page, 'generate-qr').click();
   await waitForState(page, 'waiting_for_scan');
-  assert.match(await byTestId(page, 'qr-attempt').innerText(), /Code 1 of 3/);
+  assert.match(await byTestId(page, 'qr-attempt').innerText(), /Code 1 of 6/);
   // Mark the QR element: "in place" means the same element shows the next code.
   await byTestId(page, 'qr-code').evaluate((el) => { el.dataset.marked = 'yes'; });
   const first = await byTestId(page, 'qr-code').getAttribute('data-qr');
@@ -28,7 +42,7 @@ test('QR lifetime: a draining ring, codes replaced in place, then a clear expire
   await sleep(300);
   await screenshot(page, 'screenshot-countdown-ring');
 
-  await page.locator('[data-testid="qr-attempt"]', { hasText: 'Code 2 of 3' }).waitFor({ timeout: 5_000 });
+  await page.locator('[data-testid="qr-attempt"]', { hasText: 'Code 2 of 6' }).waitFor({ timeout: 5_000 });
   const qr = byTestId(page, 'qr-code');
   assert.notEqual(await qr.getAttribute('data-qr'), first, 'a new code');
   assert.equal(await qr.getAttribute('data-marked'), 'yes', 'the same element: replaced in place');
@@ -44,24 +58,24 @@ test('QR lifetime: a draining ring, codes replaced in place, then a clear expire
   assert.equal(await byTestId(page, 'generate-qr').count(), 0, 'one action, and it works');
   const { userId } = await sessionOf(page);
   await sleep(1_500);
-  const s = await env.server.stats();
+  const s = await server.stats();
   assert.equal(s.perUser[userId].open, 0);
   assert.equal(s.perUser[userId].opened, 1, 'one socket for the whole display');
   assert.deepEqual(page.pageErrors, []);
   await page.context().close();
-});
+}));
 
-test('after two unscanned codes the pairing-code option opens by itself (wide screen)', async () => {
+test('after two unscanned codes the pairing-code option opens by itself (wide screen)', () => withFastQrs(async (server) => {
   const page = await openPage(env.browser, { width: 1024 });
-  await createBotThroughWizard(page, env.server.url, 'Patient bot');
+  await createBotThroughWizard(page, server.url, 'Patient bot');
   await byTestId(page, 'generate-qr').click();
   await waitForState(page, 'waiting_for_scan');
   assert.equal(await byTestId(page, 'pairing-code-request').count(), 0, 'on a wide screen it waits behind a link');
   assert.equal(await page.getByRole('button', { name: /Link with a phone number instead/ }).count(), 1);
-  await page.locator('[data-testid="qr-attempt"]', { hasText: 'Code 3 of 3' }).waitFor({ timeout: 10_000 });
+  await page.locator('[data-testid="qr-attempt"]', { hasText: 'Code 3 of 6' }).waitFor({ timeout: 10_000 });
   await byTestId(page, 'pairing-code-request').waitFor({ timeout: 2_000 });
   await page.context().close();
-});
+}));
 
 test('pairing code on a phone-sized screen: offered at once, phone checked, copied, entered, linked', async () => {
   const page = await openPage(env.browser, { width: 390, height: 844, permissions: ['clipboard-read', 'clipboard-write'] });
@@ -83,7 +97,8 @@ test('pairing code on a phone-sized screen: offered at once, phone checked, copi
   const codeBox = byTestId(page, 'pairing-code');
   await codeBox.waitFor();
   const shown = await codeBox.inputValue();
-  assert.match(shown, /^[A-Z2-9]{4}-[A-Z2-9]{4}$/, `shown as XXXX-XXXX: ${shown}`);
+  // WhatsApp's codes: eight letters and digits.
+  assert.match(shown, /^[A-Z0-9]{4}-[A-Z0-9]{4}$/, `shown as XXXX-XXXX: ${shown}`);
   assert.match(await page.locator('.code-box').innerText(), /Valid for [23]:\d\d/);
   await byTestId(page, 'copy-code').click();
   const said = page.locator('.copy-said', { hasText: 'Copied.' });
@@ -101,13 +116,9 @@ test('pairing code on a phone-sized screen: offered at once, phone checked, copi
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), shown);
   await screenshot(page, 'screenshot-pairing-code');
 
-  // The phone enters the code on the reference server's /link/code form.
-  const phonePage = await page.context().newPage();
-  await phonePage.goto(`${env.server.url}/link/code`);
-  await phonePage.getByLabel('Pairing code').fill(shown.toLowerCase());
-  await phonePage.getByRole('button', { name: 'Link device' }).click();
-  await phonePage.getByTestId('link-done').waitFor();
-  await byTestId(page, 'pairing-success').waitFor({ timeout: 5_000 });
+  // The phone of that number enters the code (in WhatsApp: Linked devices → Link with phone number).
+  await env.server.double.admin('/admin/code', { phone: '+49 151 2345678', code: shown });
+  await byTestId(page, 'pairing-success').waitFor({ timeout: 20_000 });
   const s = await eventually('the socket to close', async () => {
     const st = await env.server.stats();
     return st.perUser[userId].open === 0 && st;
@@ -134,15 +145,14 @@ test('a backend without pairing codes (404): the option simply goes away', async
 });
 
 test('scanned but not linked within 60 s: the app says what to do on the phone, and keeps waiting', async () => {
-  // A restart that never finishes in time: the phone is stuck (a passkey prompt, say).
-  const slow = await startServer(['--restart-ms', '120000']);
+  // WhatsApp holds the login after the scan (the phone is stuck: a passkey prompt, say).
+  await env.server.double.admin('/admin/hold-login', { ms: 75_000 });
   const page = await openPage(env.browser);
   try {
-    await createBotThroughWizard(page, slow.url, 'Passkey bot');
+    await createBotThroughWizard(page, env.server.url, 'Passkey bot');
     await byTestId(page, 'generate-qr').click();
     await waitForState(page, 'waiting_for_scan');
-    const link = await byTestId(page, 'qr-code').getAttribute('data-qr');
-    await fetch(link, { method: 'POST' });
+    await scan(await byTestId(page, 'qr-code').getAttribute('data-qr'));
     await waitForState(page, 'finishing');
     assert.equal(await byTestId(page, 'scan-stalled').count(), 0, 'not before 60 s');
     await byTestId(page, 'scan-stalled').waitFor({ timeout: 65_000 });
@@ -150,11 +160,13 @@ test('scanned but not linked within 60 s: the app says what to do on the phone, 
     assert.equal(await page.locator('[data-testid="connection-status"]').getAttribute('data-state'), 'finishing',
       'still waiting, not failed');
     const { userId } = await sessionOf(page);
-    const s = await slow.stats();
+    const s = await env.server.stats();
     assert.equal(s.perUser[userId].open, 1, 'the socket stays open for the link to finish');
     assert.equal(s.perUser[userId].opened, 1);
+    // The phone gets through: the login completes and the page says so.
+    await byTestId(page, 'pairing-success').waitFor({ timeout: 30_000 });
   } finally {
+    await env.server.double.admin('/admin/hold-login', { ms: 0 });
     await page.context().close();
-    await slow.stop();
   }
 });
