@@ -6,7 +6,7 @@ use crate::{
     core::bot_status::set_status,
     core::context::Ctx,
     http::error::{ApiError, ApiJson},
-    link::Link,
+    link::{Link, LinkError},
     realtime::socket::valid_id,
     store::TokenCheck,
 };
@@ -222,13 +222,7 @@ async fn delete_bot(
         && hold.live()
     {
         // Its session runs on another node, which this request did not reach.
-        return Err(ApiError::Unavailable(
-            format!(
-                "This bot's WhatsApp session runs on server node {}; try again.",
-                hold.node
-            ),
-            std::time::Duration::from_secs(1),
-        ));
+        return Err(LinkError::held_elsewhere(&hold).into());
     }
     // The row (and its hold) first: when the database cannot delete, nothing is unlinked and
     // the answer says so. Then the session and the device, which cannot come back.

@@ -12,7 +12,7 @@ pub mod whatsapp;
 
 use crate::{
     core::context::Ctx,
-    store::{RETRY_WHEN_DOWN, StoreError},
+    store::{DeviceHold, RETRY_WHEN_DOWN, StoreError},
 };
 use protocol::{Bot, Pairing, http::PairingCode};
 use std::time::Duration;
@@ -32,6 +32,34 @@ pub enum LinkError {
     /// `500`: the bot's device store cannot be used (the server log says why).
     #[error("{0}")]
     Broken(String),
+}
+
+/// What a 503 of a link asks the app to wait (WhatsApp refused, or the device's node is gone).
+pub const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+impl LinkError {
+    /// The answer for a bot whose device another node holds (when the request was not passed
+    /// on there: its holder is gone, or it was passed on here already).
+    pub fn held_elsewhere(hold: &DeviceHold) -> LinkError {
+        if hold.live() {
+            LinkError::Unavailable {
+                reason: format!(
+                    "This bot's WhatsApp session runs on server node {}; try again.",
+                    hold.node
+                ),
+                retry_after: Duration::from_secs(1),
+            }
+        } else {
+            LinkError::Unavailable {
+                reason: format!(
+                    "This bot's WhatsApp device is on server node {}, which has stopped; the bot \
+                     comes back when that node returns. To link it anew elsewhere, unlink it first.",
+                    hold.node
+                ),
+                retry_after: RETRY_AFTER,
+            }
+        }
+    }
 }
 
 impl From<StoreError> for LinkError {
@@ -72,7 +100,7 @@ pub trait Link: Send + Sync {
 
     /// Another node that holds the bot's device (cluster mode, real link): requests about the
     /// bot are forwarded to it while it lives.
-    async fn holder(&self, _st: &Ctx, _bot_id: &str) -> Option<crate::store::DeviceHold> {
+    async fn holder(&self, _st: &Ctx, _bot_id: &str) -> Option<DeviceHold> {
         None
     }
 

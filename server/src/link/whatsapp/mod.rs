@@ -46,8 +46,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 /// `POST .../qr` answers within this, QR or not.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
-/// What a 503 asks the app to wait.
-const RETRY_AFTER: Duration = Duration::from_secs(30);
+use super::RETRY_AFTER;
 
 /// How long WhatsApp keeps a pairing code valid.
 const CODE_TTL: Duration = Duration::from_secs(180);
@@ -118,29 +117,6 @@ async fn flush(st: &Ctx, bot_id: &str) {
 
 /// How long an answer waits for the bot's writes.
 const FLUSH_WITHIN: Duration = Duration::from_secs(2);
-
-/// The answer for a bot whose device another node holds (when the request was not forwarded
-/// there: its holder is gone, or it was forwarded here already).
-fn held_elsewhere(hold: &crate::store::DeviceHold) -> LinkError {
-    if hold.live() {
-        LinkError::Unavailable {
-            reason: format!(
-                "This bot's WhatsApp session runs on server node {}; try again.",
-                hold.node
-            ),
-            retry_after: Duration::from_secs(1),
-        }
-    } else {
-        LinkError::Unavailable {
-            reason: format!(
-                "This bot's WhatsApp device is on server node {}, which has stopped; the bot \
-                 comes back when that node returns. To link it anew elsewhere, unlink it first.",
-                hold.node
-            ),
-            retry_after: RETRY_AFTER,
-        }
-    }
-}
 
 /// The files of a bot's device store (the database and SQLite's `-wal` and `-shm`).
 fn device_files(devices: &Path, bot_id: &str) -> [PathBuf; 3] {
@@ -221,7 +197,7 @@ impl Slots {
         }
         let (hold, anew) = st.store.hold_device(bot_id, user_id, lease, &url).await?;
         if hold.node != st.node {
-            return Err(held_elsewhere(&hold));
+            return Err(LinkError::held_elsewhere(&hold));
         }
         // No device of an earlier holder counts (a copy left here is stale).
         *fresh_device |= anew;
@@ -509,7 +485,7 @@ impl Link for WhatsAppLink {
         {
             // The session runs on that node (a request that reached this one was not passed
             // on): deleting its hold here would orphan a linked device on the phone.
-            return Err(held_elsewhere(&hold));
+            return Err(LinkError::held_elsewhere(&hold));
         }
         let slot = self.slots.slot(bot_id);
         let mut running = slot.lock().await;
