@@ -2,8 +2,8 @@
 //! every request passes (CORS, the body limit, the upgrade counter, the CSP).
 
 use super::state::AppState;
-use crate::core::context::Ctx;
 use crate::{
+    core::context::Ctx,
     http::{api, csp, dev},
     link::simulated::page as link_page,
     realtime::{

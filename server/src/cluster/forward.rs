@@ -9,9 +9,7 @@
 //! treated as coming from outside (its claim removed), so no one outside can make a node that
 //! does not hold a device act on it.
 
-use crate::core::context::Ctx;
-use crate::link::Link;
-use crate::{http::error::ApiError, store::now_ms};
+use crate::{core::context::Ctx, http::error::ApiError, link::Link, store::now_ms};
 use axum::{
     body::{Body, Bytes},
     extract::{Path, Request, State},

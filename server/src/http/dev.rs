@@ -1,11 +1,11 @@
 //! Dev-mode extras of PROTOCOL.md §8: failure codes on demand, token expiry and revocation,
 //! and the counters. Absent with `--production`.
 
-use crate::core::context::Ctx;
 use crate::{
     app::state::AppState,
     cluster::coordination::Coordination,
     cluster::redis as cluster_redis,
+    core::context::Ctx,
     core::stats::Counters,
     http::api::{User, owned_bot},
     http::error::{ApiError, ApiJson},

@@ -8,12 +8,12 @@
 //! one socket, so a late message can never reach a newer one), and a socket that finds a newer
 //! generation after joining its room goes itself. Two CONNECTs at once on two nodes leave one.
 
-use crate::core::context::Ctx;
-use crate::link::Link;
 use crate::{
     cluster::coordination::{Coordination, Limit},
     core::bot_status::{qr_event, status_event},
+    core::context::Ctx,
     core::context::user_room,
+    link::Link,
     realtime::adapter::Adapter,
     store::TokenCheck,
 };

@@ -2,11 +2,9 @@
 //! `/link/code`: where a phone enters a pairing code instead. Every server string in them is
 //! HTML-escaped.
 
-use crate::cluster::coordination::Coordination;
-use crate::core::context::Ctx;
 use crate::{
-    app::state::AppState, cluster::coordination::Limit, link::simulated::pairing,
-    link::simulated::pairings::RefLookup,
+    app::state::AppState, cluster::coordination::Coordination, cluster::coordination::Limit,
+    core::context::Ctx, link::simulated::pairing, link::simulated::pairings::RefLookup,
 };
 use axum::{
     Router,
