@@ -178,16 +178,10 @@ async fn a_second_socket_of_the_same_user_replaces_the_first() {
     assert_eq!(s.stats().await["perUser"][&user]["open"], 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qr_codes_rotate_then_expire_and_the_bot_goes_back() {
-    let s = Server::start(&[
-        "--qr-first-ms",
-        "150",
-        "--qr-next-ms",
-        "80",
-        "--qr-count",
-        "3",
-    ]);
+    // whatsapp-rust's clocks 100 times faster: the first QR lives 600 ms, the five after it 200 ms.
+    let s = Server::start(&["--whatsapp-time-divisor", "100"]);
     let (t, user) = s.session().await;
     let bot = s.bot(&t, "Rotating").await;
     let (_, first) = s
@@ -199,13 +193,22 @@ async fn qr_codes_rotate_then_expire_and_the_bot_goes_back() {
     let second = sio.next_whatsapp().await.unwrap();
     assert_eq!(
         (second["type"].as_str(), second["attempt"].as_u64()),
-        (Some("qr_updated"), Some(2))
+        (Some("qr_updated"), Some(2)),
+        "{second}"
     );
-    assert_eq!(second["expiresInMs"], 80);
+    let expires = second["expiresInMs"].as_u64().unwrap();
+    assert!((150..=200).contains(&expires), "{second}");
     assert_ne!(second["qr"], first["qr"]);
-    let third = sio.next_whatsapp().await.unwrap();
-    assert_eq!(third["attempt"], 3);
-    let end = sio.next_whatsapp().await.unwrap();
+    let mut shown = vec![first["qr"].clone(), second["qr"].clone()];
+    let end = loop {
+        let e = sio.next_whatsapp().await.unwrap();
+        if e["type"] != "qr_updated" {
+            break e;
+        }
+        assert_eq!(e["attempt"], shown.len() + 1, "{e}");
+        shown.push(e["qr"].clone());
+    };
+    assert_eq!(shown.len(), 6, "whatsapp-rust shows WhatsApp's six refs");
     assert_eq!(end, json!({"type": "qr_expired", "botId": bot}));
     let (_, b) = s
         .call("GET", &format!("/api/bots/{bot}"), Some(&t), None)
@@ -214,24 +217,20 @@ async fn qr_codes_rotate_then_expire_and_the_bot_goes_back() {
         (b["status"].as_str(), &b["pairing"]),
         (Some("created"), &serde_json::Value::Null)
     );
-    // Every shown ref is spent: the link page says so and links nothing.
-    let client = reqwest::Client::new();
-    for qr in [&first["qr"], &second["qr"], &third["qr"]] {
-        assert_eq!(
-            client
-                .post(qr.as_str().unwrap())
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            410
-        );
+    // Every shown QR is spent: the phone that scans one now links nothing.
+    for qr in &shown {
+        let (status, answer) = s
+            .double()
+            .admin("POST", "/admin/scan", Some(json!({"qr": qr})))
+            .await;
+        assert_eq!(status, 404, "{answer}");
     }
+    s.double().assert_never_two_sessions().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scan_sends_qr_scanned_then_whatsapp_connected_then_the_status() {
-    let s = Server::start(&["--restart-ms", "50"]);
+    let s = Server::start(&[]);
     let (t, user) = s.session().await;
     let bot = s.bot(&t, "Scan").await;
     let (_, pairing) = s
@@ -239,18 +238,14 @@ async fn a_scan_sends_qr_scanned_then_whatsapp_connected_then_the_status() {
         .await;
     let (mut sio, _) = Sio::connect(&s, auth(&t, &user, &bot)).await;
     sio.next_whatsapp().await.unwrap();
-    reqwest::Client::new()
-        .post(pairing["qr"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let scanned = s.double().scan(pairing["qr"].as_str().unwrap(), None).await;
     assert_eq!(
         sio.next_whatsapp().await.unwrap(),
         json!({"type": "qr_scanned", "botId": bot})
     );
     let linked = sio.next_whatsapp().await.unwrap();
     assert_eq!(linked["type"], "whatsapp_connected");
-    let phone = linked["phone"].as_str().unwrap().to_owned();
+    assert_eq!(linked["phone"], scanned["phone"]);
     let (name, status) = sio.next_event().await.unwrap();
     assert_eq!(
         (name.as_str(), status["status"].as_str()),
@@ -259,63 +254,13 @@ async fn a_scan_sends_qr_scanned_then_whatsapp_connected_then_the_status() {
     let (_, b) = s
         .call("GET", &format!("/api/bots/{bot}"), Some(&t), None)
         .await;
-    assert_eq!(b["phone"], phone.as_str());
+    assert_eq!(b["phone"], scanned["phone"]);
+    s.double().assert_never_two_sessions().await;
 }
 
-#[tokio::test]
-async fn dev_failures_emit_connection_failed_and_their_consequence() {
-    let s = Server::start(&[]);
-    let (t, user) = s.session().await;
-    // A stop code ends the pairing (a code no one wrote down stops too); a retry code or 515 leaves
-    // it running.
-    for (code, status_after) in [
-        (440, "conflict"),
-        (401, "logged_out"),
-        (403, "disconnected"),
-        (426, "disconnected"),
-        (999, "disconnected"),
-        (408, "pairing"),
-        (515, "pairing"),
-    ] {
-        let bot = s.bot(&t, &format!("Fail {code}")).await;
-        s.call("POST", &format!("/api/bots/{bot}/qr"), Some(&t), None)
-            .await;
-        let (mut sio, _) = Sio::connect(&s, auth(&t, &user, &bot)).await;
-        sio.next_whatsapp().await.unwrap();
-        let (st, _) = s
-            .call(
-                "POST",
-                &format!("/api/dev/bots/{bot}/fail"),
-                Some(&t),
-                Some(json!({"code": code})),
-            )
-            .await;
-        assert_eq!(st, 204);
-        let failed = sio.next_whatsapp().await.unwrap();
-        assert_eq!(failed["type"], "connection_failed");
-        assert_eq!(failed["code"], code);
-        assert!(failed["reason"].is_string());
-        let (_, b) = s
-            .call("GET", &format!("/api/bots/{bot}"), Some(&t), None)
-            .await;
-        assert_eq!(b["status"], status_after, "{code}");
-        assert_eq!(b["pairing"].is_null(), status_after != "pairing", "{code}");
-    }
-    let (st, _) = s.call("POST", "/api/dev/stats/reset", None, None).await;
-    assert_eq!(st, 204);
-    let stats = s.stats().await;
-    assert_eq!(
-        (
-            stats["socketsOpened"].as_u64(),
-            stats["pairingsStarted"].as_u64()
-        ),
-        (Some(0), Some(0))
-    );
-}
-
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_frames_are_dropped_and_the_connection_keeps_working() {
-    let s = Server::start(&["--restart-ms", "30"]);
+    let s = Server::start(&[]);
     let (t, user) = s.session().await;
     let bot = s.bot(&t, "Hostile").await;
     let (_, pairing) = s
@@ -332,11 +277,7 @@ async fn hostile_frames_are_dropped_and_the_connection_keeps_working() {
         sio.send(frame).await;
     }
     // The same connection still receives what happens next.
-    reqwest::Client::new()
-        .post(pairing["qr"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    s.double().scan(pairing["qr"].as_str().unwrap(), None).await;
     assert_eq!(sio.next_whatsapp().await.unwrap()["type"], "qr_scanned");
 
     // Garbage that breaks the framing may close that one socket — never the server.
@@ -384,13 +325,13 @@ async fn a_user_in_a_connection_storm_is_rate_limited_and_others_are_not() {
 
 /// The contract both ways: what this server writes on the wire — HTTP bodies and socket frames —
 /// reads back through the protocol crate the app decodes with, as the values the server meant.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_servers_answers_and_frames_read_back_through_the_apps_decoder() {
     use protocol::{
         Bot, BotStatus, Pairing, ServerEvent, Session, WhatsAppEvent,
         frames::{self, DEFAULT_MAX_PAYLOAD, Packet},
     };
-    let s = Server::start(&["--restart-ms", "50"]);
+    let s = Server::start(&[]);
     let (_, session) = s
         .call("POST", "/api/auth/session", None, Some(json!({})))
         .await;
@@ -420,11 +361,8 @@ async fn the_servers_answers_and_frames_read_back_through_the_apps_decoder() {
             qr: pairing.clone()
         })
     );
-    reqwest::Client::new()
-        .post(&pairing.qr)
-        .send()
-        .await
-        .unwrap();
+    let scanned = s.double().scan(&pairing.qr, Some("+1 555 010 0400")).await;
+    assert_eq!(scanned["phone"], "+15550100400");
     let mut seen = Vec::new();
     while seen.len() < 3 {
         seen.push(decode(sio.next_socket_packet().await.expect("a frame")));
@@ -436,7 +374,7 @@ async fn the_servers_answers_and_frames_read_back_through_the_apps_decoder() {
         })
     );
     assert!(
-        matches!(&seen[1], ServerEvent::WhatsApp(WhatsAppEvent::WhatsappConnected { bot_id, phone: Some(p) }) if *bot_id == bot && p.starts_with("+1555")),
+        matches!(&seen[1], ServerEvent::WhatsApp(WhatsAppEvent::WhatsappConnected { bot_id, phone: Some(p) }) if *bot_id == bot && p == "+15550100400"),
         "{:?}",
         seen[1]
     );

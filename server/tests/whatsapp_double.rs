@@ -607,66 +607,6 @@ async fn the_phone_shares_its_app_state_key_so_the_first_connect_needs_no_10_s_w
     rig.assert_never_two_sessions().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_code_the_app_shows_links_the_bot_even_after_the_last_qr_expired() {
-    let rig = Rig::start().await;
-    let bot = rig.new_bot("Typist").await;
-    let (status, answer) = rig
-        .server()
-        .call(
-            "POST",
-            &format!("/api/bots/{bot}/pairing-code"),
-            Some(&rig.token),
-            Some(json!({"phone": "+1 555 010 0300"})),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    let code = answer["code"].as_str().unwrap().to_owned();
-    assert_eq!(code.replace('-', "").len(), 8, "{answer}");
-    // Every QR of the connection runs out (8 s at this divisor); the code does not.
-    let t0 = Instant::now();
-    loop {
-        let row = rig.bot(&bot).await;
-        if row["pairing"]["attempt"] == 6 {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(15), "{row}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let row = rig.bot(&bot).await;
-    assert_eq!(
-        row["status"], "pairing",
-        "the code keeps the pairing open: {row}"
-    );
-    let (status, body) = rig
-        .admin(
-            "POST",
-            "/admin/code",
-            Some(json!({"phone": "+15550100300", "code": code})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let row = rig
-        .until(&bot, Duration::from_secs(30), |r| {
-            r["status"] == "connected"
-        })
-        .await;
-    assert_eq!(row["phone"], "+15550100300", "{row}");
-    // A wrong code is refused, and says why.
-    let (status, body) = rig
-        .admin(
-            "POST",
-            "/admin/code",
-            Some(json!({"phone": "+15550100300", "code": "AAAA-AAAA"})),
-        )
-        .await;
-    assert_eq!(status, 404, "{body}");
-    let stats = rig.stats().await;
-    assert_eq!(stats["totals"]["logins"], 1, "{stats}");
-    rig.assert_never_two_sessions().await;
-}
-
 /// The noise key of the device showing this QR (its second field): how the double names a
 /// device that has no JID yet.
 fn noise_of(qr: &Value) -> String {

@@ -2,6 +2,9 @@
 //! Engine.IO/Socket.IO client over tokio-tungstenite (independent of the app's own codec).
 #![allow(dead_code)]
 
+pub mod double;
+pub use double::Double;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -17,6 +20,8 @@ pub struct Server {
     /// The data directory given to a server that would otherwise make its own temporary one:
     /// removed with the fixture, even when the process was killed (`kill -9` skips its cleanup).
     _data: Option<tempfile::TempDir>,
+    /// The WhatsApp double this server links through, when the fixture started one for it.
+    double: Option<Double>,
 }
 
 impl Server {
@@ -30,8 +35,17 @@ impl Server {
         Self::start_with(&all)
     }
 
-    /// The server with exactly these arguments.
+    /// The server with these arguments. A test build of the real link (`whatsapp-double`) links
+    /// only through a WhatsApp double: given no `--whatsapp-url`, the fixture starts one of its
+    /// own for it (`Server::double`).
     pub fn start_with(args: &[&str]) -> Server {
+        let double = (cfg!(feature = "whatsapp-double") && !args.contains(&"--whatsapp-url"))
+            .then(Double::start);
+        let link = double
+            .iter()
+            .flat_map(|d| ["--link", "whatsapp", "--whatsapp-url", d.ws_url.as_str()]);
+        let args: Vec<&str> = args.iter().copied().chain(link).collect();
+        let args = args.as_slice();
         let makes_its_own = !args.contains(&"--data-dir")
             && (args.contains(&":memory:") || args.contains(&"--database-url"));
         let data = makes_its_own.then(|| {
@@ -69,6 +83,7 @@ impl Server {
             url,
             child: Some(child),
             _data: data,
+            double,
         }
     }
 
@@ -78,6 +93,7 @@ impl Server {
             url,
             child: None,
             _data: None,
+            double: None,
         }
     }
 
@@ -103,6 +119,13 @@ impl Server {
         }
         let _ = child.kill();
         child.wait().expect("exit status")
+    }
+
+    /// The WhatsApp double the fixture started for this server.
+    pub fn double(&self) -> &Double {
+        self.double
+            .as_ref()
+            .expect("a server the fixture started with a double of its own")
     }
 
     pub fn ws_url(&self) -> String {
