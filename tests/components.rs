@@ -63,15 +63,19 @@ async fn states_until(last: &str) -> Vec<String> {
     seen
 }
 
-/// `POST /api/dev/bots/{id}/fail {"code"}`: the reference server's `connection_failed`.
+/// `POST /api/dev/bots/{id}/emit`: the server sends the bot's sockets a `connection_failed` with
+/// `code`, as a Node.js backend would (WhatsApp itself sends a 440 only to a linked session).
 async fn fail(session: &SessionStore, bot: &str, code: u16) {
     let token = session.current().expect("signed in").token;
     let resp = gloo_net::http::Request::post(&format!(
-        "{}/api/dev/bots/{bot}/fail",
+        "{}/api/dev/bots/{bot}/emit",
         botlink::http::backend_url()
     ))
     .header("Authorization", &format!("Bearer {token}"))
-    .json(&serde_json::json!({ "code": code }))
+    .json(&serde_json::json!({
+        "event": "whatsapp_connection_event",
+        "data": {"type": "connection_failed", "botId": bot, "code": code},
+    }))
     .unwrap()
     .send()
     .await
@@ -109,7 +113,7 @@ async fn the_qr_panel_shows_each_state_of_a_pairing_from_idle_to_linked() {
     );
     assert!(exists("hide-qr") && !exists("pairing-error") && !exists("pairing-success"));
 
-    scan(&attr("qr-code", "data-qr").expect("the QR's link")).await;
+    scan(&attr("qr-code", "data-qr").expect("the QR's data")).await;
     let seen = states_until("linked").await;
     assert_eq!(seen.last().map(String::as_str), Some("linked"), "{seen:?}");
     let success = text("pairing-success").unwrap_or_default();

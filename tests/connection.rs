@@ -1,6 +1,7 @@
 //! The connection owner in a real browser: the real driver, the real context and the QR panel,
-//! against the reference server started by `scripts/test` (its URL is BOTLINK_BACKEND_URL, baked
-//! in at build time). The server's counters are the witness.
+//! against the reference server started by `scripts/test` on the WhatsApp double (their URLs are
+//! BOTLINK_BACKEND_URL and BOTLINK_DOUBLE_URL, baked in at build time). The server's counters are
+//! the witness.
 #![cfg(target_arch = "wasm32")]
 
 mod common;
@@ -29,15 +30,15 @@ async fn a_qr_display_opens_one_socket_and_success_closes_it() {
         state().as_deref() == Some("waiting_for_scan")
     })
     .await;
-    let link = attr("qr-code", "data-qr").expect("the QR carries its link");
-    assert!(link.contains("/link/"), "{link}");
+    let qr = attr("qr-code", "data-qr").expect("the QR carries its data");
+    assert!(qr.starts_with("2@"), "WhatsApp's own QR string: {qr}");
 
     // Clicking again while it shows does nothing.
     for _ in 0..10 {
         click("generate-qr");
         click("test-show");
     }
-    scan(&link).await;
+    scan(&qr).await;
     eventually("linked", 5_000, || state().as_deref() == Some("linked")).await;
     assert!(exists("pairing-success"));
 
@@ -77,8 +78,10 @@ fn a_qr_too_long_to_draw_says_so_and_an_empty_one_draws_nothing() {
         "There is no code to show yet."
     );
     assert!(
-        botlink::components::qr_svg("http://127.0.0.1:8000/link/0123456789abcdef0123456789abcdef")
-            .is_ok()
+        botlink::components::qr_svg(
+            "2@Y2xvdWQtcmVm,bm9pc2Uta2V5LTMyLWJ5dGVzLWxvbmctLS0tLS0=,aWRlbnRpdHk=,YWR2LXNlY3JldA==,1"
+        )
+        .is_ok()
     );
 }
 

@@ -1,6 +1,9 @@
 //! The cluster suite: three botlink-server nodes behind HAProxy, on PostgreSQL and Redis, all real
 //! processes on loopback. Every rule of the contract holds across nodes; the witnesses are the
-//! counters summed over the nodes (`/api/dev/stats/cluster`). Run by `scripts/cluster-test`.
+//! counters summed over the nodes (`/api/dev/stats/cluster`) and the WhatsApp double every node
+//! links through (a test build of the nodes, `--features cluster-suite,whatsapp-double`, in
+//! target/double): its phone scans, and it counts every connection of every device. Run by
+//! `scripts/cluster-test`.
 
 mod cluster_support;
 mod common;
@@ -22,16 +25,25 @@ async fn start_qr(node: &Server, token: &str, bot: &str) -> (u16, Value) {
         .await
 }
 
-/// The ref of a QR link (`<public-url>/link/<ref>`).
-fn qr_ref(pairing: &Value) -> String {
-    let qr = pairing["qr"].as_str().expect("a qr");
-    qr.rsplit('/').next().unwrap().to_owned()
+/// The double's phone scans the QR of `pairing` (an answer or a `qr_updated` event).
+async fn scan(c: &Cluster, pairing: &Value) -> Value {
+    c.double
+        .scan(pairing["qr"].as_str().expect("a qr"), None)
+        .await
 }
 
-async fn scan(node: &Server, qr_ref: &str) -> u16 {
-    node.call("POST", &format!("/link/{qr_ref}"), None, None)
+/// What `/api/dev/stats` of node `i` says of the real link's clients.
+async fn clients_started(c: &Cluster, i: usize) -> u64 {
+    c.node(i).stats().await["whatsappClientsStarted"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// The bot's row, read through the load balancer.
+async fn row(c: &Cluster, token: &str, bot: &str) -> Value {
+    c.lb.call("GET", &format!("/api/bots/{bot}"), Some(token), None)
         .await
-        .0
+        .1
 }
 
 fn user_counter(sum: &Value, user: &str, field: &str) -> u64 {
@@ -147,21 +159,25 @@ async fn thirty_concurrent_qr_requests_over_three_nodes_start_one_pairing() {
         "every answer shows the one pairing's QR: {qrs:?}"
     );
     let sum = c
-        .until_sum("one pairing, driven by one node", |s| {
-            s["pairingsDriven"] == 1
+        .until_sum("one client, on one node", |s| {
+            s["whatsappClientsStarted"] == 1
         })
         .await;
-    assert_eq!(sum["pairingsStarted"], 1, "{sum:#}");
+    let stats = c.double.stats().await;
+    assert_eq!(
+        stats["totals"]["handshakes"], 1,
+        "one device at WhatsApp: {stats} {sum:#}"
+    );
+    c.double.assert_never_two_sessions().await;
 }
 
 #[tokio::test]
 async fn scan_socket_and_pairing_on_three_nodes_deliver_the_events_in_order() {
-    let c = Cluster::start(&["--restart-ms", "300"]).await;
+    let c = Cluster::start(&[]).await;
     let (token, user, bot) = user_with_bot(&c).await;
     let (status, pairing) = start_qr(c.node(2), &token, &bot).await;
     assert_eq!(status, 200, "{pairing}");
-    let (_, node3) = c.node(2).call("GET", "/api/dev/stats", None, None).await;
-    assert_eq!(node3["pairingsDriven"], 1, "node 3 owns the pairing");
+    assert_eq!(clients_started(&c, 2).await, 1, "node 3 runs the client");
     let (mut sio, ok) = Sio::connect(c.node(1), auth(&token, &user, &bot)).await;
     assert!(ok.starts_with("40"), "{ok}");
     let replay = sio.next_whatsapp().await.expect("the replay");
@@ -169,7 +185,7 @@ async fn scan_socket_and_pairing_on_three_nodes_deliver_the_events_in_order() {
         (replay["type"].as_str(), replay["attempt"].as_u64()),
         (Some("qr_updated"), Some(1))
     );
-    assert_eq!(scan(c.node(0), &qr_ref(&pairing)).await, 200);
+    let linked = scan(&c, &pairing).await;
     let mut seen = Vec::new();
     while seen.len() < 3 {
         let (name, payload) = sio.next_event().await.expect("an event");
@@ -195,6 +211,8 @@ async fn scan_socket_and_pairing_on_three_nodes_deliver_the_events_in_order() {
         (b["status"].as_str(), b["pairing"].is_null()),
         (Some("connected"), true)
     );
+    assert_eq!(b["phone"], linked["phone"]);
+    c.double.assert_never_two_sessions().await;
 }
 
 #[tokio::test]
@@ -231,74 +249,44 @@ async fn rate_limits_are_per_user_across_the_cluster() {
     }
 }
 
-#[tokio::test]
-async fn a_killed_owners_pairing_is_adopted_by_one_node_within_5_s_and_links() {
-    let c = Cluster::start(&[
-        "--qr-first-ms",
-        "1500",
-        "--qr-next-ms",
-        "1500",
-        "--qr-count",
-        "30",
-        "--restart-ms",
-        "200",
-    ])
-    .await;
-    let mut c = c;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_holders_pairing_lapses_and_the_next_qr_comes_from_another_node() {
+    let mut c = Cluster::start(&[]).await;
     let (token, user, bot) = user_with_bot(&c).await;
-    assert_eq!(start_qr(c.node(0), &token, &bot).await.0, 200);
+    let (status, first) = start_qr(c.node(0), &token, &bot).await;
+    assert_eq!(status, 200, "{first}");
     let (mut sio, ok) = Sio::connect(c.node(1), auth(&token, &user, &bot)).await;
     assert!(ok.starts_with("40"), "{ok}");
-    let mut attempts = vec![
-        sio.next_whatsapp().await.expect("the replay")["attempt"]
-            .as_u64()
-            .unwrap(),
-    ];
-    // Right after a rotation, so none is half done when the owner dies.
-    let next = sio.next_whatsapp().await.expect("a rotation");
-    attempts.push(next["attempt"].as_u64().unwrap());
+    assert_eq!(sio.next_whatsapp().await.unwrap()["qr"], first["qr"]);
     c.nodes[0].take().expect("node 1").kill();
     let killed = Instant::now();
-    let sum = eventually("adopted", Duration::from_secs(5), || async {
-        let s = c.sum().await;
-        (s["pairingsAdopted"] == 1 && s["pairingsDriven"] == 1).then_some(s)
+    // The device was never linked: nothing of it is worth keeping, so once node 1's hold has
+    // lapsed the next QR request starts a new pairing on a node that is alive (a new device,
+    // so a new QR). Carrying a pairing over within 5 s is the failover issue's (#24).
+    let (again, answered) = eventually(
+        "a new pairing on another node",
+        Duration::from_secs(10),
+        || async {
+            let (status, again) = start_qr(&c.lb, &token, &bot).await;
+            (status == 200).then(|| (again, killed.elapsed()))
+        },
+    )
+    .await;
+    assert_ne!(again["qr"], first["qr"], "a new device, a new QR");
+    assert_eq!(
+        clients_started(&c, 1).await + clients_started(&c, 2).await,
+        1,
+        "one new client"
+    );
+    let linked = scan(&c, &again).await;
+    let connected = eventually("connected", Duration::from_secs(20), || async {
+        let r = row(&c, &token, &bot).await;
+        (r["status"] == "connected").then_some(r)
     })
     .await;
-    let adopted_after = killed.elapsed();
-    assert!(adopted_after < Duration::from_secs(5), "{adopted_after:?}");
-    let owners: Vec<_> = sum["nodes"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(_, n)| n["pairingsDriven"] == 1)
-        .map(|(k, _)| k.clone())
-        .collect();
-    assert_eq!(owners.len(), 1, "exactly one node drives it: {sum:#}");
-    // The numbering goes on: no QR shown twice, none skipped.
-    let mut last = None;
-    while attempts.len() < 5 {
-        let e = sio.next_whatsapp().await.expect("the next QR");
-        assert_eq!(e["type"], "qr_updated", "{e}");
-        attempts.push(e["attempt"].as_u64().unwrap());
-        last = Some(e);
-    }
-    let first = attempts[0];
-    assert_eq!(
-        attempts,
-        (first..first + 5).collect::<Vec<_>>(),
-        "attempts continue"
-    );
-    assert_eq!(
-        scan(&c.lb, &qr_ref(&last.unwrap())).await,
-        200,
-        "a scan after failover links"
-    );
-    assert_eq!(sio.next_whatsapp().await.unwrap()["type"], "qr_scanned");
-    assert_eq!(
-        sio.next_whatsapp().await.unwrap()["type"],
-        "whatsapp_connected"
-    );
-    println!("pairing adopted {adopted_after:?} after its node was killed");
+    assert_eq!(connected["phone"], linked["phone"]);
+    c.double.assert_never_two_sessions().await;
+    println!("a new QR {answered:?} after the holder was killed");
 }
 
 #[tokio::test]
@@ -341,11 +329,12 @@ async fn the_app_reconnects_through_haproxy_when_its_sockets_node_dies() {
     );
 }
 
-#[tokio::test]
-async fn a_sigterm_drain_hands_the_pairings_over_and_closes_transports_without_41() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_drain_gives_the_pairings_device_back_and_closes_transports_without_41() {
     let mut c = Cluster::start(&[]).await;
     let (token, user, bot) = user_with_bot(&c).await;
-    assert_eq!(start_qr(c.node(0), &token, &bot).await.0, 200);
+    let (status, first) = start_qr(c.node(0), &token, &bot).await;
+    assert_eq!(status, 200, "{first}");
     let (mut sio, ok) = Sio::connect(c.node(0), auth(&token, &user, &bot)).await;
     assert!(ok.starts_with("40"), "{ok}");
     assert_eq!(sio.next_whatsapp().await.unwrap()["attempt"], 1);
@@ -360,31 +349,38 @@ async fn a_sigterm_drain_hands_the_pairings_over_and_closes_transports_without_4
         !packets.iter().any(|p| p == "41"),
         "no 41: the app reconnects ({packets:?})"
     );
-    // The drained node's counters leave the sum as it stops: the one pairing counted is the
-    // adopted one, not the drained node's last published figure.
+    // The drained node's counters leave the sum as it stops.
     let sum = c
-        .until_sum("adopted", |s| {
-            s["pairingsDriven"] == 1 && s["pairingsAdopted"] == 1
+        .until_sum("node 1 gone from the sum", |s| {
+            s["nodes"].get("node1").is_none()
         })
         .await;
-    assert!(sum["nodes"].get("node1").is_none(), "{sum:#}");
-    let handed_over = drained.elapsed();
-    assert!(
-        handed_over < Duration::from_millis(2_500),
-        "handed over in {handed_over:?}"
-    );
+    assert_eq!(sum["whatsappClientsStarted"], 0, "{sum:#}");
+    // Its client closed and its hold was given back: the app, reconnected through the load
+    // balancer, gets a pairing from a node that stays at once, with no wait for a lapse.
     let (mut again, ok) = Sio::connect(&c.lb, auth(&token, &user, &bot)).await;
     assert!(ok.starts_with("40"), "{ok}");
-    assert_eq!(
-        again.next_whatsapp().await.unwrap()["attempt"],
-        1,
-        "the same pairing goes on"
+    let (status, next) = start_qr(&c.lb, &token, &bot).await;
+    assert_eq!(status, 200, "{next}");
+    let handed_over = drained.elapsed();
+    assert!(
+        handed_over < Duration::from_secs(5),
+        "a new pairing {handed_over:?} after the drain began"
     );
+    assert_ne!(next["qr"], first["qr"], "a new device, a new QR");
+    loop {
+        let e = again.next_whatsapp().await.expect("the new QR");
+        if e["type"] == "qr_updated" {
+            assert_eq!(e["qr"], next["qr"]);
+            break;
+        }
+    }
+    c.double.assert_never_two_sessions().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_refuses_for_now_and_after_its_restart_service_resumes() {
-    let mut c = Cluster::start(&["--restart-ms", "200"]).await;
+    let mut c = Cluster::start(&[]).await;
     let (token, user, bot) = user_with_bot(&c).await;
     let (_, pairing) = start_qr(c.node(0), &token, &bot).await;
     let (mut sio, _) = Sio::connect(c.node(1), auth(&token, &user, &bot)).await;
@@ -400,7 +396,8 @@ async fn redis_down_refuses_for_now_and_after_its_restart_service_resumes() {
 
     c.redis.start_again();
     // The nodes reconnect (every 500 ms) and subscribe again. Then CONNECTs work, and an event
-    // made on node 3 reaches a socket on node 2: a 515 (the pairing goes on) until one arrives.
+    // sent from node 3 reaches a socket on node 2: a contract event (`connection_update`, which
+    // changes nothing) until one arrives.
     let mut fresh = eventually("CONNECT works again", Duration::from_secs(10), || async {
         let (s, ok) = Sio::connect(c.node(1), auth(&token, &user, &bot)).await;
         ok.starts_with("40").then_some(s)
@@ -408,56 +405,53 @@ async fn redis_down_refuses_for_now_and_after_its_restart_service_resumes() {
     .await;
     assert_eq!(fresh.next_whatsapp().await.unwrap()["type"], "qr_updated");
     let back = Instant::now();
+    let probe = json!({"event": "connection_update",
+                       "data": {"botId": bot, "connection": "connecting"}});
     loop {
-        let fail = json!({"code": 515});
-        let path = format!("/api/dev/bots/{bot}/fail");
-        c.node(2)
-            .call("POST", &path, Some(&token), Some(fail))
+        let path = format!("/api/dev/bots/{bot}/emit");
+        let (status, body) = c
+            .node(2)
+            .call("POST", &path, Some(&token), Some(probe.clone()))
             .await;
-        match tokio::time::timeout(Duration::from_millis(300), fresh.next_whatsapp()).await {
-            Ok(Some(e)) if e["type"] == "connection_failed" => break,
+        assert_eq!(status, 204, "{body}");
+        match tokio::time::timeout(Duration::from_millis(300), fresh.next_event()).await {
+            Ok(Some((name, _))) if name == "connection_update" => break,
             _ => assert!(
                 back.elapsed() < Duration::from_secs(10),
                 "events never crossed nodes again"
             ),
         }
     }
-    // Any other 515s still on their way are read before the scan's events.
-    while let Ok(Some(e)) =
-        tokio::time::timeout(Duration::from_millis(500), fresh.next_whatsapp()).await
-    {
-        assert_eq!(e["type"], "connection_failed", "{e}");
+    // Any other probes still on their way are read before the scan's events.
+    let linked = scan(&c, &pairing).await;
+    let mut seen = Vec::new();
+    while !seen.contains(&"whatsapp_connected".to_owned()) {
+        let e = fresh.next_whatsapp().await.expect("the scan's events");
+        seen.push(e["type"].as_str().unwrap_or_default().to_owned());
     }
-    assert_eq!(scan(c.node(2), &qr_ref(&pairing)).await, 200);
-    assert_eq!(fresh.next_whatsapp().await.unwrap()["type"], "qr_scanned");
-    assert_eq!(
-        fresh.next_whatsapp().await.unwrap()["type"],
-        "whatsapp_connected"
+    assert!(
+        seen.ends_with(&["qr_scanned".into(), "whatsapp_connected".into()]),
+        "{seen:?}"
     );
+    assert_eq!(row(&c, &token, &bot).await["phone"], linked["phone"]);
+    c.double.assert_never_two_sessions().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_down_answers_503_and_after_its_restart_nothing_is_lost() {
-    let c = Cluster::start(&[
-        "--qr-first-ms",
-        "2000",
-        "--qr-next-ms",
-        "2000",
-        "--qr-count",
-        "30",
-    ])
-    .await;
+    let c = Cluster::start(&[]).await;
     let (token, user, bot) = user_with_bot(&c).await;
-    assert_eq!(start_qr(c.node(0), &token, &bot).await.0, 200);
+    let (status, first) = start_qr(c.node(0), &token, &bot).await;
+    assert_eq!(status, 200, "{first}");
     let (mut sio, _) = Sio::connect(c.node(1), auth(&token, &user, &bot)).await;
-    let first = sio.next_whatsapp().await.unwrap()["attempt"]
-        .as_u64()
-        .unwrap();
+    assert_eq!(sio.next_whatsapp().await.unwrap()["qr"], first["qr"]);
 
     c.pg.stop();
     unavailable(c.node(2), "GET", "/api/bots", &token).await;
     let (_s, refused) = Sio::connect(c.node(2), auth(&token, &user, &bot)).await;
     assert!(refused.contains("rate_limited"), "{refused}");
+    // Longer than the device's hold: its holder, unable to renew it, stops the client before
+    // another node could take the device (never two clients of one device).
     tokio::time::sleep(Duration::from_secs(4)).await;
     c.pg.start_again();
 
@@ -467,38 +461,31 @@ async fn postgres_down_answers_503_and_after_its_restart_nothing_is_lost() {
     })
     .await;
     assert_eq!(bots[0]["id"], bot.as_str(), "the bot is still there");
-    // The pairing went on: its next QRs keep counting from where they were.
-    let mut seen = vec![first];
-    while seen.len() < 3 {
-        let e = sio.next_whatsapp().await.expect("the next QR");
-        seen.push(e["attempt"].as_u64().unwrap());
-    }
-    assert!(seen.windows(2).all(|w| w[1] == w[0] + 1), "{seen:?}");
+    // The pairing comes back once the hold is renewed, and the phone can link it.
+    let again = eventually("the pairing back", Duration::from_secs(10), || async {
+        let (status, again) = start_qr(&c.lb, &token, &bot).await;
+        (status == 200).then_some(again)
+    })
+    .await;
+    let linked = scan(&c, &again).await;
+    let connected = eventually("connected", Duration::from_secs(20), || async {
+        let r = row(&c, &token, &bot).await;
+        (r["status"] == "connected").then_some(r)
+    })
+    .await;
+    assert_eq!(connected["phone"], linked["phone"]);
+    c.double.assert_never_two_sessions().await;
 }
 
-/// What `/api/dev/stats` of node `i` says of the real link's clients.
-#[cfg(feature = "whatsapp-double")]
-async fn clients_started(c: &Cluster, i: usize) -> u64 {
-    c.node(i).stats().await["whatsappClientsStarted"]
-        .as_u64()
-        .unwrap_or(0)
+/// One of the double's totals (`/admin/stats`).
+async fn totals(double: &common::Double, what: &str) -> u64 {
+    double.stats().await["totals"][what].as_u64().unwrap_or(0)
 }
 
-/// The real link in a cluster, through the WhatsApp double: a test build of the nodes
-/// (`--features cluster-suite,whatsapp-double`, in target/double; scripts/cluster-test runs it),
-/// each node's real whatsapp-rust client against the double, the double's phone scanning the QR
-/// the app would show. The double is the witness that no device ever had two connections open.
-#[cfg(feature = "whatsapp-double")]
+/// A linked bot's session stays on the node holding its device (moving it is #24's failover).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_link_a_bots_session_is_pinned_to_its_node_and_a_gone_node_is_said_until_it_returns() {
-    let double = wa_double::start(wa_double::Options {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        data_dir: None,
-    })
-    .await
-    .expect("the double starts");
-    let witness = || double.double.world().witness.snapshot();
-    let mut c = Cluster::start(&["--link", "whatsapp", "--whatsapp-url", &double.ws_url]).await;
+    let mut c = Cluster::start(&[]).await;
     let (token, _, bot) = user_with_bot(&c).await;
     let (status, pairing) = start_qr(c.node(0), &token, &bot).await;
     assert_eq!(status, 200, "{pairing}");
@@ -528,16 +515,8 @@ async fn real_link_a_bots_session_is_pinned_to_its_node_and_a_gone_node_is_said_
         "one client, on node 1"
     );
     // The phone scans the QR: the device is linked, by the real path (no hand-written hold).
-    assert_eq!(witness().totals.qrs_offered, 6);
-    let (status, linked) = Server::at(double.url.clone())
-        .call(
-            "POST",
-            "/admin/scan",
-            None,
-            Some(json!({"qr": pairing["qr"]})),
-        )
-        .await;
-    assert_eq!(status, 200, "{linked}");
+    assert_eq!(totals(&c.double, "qrsOffered").await, 6);
+    scan(&c, &pairing).await;
     eventually("the bot connected", Duration::from_secs(20), || async {
         let (_, row) =
             c.lb.call("GET", &format!("/api/bots/{bot}"), Some(&token), None)
@@ -545,7 +524,7 @@ async fn real_link_a_bots_session_is_pinned_to_its_node_and_a_gone_node_is_said_
         (row["status"] == "connected").then_some(())
     })
     .await;
-    assert_eq!(witness().totals.logins, 1);
+    assert_eq!(totals(&c.double, "logins").await, 1);
     c.nodes[0].take().unwrap().kill();
     let killed = Instant::now();
     let row = eventually(
@@ -571,7 +550,7 @@ async fn real_link_a_bots_session_is_pinned_to_its_node_and_a_gone_node_is_said_
     );
     assert_eq!(clients_started(&c, 2).await, 0);
     assert_eq!(
-        witness().totals.handshakes,
+        totals(&c.double, "handshakes").await,
         2,
         "no other node connected the device"
     );
@@ -579,7 +558,7 @@ async fn real_link_a_bots_session_is_pinned_to_its_node_and_a_gone_node_is_said_
     c.nodes[0] = Some(c.start_node(0));
     c.until_balanced().await;
     eventually("the resumed login", Duration::from_secs(10), || async {
-        (witness().totals.logins == 2).then_some(())
+        (totals(&c.double, "logins").await == 2).then_some(())
     })
     .await;
     eventually(
@@ -598,9 +577,5 @@ async fn real_link_a_bots_session_is_pinned_to_its_node_and_a_gone_node_is_said_
         (1, 0),
         "the returned node runs it"
     );
-    let s = witness();
-    assert!(
-        s.totals.most_open_at_once <= 1,
-        "two connections of one device: {s:?}"
-    );
+    c.double.assert_never_two_sessions().await;
 }

@@ -1,5 +1,5 @@
-//! What the browser suites share: waiting on the real server, reading the DOM by `data-testid`,
-//! clicking, and mounting the QR panel with its connection owner.
+//! What the browser suites share: waiting on the real server, the WhatsApp double's phone, reading
+//! the DOM by `data-testid`, clicking, and mounting the QR panel with its connection owner.
 #![allow(dead_code)]
 
 use botlink::{
@@ -64,11 +64,21 @@ pub async fn open_sockets_settled(user: &str) -> u64 {
     open
 }
 
-pub async fn scan(link: &str) {
-    let resp = gloo_net::http::Request::post(link)
+/// The WhatsApp double the server links through: `BOTLINK_DOUBLE_URL` at build time (scripts/test
+/// starts one, and the server on it, before building these tests).
+pub fn double_url() -> &'static str {
+    option_env!("BOTLINK_DOUBLE_URL")
+        .expect("BOTLINK_DOUBLE_URL: the WhatsApp double's address (scripts/test sets it)")
+}
+
+/// The double's phone scans WhatsApp's QR string (the double's admin API allows any origin).
+pub async fn scan(qr: &str) {
+    let resp = gloo_net::http::Request::post(&format!("{}/admin/scan", double_url()))
+        .json(&serde_json::json!({ "qr": qr }))
+        .unwrap()
         .send()
         .await
-        .expect("the link page answered");
+        .expect("the double answered");
     assert_eq!(resp.status(), 200, "the scan was accepted");
 }
 

@@ -13,7 +13,7 @@ use crate::{core::context::Ctx, http::error::ApiError, link::Link, store::now_ms
 use axum::{
     body::{Body, Bytes},
     extract::{Path, Request, State},
-    http::{HeaderMap, HeaderName, Method, request::Parts},
+    http::{HeaderMap, HeaderName, Method, StatusCode, request::Parts},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -90,7 +90,23 @@ pub async fn to_holder(
                 .into_response()
             }
         },
-        _ => next.run(Request::from_parts(parts, Body::from(body))).await,
+        _ => {
+            let answer = next
+                .run(Request::from_parts(parts.clone(), Body::from(body.clone())))
+                .await;
+            // Asked on two nodes at once, the other one took the device's hold first (this one
+            // found no holder, then lost the race for the hold): the holder's answer is the one,
+            // not a "try again".
+            if answer.status() != StatusCode::SERVICE_UNAVAILABLE {
+                return answer;
+            }
+            match link.holder(&ctx, &bot_id).await {
+                Some(hold) if hold.live() => pass_on(&ctx, &hold.url, &parts, body)
+                    .await
+                    .unwrap_or(answer),
+                _ => answer,
+            }
+        }
     }
 }
 

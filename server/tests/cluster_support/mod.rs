@@ -3,7 +3,7 @@
 //! `kill -9`, a SIGTERM). `scripts/cluster-test` installs what is missing and runs the suite.
 #![allow(dead_code)]
 
-use crate::common::Server;
+use crate::common::{Double, Server};
 use serde_json::Value;
 use std::{
     net::TcpListener,
@@ -263,6 +263,8 @@ pub struct Cluster {
     pub lb: Server,
     pub redis: Redis,
     pub pg: Postgres,
+    /// WhatsApp, for every node: its phone scans, its counts are the witness.
+    pub double: Double,
     _haproxy: Haproxy,
     args: Vec<String>,
     _dir: tempfile::TempDir,
@@ -285,14 +287,22 @@ impl Cluster {
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let haproxy = Haproxy::start(&ports);
         let lb_url = format!("http://127.0.0.1:{}", haproxy.port);
+        let double = Double::start();
         let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         args.extend(["--public-url".into(), lb_url.clone()]);
+        args.extend([
+            "--link".into(),
+            "whatsapp".into(),
+            "--whatsapp-url".into(),
+            double.ws_url.clone(),
+        ]);
         let mut c = Cluster {
             nodes: Vec::new(),
             ports,
             lb: Server::at(lb_url),
             redis,
             pg,
+            double,
             _haproxy: haproxy,
             args,
             _dir: dir,
