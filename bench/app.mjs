@@ -1,7 +1,7 @@
 // App figures for bench/run, measured inside headless Chromium against the reference server
 // serving a release build. Prints one JSON object; bench/run makes the table.
 //   node bench/app.mjs <dist dir> [runs]
-import { startServer, launch, openPage, byTestId, waitForState, createBotThroughWizard, scan } from '../e2e/helpers.mjs';
+import { startLinkedServer, launch, openPage, byTestId, waitForState, createBotThroughWizard, scan } from '../e2e/helpers.mjs';
 
 const dist = process.argv[2];
 const runs = Number(process.argv[3] ?? 10);
@@ -33,7 +33,9 @@ function instrument() {
   }).observe(document, { childList: true, subtree: true });
 }
 
-const server = await startServer(['--static', dist, '--restart-ms', '200']);
+// The release build against the test build of the server on the WhatsApp double (scripts/test
+// builds both binaries): its phone scans, and the login takes what the real protocol takes.
+const server = await startLinkedServer(['--static', dist]);
 const browser = await launch();
 const out = { firstRender: [], qrRender: [], qrToSocket: [], connectedToSuccess: [], connectedToClose: [] };
 try {
@@ -49,8 +51,8 @@ try {
     await page.evaluate(() => { for (const k of ['qrData', 'qrSvg', 'wsNew']) delete window.__t[k]; });
     await byTestId(page, 'generate-qr').click();
     await waitForState(page, 'waiting_for_scan');
-    const link = await byTestId(page, 'qr-code').getAttribute('data-qr');
-    await scan(link);
+    const qr = await byTestId(page, 'qr-code').getAttribute('data-qr');
+    await scan(qr);
     await byTestId(page, 'pairing-success').waitFor();
     await page.waitForTimeout(100);
     const t = await page.evaluate(() => window.__t);

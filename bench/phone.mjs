@@ -4,7 +4,7 @@
 // as DevTools applies it: 90% of the nominal throughput) with the CPU slowed 4×, through CDP.
 // Fresh context (cold cache) each run. Prints one JSON object of medians.
 //   node bench/phone.mjs <dist dir> [runs]
-import { startServer, launch, openPage, byTestId, createBotThroughWizard } from '../e2e/helpers.mjs';
+import { startLinkedServer, launch, openPage, byTestId, createBotThroughWizard } from '../e2e/helpers.mjs';
 
 const dist = process.argv[2];
 const runs = Number(process.argv[3] ?? 10);
@@ -27,7 +27,7 @@ function instrument() {
   }).observe(document, { childList: true, subtree: true });
 }
 
-const server = await startServer(['--static', dist]);
+const server = await startLinkedServer(['--static', dist]);
 const browser = await launch();
 const out = {};
 try {

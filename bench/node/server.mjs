@@ -1,6 +1,6 @@
 // A minimal Node.js socket.io 4 backend with what bench/load drives: sessions, bots, the CONNECT
 // auth of docs/protocol.md §2 (token → user; refusals as `44{"message"}`), one live socket per
-// user (the newer wins, the older is disconnected), `connection_failed` through the dev API, and
+// user (the newer wins, the older is disconnected), a contract event through the dev API (`emit`), and
 // the socket counters. In memory; loopback only; for the side-by-side in bench/run, not a backend.
 //   node bench/node/server.mjs   (listens on 127.0.0.1, a free port; prints it)
 import { createServer } from 'node:http';
@@ -41,10 +41,10 @@ const http = createServer(async (req, res) => {
     bots.set(id, user);
     return json(res, 201, { id, name, status: 'created', phone: null, createdAt: new Date().toISOString(), messages: 0, pairing: null });
   }
-  const fail = url.pathname.match(/^\/api\/dev\/bots\/([^/]+)\/fail$/);
-  if (req.method === 'POST' && fail && bots.get(fail[1]) === user) {
-    const { code } = await readBody(req);
-    sockets.get(user)?.emit('whatsapp_connection_event', { type: 'connection_failed', botId: fail[1], code, reason: 'bench' });
+  const emit = url.pathname.match(/^\/api\/dev\/bots\/([^/]+)\/emit$/);
+  if (req.method === 'POST' && emit && bots.get(emit[1]) === user) {
+    const { event, data } = await readBody(req);
+    sockets.get(user)?.emit(event, data);
     return json(res, 204);
   }
   return json(res, 404, { error: 'not found' });
