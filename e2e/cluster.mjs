@@ -77,12 +77,11 @@ export function temporaryDataDir(args) {
   return dir;
 }
 
-function startNode(infra, i, flags, publicUrl, bin) {
+function startNode(infra, i, flags, bin) {
   const args = ['--addr', `127.0.0.1:${infra.nodePorts[i]}`, '--node-id', `node${i + 1}`,
     '--database-url', `postgres://postgres@127.0.0.1:${infra.pgPort}/postgres`,
     '--redis-url', `redis://127.0.0.1:${infra.redisPort}`,
-    '--cluster-secret', 'the-end-to-end-clusters-secret',
-    '--public-url', publicUrl ?? `http://127.0.0.1:${infra.lbPort}`, ...flags];
+    '--cluster-secret', 'the-end-to-end-clusters-secret', ...flags];
   const dataDir = temporaryDataDir(args);
   const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   if (dataDir) proc.once('exit', () => fs.rmSync(dataDir, { recursive: true, force: true }));
@@ -114,10 +113,11 @@ function sum(all) {
 }
 
 /**
- * Like helpers' startServer, for a cluster: resolves to { url, stop, kill, api, stats, resetStats }.
- * `bin`: the botlink-server binary (the test build, for the real link on the WhatsApp double).
+ * Like helpers' spawnServer, for a cluster: resolves to { url, stop, kill, api, stats, resetStats }.
+ * `bin`: the botlink-server binary (the test build, which links through the WhatsApp double that
+ * `flags` name with --whatsapp-url).
  */
-export async function startCluster(flags = [], { bin = `${ROOT}target/debug/botlink-server` } = {}) {
+export async function startCluster(flags, { bin }) {
   const take = (flag) => {
     const i = flags.indexOf(flag);
     if (i < 0) return undefined;
@@ -127,13 +127,12 @@ export async function startCluster(flags = [], { bin = `${ROOT}target/debug/botl
   };
   const addr = take('--addr');
   const db = take('--db');
-  const publicUrl = take('--public-url');
   if (!flags.includes('--static')) flags = ['--static', `${ROOT}dist`, ...flags];
   const lbPort = addr && !addr.endsWith(':0') ? Number(addr.split(':').pop()) : undefined;
   const infra = await infraFor(db && db !== ':memory:' ? db : Symbol('cluster'), lbPort);
   // A node that cannot start fails the cluster, and the ones that did are stopped: a process
   // left running would keep this test file from ever ending.
-  const started = await Promise.allSettled([0, 1, 2].map((i) => startNode(infra, i, flags, publicUrl, bin)));
+  const started = await Promise.allSettled([0, 1, 2].map((i) => startNode(infra, i, flags, bin)));
   const failed = started.find((r) => r.status === 'rejected');
   if (failed) {
     for (const r of started) if (r.status === 'fulfilled') r.value.proc.kill('SIGKILL');

@@ -7,7 +7,7 @@ import {
   serverAndBrowser, openPage, sessionOf, byTestId, waitForState, eventually, scan, sleep,
 } from './helpers.mjs';
 
-const env = serverAndBrowser([], { linked: true });
+const env = serverAndBrowser();
 
 const row = (page, id) => page.locator(`[data-testid="bot-row"][data-bot-id="${id}"]`);
 

@@ -6,7 +6,7 @@ import {
   serverAndBrowser, openPage, sessionOf, byTestId, waitForState, createBotThroughWizard, scan, screenshot,
 } from './helpers.mjs';
 
-const env = serverAndBrowser([], { linked: true });
+const env = serverAndBrowser();
 
 test('?debug=1 opens the diagnostics: timeline, counters, codes, time to scan — and no token', async () => {
   const page = await openPage(env.browser);

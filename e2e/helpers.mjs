@@ -67,7 +67,7 @@ export async function startLinkedServer(flags = [], { double } = {}) {
   const theDouble = double ?? await startDouble();
   const previousDouble = currentDouble;
   currentDouble = theDouble;
-  const link = ['--link', 'whatsapp', '--whatsapp-url', theDouble.ws];
+  const link = ['--whatsapp-url', theDouble.ws];
   let server;
   if (process.env.BOTLINK_E2E_CLUSTER === '1') {
     server = await startCluster([...flags, ...link], { bin: `${DOUBLE_BIN}/botlink-server` });
@@ -89,15 +89,6 @@ export async function startLinkedServer(flags = [], { double } = {}) {
       if (currentDouble === theDouble) currentDouble = previousDouble;
     },
   };
-}
-
-/** Starts botlink-server with `flags`; resolves to { url, stop, api, stats, resetStats }. */
-export async function startServer(flags = []) {
-  if (process.env.BOTLINK_E2E_CLUSTER === '1') return startCluster(flags);
-  // A test may choose its own --addr and --db; otherwise a free port and a database in memory.
-  const defaults = [['--addr', '127.0.0.1:0'], ['--db', ':memory:'], ['--static', `${ROOT}dist`]]
-    .filter(([flag]) => !flags.includes(flag)).flat();
-  return spawnServer(`${ROOT}target/debug/botlink-server`, [...defaults, ...flags]);
 }
 
 /** Starts this botlink-server binary with exactly `args` (one process, never a cluster). */
@@ -192,18 +183,11 @@ export async function createBotThroughWizard(page, baseUrl, name) {
   return page.url().split('/').at(-2);
 }
 
-/**
- * "Scans" a QR. WhatsApp's own QR string: the double's phone (of `phone`, if given) scans it. A
- * link of the simulated link: posted, as its /link page's button does.
- */
+/** The double's phone (of `phone`, if given) scans WhatsApp's QR string; resolves to what it
+ * linked ({ jid, phone, noise }). */
 export async function scan(qr, phone) {
-  if (!qr.startsWith('http')) {
-    assert.ok(currentDouble, 'a WhatsApp QR, and no double started (startLinkedServer)');
-    return currentDouble.admin('/admin/scan', phone ? { qr, phone } : { qr });
-  }
-  const res = await fetch(qr, { method: 'POST' });
-  if (res.status !== 200) throw new Error(`scan answered ${res.status}`);
-  return undefined;
+  assert.ok(currentDouble, 'no WhatsApp double started (startLinkedServer)');
+  return currentDouble.admin('/admin/scan', phone ? { qr, phone } : { qr });
 }
 
 /** The noise key of the device showing this WhatsApp QR (its second field): how the double
@@ -213,14 +197,14 @@ export const noiseOf = (qr) => qr.split(',')[1];
 export { sleep };
 
 /**
- * The fixture of a test file: one reference server (started with `flags`; with `linked`, on the
- * real link to a WhatsApp double) and one browser, started before the file's tests and stopped
- * after them. Read them as `env.server` (its double: `env.server.double`), `env.browser`.
+ * The fixture of a test file: one reference server (started with `flags`, linking through a
+ * WhatsApp double) and one browser, started before the file's tests and stopped after them. Read
+ * them as `env.server` (its double: `env.server.double`), `env.browser`.
  */
-export function serverAndBrowser(flags = [], { linked = false } = {}) {
+export function serverAndBrowser(flags = []) {
   const env = { server: undefined, browser: undefined };
   before(async () => {
-    env.server = linked ? await startLinkedServer(flags) : await startServer(flags);
+    env.server = await startLinkedServer(flags);
     env.browser = await launch();
   });
   after(async () => {

@@ -7,7 +7,7 @@ import {
   serverAndBrowser, openPage, sessionOf, byTestId, waitForState, eventually, createBotThroughWizard, scan, sleep, screenshot,
 } from './helpers.mjs';
 
-const env = serverAndBrowser([], { linked: true });
+const env = serverAndBrowser();
 
 test('happy path: wizard, QR, scan, success — one socket, closed afterwards', async () => {
   const page = await openPage(env.browser, { width: 390, height: 844 });

@@ -10,7 +10,7 @@ import {
   createBotThroughWizard, sleep, screenshot,
 } from './helpers.mjs';
 
-const env = serverAndBrowser([], { linked: true });
+const env = serverAndBrowser();
 
 /** Runs `body` against a server whose WhatsApp clocks run 15 times faster: the first code lives
  * 4 s, the next ones 1.3 s, so rotation and expiry happen within a test. */

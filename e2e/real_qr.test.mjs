@@ -6,7 +6,7 @@ import {
   serverAndBrowser, openPage, sessionOf, byTestId, waitForState, eventually, createBotThroughWizard, scan,
 } from './helpers.mjs';
 
-const env = serverAndBrowser([], { linked: true });
+const env = serverAndBrowser();
 
 test("WhatsApp's QR is no link: the app says what to do on the phone instead of offering Copy link", async () => {
   const page = await openPage(env.browser);

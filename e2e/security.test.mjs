@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { serverAndBrowser, openPage, byTestId, waitForState, createBotThroughWizard } from './helpers.mjs';
 
-const env = serverAndBrowser([], { linked: true });
+const env = serverAndBrowser();
 
 test('the app loads and pairs under a CSP without unsafe-inline, with no violation', async () => {
   const res = await fetch(`${env.server.url}/bots/new`);

@@ -8,7 +8,7 @@ import {
   createBotThroughWizard, sleep,
 } from './helpers.mjs';
 
-const env = serverAndBrowser([], { linked: true });
+const env = serverAndBrowser();
 
 /** `connection_failed` 408 to the bot's sockets, as a Baileys backend sends it: the app retries. */
 async function timedOut(server, botId, token) {

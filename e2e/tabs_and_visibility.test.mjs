@@ -8,7 +8,7 @@ import {
   scan,
 } from './helpers.mjs';
 
-const env = serverAndBrowser([], { linked: true });
+const env = serverAndBrowser();
 
 const stateOf = (page) => page.locator('[data-testid="connection-status"]').getAttribute('data-state');
 

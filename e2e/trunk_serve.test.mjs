@@ -23,7 +23,7 @@ test('pairing works through trunk serve and its proxy', { timeout: 600_000 }, as
   assert.ok(!busy, 'port 8000 is taken (is scripts/run running?): Trunk.toml proxies to it');
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  server = await startLinkedServer(['--addr', '127.0.0.1:8000', '--public-url', base]);
+  server = await startLinkedServer(['--addr', '127.0.0.1:8000']);
   trunk = spawn('trunk', ['serve', '--offline', '--address', '127.0.0.1', '--port', String(port),
     '--dist', `${ROOT}target/trunk-serve-dist`, '--no-autoreload'], {
     cwd: ROOT,

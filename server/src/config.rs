@@ -46,11 +46,7 @@ pub struct ServeArgs {
     /// directory of `--db`; with `--db :memory:`, a temporary directory (and no lock).
     #[arg(long, env = "BOTLINK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Which WhatsApp link pairs the bots: `simulated` (QR codes that open `/link/<ref>` of this
-    /// server) or `whatsapp` (real sessions with WhatsApp's servers).
-    #[arg(long, env = "BOTLINK_LINK", value_enum, default_value_t = LinkKind::Simulated)]
-    pub link: LinkKind,
-    /// The WhatsApp the real link connects to (`--link whatsapp`). Defaults to WhatsApp's own
+    /// The WhatsApp the link connects to. Defaults to WhatsApp's own
     /// (`wss://web.whatsapp.com/ws/chat`); a test build (one that does not check WhatsApp's
     /// certificate, `--version` says which) has no default and accepts only `ws://` to this
     /// machine: a WhatsApp double (`wa-double`).
@@ -61,10 +57,6 @@ pub struct ServeArgs {
     #[arg(long, env = "BOTLINK_WHATSAPP_TIME_DIVISOR", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub whatsapp_time_divisor: u32,
-    /// The origin phones reach this server at; QR codes encode `<public-url>/link/<ref>`.
-    /// Defaults to `http://<addr>`.
-    #[arg(long)]
-    pub public_url: Option<String>,
     /// Serve a built app (`dist/`) at `/`.
     #[arg(long = "static")]
     pub static_dir: Option<PathBuf>,
@@ -78,23 +70,6 @@ pub struct ServeArgs {
     pub ping_interval_ms: u64,
     #[arg(long, default_value_t = 20_000)]
     pub ping_timeout_ms: u64,
-    /// Lifetime of the first QR of a pairing.
-    #[arg(long, default_value_t = 60_000)]
-    pub qr_first_ms: u64,
-    /// Lifetime of every later QR.
-    #[arg(long, default_value_t = 20_000)]
-    pub qr_next_ms: u64,
-    /// What the simulated link's QR codes hold: `link` (`<public-url>/link/<ref>`, which a phone
-    /// opens) or `whatsapp` (a string shaped like WhatsApp's own, `2@<ref>,…`, which is no link:
-    /// to see and test the app as it is with the real link, offline). `/link/<ref>` works for both.
-    #[arg(long, value_enum, default_value_t = QrStyle::Link)]
-    pub qr_style: QrStyle,
-    /// QR codes per pairing before `qr_expired`.
-    #[arg(long, default_value_t = 6)]
-    pub qr_count: u32,
-    /// The simulated WhatsApp restart (code 515) between `qr_scanned` and `whatsapp_connected`.
-    #[arg(long, default_value_t = 1_500)]
-    pub restart_ms: u64,
     /// Socket.IO CONNECTs a user may make a minute (0: no limit); beyond, `rate_limited`.
     #[arg(long, default_value_t = 30)]
     pub connect_limit_per_min: u32,
@@ -125,7 +100,7 @@ pub struct ServeArgs {
     /// Defaults to `<host>:<port>` of `--addr` alone, and to `<addr>-<random>` in a cluster.
     #[arg(long, env = "BOTLINK_NODE_ID")]
     pub node_id: Option<String>,
-    /// Cluster mode with `--link whatsapp`: where the other nodes reach this node's API (the
+    /// Cluster mode: where the other nodes reach this node's API (the
     /// requests about a bot whose device is here are forwarded to it). Defaults to
     /// `http://<addr>`.
     #[arg(long, env = "BOTLINK_NODE_URL")]
@@ -135,20 +110,6 @@ pub struct ServeArgs {
     /// a valid signature is treated as coming from outside.
     #[arg(long, env = "BOTLINK_CLUSTER_SECRET", hide_env_values = true)]
     pub cluster_secret: Option<String>,
-}
-
-/// The two implementations of the WhatsApp link seam (`links::Link`).
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkKind {
-    Simulated,
-    Whatsapp,
-}
-
-/// What the simulated link's QR codes hold (`--qr-style`).
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QrStyle {
-    Link,
-    Whatsapp,
 }
 
 /// Where cluster mode's shared state lives.
@@ -183,13 +144,6 @@ impl ServeArgs {
     /// Where the other nodes reach this one's API.
     pub fn node_url(&self) -> String {
         match &self.node_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("http://{}", self.addr),
-        }
-    }
-
-    pub fn public_url(&self) -> String {
-        match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", self.addr),
         }

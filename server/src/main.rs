@@ -9,8 +9,8 @@
 //! - `realtime/`: the Socket.IO channel (§2–§5).
 //! - `cluster/`: what only a cluster needs — Redis, limits across nodes, passing a request to
 //!   the node that holds a bot's device.
-//! - `link/`: the seam to WhatsApp — the `Link` trait, the real link (`link/whatsapp/`) and the
-//!   simulated one (`link/simulated/`).
+//! - `link/`: the seam to WhatsApp — the `Link` trait and the link on whatsapp-rust
+//!   (`link/whatsapp/`).
 //! - `store/`: SQLite and PostgreSQL behind one trait, and the data directory.
 
 mod app;

@@ -28,9 +28,7 @@ async fn pointed_at_the_double_the_shipped_binary_refuses_its_certificate() {
     })
     .await
     .expect("the double starts");
-    let server = tokio::task::block_in_place(|| {
-        Server::start(&["--link", "whatsapp", "--whatsapp-url", &double.ws_url])
-    });
+    let server = tokio::task::block_in_place(|| Server::start(&["--whatsapp-url", &double.ws_url]));
     let (status, health) = server.call("GET", "/api/health", None, None).await;
     assert_eq!(status, 200);
     assert_eq!(health["whatsappCertificateCheck"], "on", "{health}");

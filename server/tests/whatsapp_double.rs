@@ -55,14 +55,7 @@ impl Rig {
         let server = tokio::task::block_in_place(|| {
             Server::start_with_db(
                 &db,
-                &[
-                    "--link",
-                    "whatsapp",
-                    "--whatsapp-url",
-                    &ws,
-                    "--whatsapp-time-divisor",
-                    DIVISOR,
-                ],
+                &["--whatsapp-url", &ws, "--whatsapp-time-divisor", DIVISOR],
             )
         });
         self.server = Some(server);
@@ -501,14 +494,7 @@ async fn the_test_build_says_so_and_refuses_whatsapp_itself() {
     assert_eq!(status, 200);
     assert_eq!(health["whatsappCertificateCheck"], "off", "{health}");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_botlink-server"))
-        .args([
-            "--addr",
-            "127.0.0.1:0",
-            "--db",
-            ":memory:",
-            "--link",
-            "whatsapp",
-        ])
+        .args(["--addr", "127.0.0.1:0", "--db", ":memory:"])
         .output()
         .expect("runs");
     assert!(!out.status.success());
@@ -520,8 +506,6 @@ async fn the_test_build_says_so_and_refuses_whatsapp_itself() {
             "127.0.0.1:0",
             "--db",
             ":memory:",
-            "--link",
-            "whatsapp",
             "--whatsapp-url",
             "wss://web.whatsapp.com/ws/chat",
         ])

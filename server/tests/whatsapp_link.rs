@@ -9,7 +9,7 @@ use std::{process::Command, time::Duration};
 
 #[tokio::test]
 async fn a_qr_request_that_cannot_reach_whatsapp_answers_503_within_10_s_and_explains_itself() {
-    let server = Server::start(&["--link", "whatsapp"]);
+    let server = Server::start(&[]);
     let (token, _) = server.session().await;
     let bot = server.bot(&token, "Support").await;
     let started = std::time::Instant::now();

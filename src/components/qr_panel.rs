@@ -3,7 +3,7 @@
 //! failure and the next action. Each part reads only the signal it shows, so a state change does
 //! not rebuild the QR or take the keyboard focus away from a button.
 
-use super::{CopyButton, CountdownRing, PairingCodeOffer, QrCode, use_ticking_clock};
+use super::{CountdownRing, PairingCodeOffer, QrCode, use_ticking_clock};
 use crate::connection::{
     expect_connection,
     machine::{UiState, View},
@@ -83,9 +83,6 @@ pub fn QrPanel(
     let has_qr = Memo::new(move |_| qr.with(Option::is_some));
     let qr_data =
         Memo::new(move |_| qr.with(|q| q.as_ref().map(|q| q.qr.clone()).unwrap_or_default()));
-    // The simulator's QR is a link a phone opens; WhatsApp's is not.
-    let is_link =
-        Memo::new(move |_| qr.with(|q| q.as_ref().is_some_and(protocol::Pairing::is_link)));
     let failure = Memo::new(move |_| {
         mine(is_mine, view, |v| {
             v.failure.clone().map(|f| (f, v.retry_at))
@@ -178,23 +175,10 @@ pub fn QrPanel(
                     " · "
                     <span data-testid="qr-countdown">{move || seconds_left().map(|s| format!("expires in {s} s")).unwrap_or_default()}</span>
                 </p>
-                <Show
-                    when=move || is_link.get()
-                    fallback=|| view! {
-                        // WhatsApp's own QR holds keys, not a link: there is nothing to open or copy.
-                        <p class="qr-instructions" data-testid="qr-instructions">
-                            "On your phone, open WhatsApp → Settings → Linked devices → Link a device, and point the camera at this code."
-                        </p>
-                    }
-                >
-                    <div class="qr-link">
-                        <label for="qr-link-text">"The code's link (its text alternative)"</label>
-                        <div class="copy-row">
-                            <input id="qr-link-text" class="link-text" readonly value=move || qr_data.get()/>
-                            <CopyButton text=qr_data label="Copy link" testid="copy-link" input_id="qr-link-text"/>
-                        </div>
-                    </div>
-                </Show>
+                // WhatsApp's QR holds keys, not a link: there is nothing to open or copy.
+                <p class="qr-instructions" data-testid="qr-instructions">
+                    "On your phone, open WhatsApp → Settings → Linked devices → Link a device, and point the camera at this code."
+                </p>
                 <PairingCodeOffer bot_id=bot.get_value() qr=qr/>
                 <button type="button" class="secondary" data-testid="hide-qr" on:click=cancel>"Cancel"</button>
             </Show>

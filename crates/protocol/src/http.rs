@@ -44,14 +44,6 @@ pub struct Pairing {
     pub expires_in_ms: u64,
 }
 
-impl Pairing {
-    /// Whether the QR's text is a link a phone opens (the reference server's simulated
-    /// `/link/<ref>`); WhatsApp's own QR (`2@…,…`) is not, and gets instructions instead.
-    pub fn is_link(&self) -> bool {
-        self.qr.starts_with("https://") || self.qr.starts_with("http://")
-    }
-}
-
 /// `{"error": "human readable"}`: every 4xx/5xx answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -144,19 +136,5 @@ mod tests {
                 "pairing": {"qr": "q", "attempt": 1, "attempts": 6, "expiresInMs": 60000}})
         );
         assert_eq!(serde_json::from_value::<Bot>(json).unwrap(), bot);
-    }
-
-    #[test]
-    fn a_simulated_qr_is_a_link_and_whatsapps_is_not() {
-        let of = |qr: &str| Pairing {
-            qr: qr.into(),
-            attempt: 1,
-            attempts: 6,
-            expires_in_ms: 60_000,
-        };
-        assert!(of("http://127.0.0.1:8080/link/abc").is_link());
-        assert!(of("https://bots.example.com/link/abc").is_link());
-        assert!(!of("2@Xk9sd0,QmFzZTY0,a2V5cw==,ZGV2aWNl").is_link());
-        assert!(!of("javascript:alert(1)").is_link());
     }
 }

@@ -13,8 +13,8 @@ use crate::{
         self,
         coordination::{self, Coordination, PerMinute},
     },
-    config::{Cli, Command, LinkKind, ServeArgs, TokenAction},
-    link::{self, simulated::pairing, whatsapp},
+    config::{Cli, Command, ServeArgs, TokenAction},
+    link::{self, whatsapp},
     realtime::{adapter::NodeDriver, socket},
     store::{self, PostgresStore, SqliteStore, Store, data_dir},
 };
@@ -24,10 +24,16 @@ pub async fn run(
     cli: Cli,
     check: whatsapp::certificate::CertificateCheck,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let whatsapp_url = whatsapp_url(&cli.serve, check)?;
+    // What only serving needs is checked only when serving (`token create` links nothing).
+    let serving = cli.command.is_none();
+    let whatsapp_url = if serving {
+        Some(whatsapp_url(&cli.serve, check)?)
+    } else {
+        None
+    };
     cli.serve.checked_cluster_secret()?;
     let clustered = cli.serve.cluster().is_some();
-    if clustered && cli.serve.link == LinkKind::Whatsapp && cli.command.is_none() {
+    if clustered && serving {
         // A bot's device store is a file on one node's disk, pinned to that node: the node must
         // be the same one after a restart (its name, its directory, its address).
         check_pinning(&cli.serve)?;
@@ -47,6 +53,7 @@ pub async fn run(
         println!("{token}");
         return Ok(());
     }
+    let whatsapp_url = whatsapp_url.ok_or("a command that is not `token` serves")?;
     let mut cfg = cli.serve;
     let limits = PerMinute::of_args(&cfg);
     let (driver, coordination, redis) = match cfg.cluster() {
@@ -66,22 +73,14 @@ pub async fn run(
         cfg.db.as_str()
     };
     let data = data_dir::DataDir::for_server(db_for_dir, cfg.data_dir.as_deref())?;
-    let link: Box<dyn link::Link> = match cfg.link {
-        LinkKind::Simulated => Box::new(link::simulated::Simulated),
-        LinkKind::Whatsapp => Box::new(whatsapp::WhatsAppLink::new(
-            data.devices()?,
-            whatsapp::connector::Connector::real(
-                whatsapp_url
-                    .as_deref()
-                    .unwrap_or(whatsapp::connector::WHATSAPP_URL),
-                cfg.whatsapp_time_divisor,
-            ),
-            clustered,
-        )),
-    };
+    let link: Box<dyn link::Link> = Box::new(whatsapp::WhatsAppLink::new(
+        data.devices()?,
+        whatsapp::connector::Connector::real(&whatsapp_url, cfg.whatsapp_time_divisor),
+        clustered,
+    ));
     let listener = tokio::net::TcpListener::bind(cfg.addr).await?;
     let addr = listener.local_addr()?;
-    // With `--addr ...:0` the port is known only now; QR links must carry the real one.
+    // With `--addr ...:0` the port is known only now; the other nodes must be told the real one.
     cfg.addr = addr;
     let node = match (&cfg.node_id, &redis) {
         (Some(id), _) => id.clone(),
@@ -91,10 +90,6 @@ pub async fn run(
     let st = AppState::new(cfg.clone(), node, store, coordination, link);
     let app = router::app(&st, driver).await?;
     st.link.resume(&st.ctx).await;
-    // Leases a previous run of this node held are given back first: they are adopted (maybe by
-    // this node) at the next tick, with new fences, instead of being renewed with no task.
-    pairing::give_back_at_start(&st.ctx).await;
-    tokio::spawn(pairing::keep_leases(st.ctx.clone()));
     let publisher = redis.map(|client| {
         let rejoin = st.clone();
         fred::interfaces::EventInterface::on_reconnect(&client, move |_| {
@@ -107,9 +102,8 @@ pub async fn run(
         cluster::redis::StatsPublisher::start(st.ctx.clone(), client)
     });
     tracing::info!(
-        "botlink-server listening on http://{addr} ({} mode, {:?} link, {}, node {}, data in {})",
+        "botlink-server listening on http://{addr} ({} mode, WhatsApp at {whatsapp_url}, {}, node {}, data in {})",
         if cfg.production { "production" } else { "dev" },
-        cfg.link,
         if cfg.cluster().is_some() {
             "cluster: PostgreSQL + Redis"
         } else {
@@ -136,45 +130,44 @@ pub async fn run(
     Ok(())
 }
 
-/// The WhatsApp the real link connects to, checked against what this build is: `None` for
-/// WhatsApp's own; a build that does not check certificates must be told, and only a double on
-/// this machine.
+/// The WhatsApp the link connects to, checked against what this build is: WhatsApp's own unless
+/// told otherwise; a build that does not check certificates (a test build) must be told, and
+/// only a double on this machine.
 fn whatsapp_url(
     args: &ServeArgs,
     check: whatsapp::certificate::CertificateCheck,
-) -> Result<Option<String>, String> {
+) -> Result<String, String> {
     use whatsapp::certificate::{CertificateCheck, allowed_for_a_test_build};
     match (check, &args.whatsapp_url) {
         (CertificateCheck::On, url) => {
             if args.whatsapp_time_divisor != 1 {
                 return Err("--whatsapp-time-divisor is for test builds only (this one checks WhatsApp's certificate)".into());
             }
-            Ok(url.clone())
+            Ok(url
+                .clone()
+                .unwrap_or_else(|| whatsapp::connector::WHATSAPP_URL.to_owned()))
         }
-        (CertificateCheck::Off, Some(url)) => {
-            allowed_for_a_test_build(url).map(|()| Some(url.clone()))
-        }
-        (CertificateCheck::Off, None) if args.link == LinkKind::Whatsapp => Err(
+        (CertificateCheck::Off, Some(url)) => allowed_for_a_test_build(url).map(|()| url.clone()),
+        (CertificateCheck::Off, None) => Err(
             "this is a test build (it does not check WhatsApp's certificate): it links only \
              through a WhatsApp double, so --whatsapp-url ws://127.0.0.1:PORT/ws/chat is required"
                 .into(),
         ),
-        (CertificateCheck::Off, None) => Ok(None),
     }
 }
 
 /// SIGTERM or Ctrl-C, with the listener closed: health turns 503; the link starts no client,
 /// closes every client at once and only then gives their devices' holds back (never a client
-/// here and another elsewhere); the node's pairings go to other nodes; its sockets' transports
+/// here and another elsewhere; a pairing's device, never linked, is then free for another
+/// node); its sockets' transports
 /// close without `41` (which the app would take as final), so each app reconnects through the
 /// load balancer to a node that is staying. Last, its counters leave the cluster's sum.
 async fn drain(st: &AppState, publisher: Option<cluster::redis::StatsPublisher>) {
     tracing::info!(
-        "draining: closing the WhatsApp clients, giving the leases back, closing the sockets"
+        "draining: closing the WhatsApp clients, giving their holds back, closing the sockets"
     );
     st.draining.store(true, std::sync::atomic::Ordering::SeqCst);
     st.link.shutdown(&st.ctx).await;
-    pairing::give_back(&st.ctx).await;
     if let Some(io) = st.io.get() {
         io.close().await;
     }
@@ -186,9 +179,8 @@ async fn drain(st: &AppState, publisher: Option<cluster::redis::StatsPublisher>)
 /// What a node holding real devices needs: a name and a directory that outlive a restart, and
 /// an address the other nodes can reach.
 fn check_pinning(cfg: &ServeArgs) -> Result<(), String> {
-    let missing = |what: &str| {
-        format!("--link whatsapp in a cluster needs {what}: a bot's device stays on its node")
-    };
+    let missing =
+        |what: &str| format!("a cluster node needs {what}: a bot's device stays on its node");
     if cfg.node_id.is_none() {
         return Err(missing("--node-id (the same after a restart)"));
     }

@@ -5,7 +5,6 @@ use super::state::AppState;
 use crate::{
     core::context::Ctx,
     http::{api, csp, dev},
-    link::simulated::page as link_page,
     realtime::{
         adapter::{Adapter, NodeDriver},
         owned_parts, socket,
@@ -57,7 +56,7 @@ pub async fn app(st: &AppState, driver: NodeDriver) -> Result<Router, String> {
     let _ = st.io.set(io);
     socket::register(&st.ctx).await?;
 
-    let mut router = api::routes(st).merge(link_page::routes());
+    let mut router = api::routes(st);
     if !cfg.production {
         router = router.merge(dev::routes());
     }

@@ -18,7 +18,7 @@ pub struct AppState {
     pub ctx: Ctx,
     /// Rate limits and each user's newest socket: in memory alone, in Redis in a cluster.
     pub coordination: Arc<Coordination>,
-    /// The WhatsApp link every pairing goes through (`--link`).
+    /// The WhatsApp link every pairing goes through.
     pub link: Arc<dyn Link>,
 }
 

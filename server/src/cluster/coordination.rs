@@ -17,8 +17,6 @@ pub enum Limit {
     Connect,
     /// `POST .../qr` and `.../pairing-code` (429 beyond).
     Qr,
-    /// Pairing codes typed on `/link/code`, by everyone together.
-    CodeEntry,
 }
 
 impl Limit {
@@ -26,7 +24,6 @@ impl Limit {
         match self {
             Limit::Connect => "connect",
             Limit::Qr => "qr",
-            Limit::CodeEntry => "code",
         }
     }
 }
@@ -46,11 +43,7 @@ pub struct Generation {
 pub struct PerMinute {
     pub connect: u32,
     pub qr: u32,
-    pub code_entry: u32,
 }
-
-/// Pairing codes that may be tried a minute on `/link/code`, by everyone together.
-const CODE_ENTRIES_PER_MIN: u32 = 60;
 
 impl PerMinute {
     /// The limits the command line sets (`--connect-limit-per-min`, `--qr-limit-per-min`).
@@ -58,7 +51,6 @@ impl PerMinute {
         PerMinute {
             connect: cfg.connect_limit_per_min,
             qr: cfg.qr_limit_per_min,
-            code_entry: CODE_ENTRIES_PER_MIN,
         }
     }
 
@@ -66,13 +58,12 @@ impl PerMinute {
         match limit {
             Limit::Connect => self.connect,
             Limit::Qr => self.qr,
-            Limit::CodeEntry => self.code_entry,
         }
     }
 }
 
 pub enum Coordination {
-    /// Boxed: three limiters and a map, against Redis's one client handle.
+    /// Boxed: two limiters and a map, against Redis's one client handle.
     Local(Box<Local>),
     Redis(Redis),
 }
@@ -82,7 +73,6 @@ impl Coordination {
         Coordination::Local(Box::new(Local {
             connect: RateLimiter::new(limits.connect),
             qr: RateLimiter::new(limits.qr),
-            code_entry: RateLimiter::new(limits.code_entry),
             live: Mutex::default(),
         }))
     }
@@ -131,7 +121,6 @@ impl Coordination {
 pub struct Local {
     connect: RateLimiter,
     qr: RateLimiter,
-    code_entry: RateLimiter,
     /// Per user: the last generation handed out, and the live ones, ascending (each new one is
     /// the largest). A `Vec` sized to its one usual entry: a `BTreeSet`'s node is about 100 bytes
     /// for each connected user.
@@ -143,7 +132,6 @@ impl Local {
         match limit {
             Limit::Connect => &self.connect,
             Limit::Qr => &self.qr,
-            Limit::CodeEntry => &self.code_entry,
         }
     }
 
@@ -305,11 +293,7 @@ mod tests {
     use super::*;
 
     fn local() -> Box<Local> {
-        match Coordination::local(PerMinute {
-            connect: 0,
-            qr: 0,
-            code_entry: 0,
-        }) {
+        match Coordination::local(PerMinute { connect: 0, qr: 0 }) {
             Coordination::Local(l) => l,
             Coordination::Redis(_) => unreachable!(),
         }

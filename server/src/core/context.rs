@@ -7,7 +7,6 @@ use crate::{
     config::ServeArgs,
     core::outbox::{Kind, Outbox},
     core::stats::{Counters, Stats},
-    link::simulated::pairings::{Pairings, QrFormat},
     realtime::adapter::Io,
     store::Store,
 };
@@ -25,12 +24,8 @@ pub struct Context {
     pub io: OnceLock<Io>,
     pub outbox: Outbox,
     pub stats: Stats,
-    /// The pairings of the simulated link this node drives (the rows are in the store).
-    pub pairings: Pairings,
-    /// Set on SIGTERM: health says 503, and the node takes no lease any more.
+    /// Set on SIGTERM: health says 503.
     pub draining: AtomicBool,
-    /// Held by each round of lease keeping, and by the drain (which must not race one).
-    pub lease_round: tokio::sync::Mutex<()>,
 }
 
 /// The room of a user's sockets (one live at a time, on any node).
@@ -40,11 +35,6 @@ pub fn user_room(user_id: &str) -> String {
 
 impl Context {
     pub fn new(cfg: ServeArgs, node: String, store: Box<dyn Store>) -> Ctx {
-        let pairings = Pairings::new(QrFormat {
-            style: cfg.qr_style,
-            public_url: cfg.public_url(),
-            count: cfg.qr_count,
-        });
         let stats = Stats::new(!cfg.production);
         Arc::new(Context {
             cfg,
@@ -53,17 +43,13 @@ impl Context {
             io: OnceLock::new(),
             outbox: Outbox::default(),
             stats,
-            pairings,
             draining: AtomicBool::new(false),
-            lease_round: tokio::sync::Mutex::new(()),
         })
     }
 
     /// This node's counters now.
     pub fn counters(&self) -> Counters {
-        let mut c = self.stats.snapshot();
-        c.pairings_driven = self.pairings.driven() as u64;
-        c
+        self.stats.snapshot()
     }
 
     /// Sends an event to the user's socket, wherever it is connected, after every event put

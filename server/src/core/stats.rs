@@ -24,11 +24,9 @@ pub struct Counters {
     pub sockets_replaced: u64,
     /// CONNECTs refused (`token_expired`, `unauthorized`, `rate_limited`).
     pub connect_errors: u64,
+    /// Pairings started: clients started by a QR or pairing-code request (PROTOCOL.md §8; a
+    /// restarted server resuming its linked bots starts none).
     pub pairings_started: u64,
-    /// Pairings this node took over from a node that died or drained.
-    pub pairings_adopted: u64,
-    /// Pairings this node drives now (it holds their leases).
-    pub pairings_driven: u64,
     /// WebSocket upgrade requests on `/socket.io/` — every socket a client opened, accepted or not.
     pub ws_upgrades: u64,
     /// The real WhatsApp link: clients started, and running now (at most one per bot).
@@ -58,8 +56,6 @@ impl Counters {
         self.sockets_replaced += o.sockets_replaced;
         self.connect_errors += o.connect_errors;
         self.pairings_started += o.pairings_started;
-        self.pairings_adopted += o.pairings_adopted;
-        self.pairings_driven += o.pairings_driven;
         self.ws_upgrades += o.ws_upgrades;
         self.whatsapp_clients_started += o.whatsapp_clients_started;
         self.whatsapp_clients_running += o.whatsapp_clients_running;

@@ -1,5 +1,6 @@
-//! Dev-mode extras of PROTOCOL.md §8: failure codes on demand, token expiry and revocation,
-//! and the counters. Absent with `--production`.
+//! Dev-mode extras of PROTOCOL.md §8: contract events on demand (`emit`), token expiry and
+//! revocation, and the counters. Absent with `--production`. WhatsApp's own failures come from
+//! WhatsApp (in tests, from the WhatsApp double's admin API), not from here.
 
 use crate::{
     app::state::AppState,
@@ -9,7 +10,6 @@ use crate::{
     core::stats::Counters,
     http::api::{User, owned_bot},
     http::error::{ApiError, ApiJson},
-    link::simulated::pairing,
     store::RETRY_WHEN_DOWN,
 };
 use axum::{
@@ -25,18 +25,12 @@ use std::sync::Arc;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/dev/bots/{id}/fail", post(fail))
         .route("/api/dev/bots/{id}/emit", post(emit))
         .route("/api/dev/tokens/expire", post(expire))
         .route("/api/dev/tokens/revoke", post(revoke))
         .route("/api/dev/stats", get(stats))
         .route("/api/dev/stats/cluster", get(cluster_stats))
         .route("/api/dev/stats/reset", post(reset))
-}
-
-#[derive(Deserialize)]
-struct Fail {
-    code: u16,
 }
 
 /// A contract event as a Node.js backend would send it: its name and its payload.
@@ -77,17 +71,6 @@ async fn emit(
         )));
     }
     ctx.emit_json_to_user(&user, &id, req.event, req.data);
-    Ok(StatusCode::NO_CONTENT)
-}
-
-async fn fail(
-    State(ctx): State<Ctx>,
-    User(user): User,
-    Path(id): Path<String>,
-    ApiJson(req): ApiJson<Fail>,
-) -> Result<StatusCode, ApiError> {
-    owned_bot(&ctx, &user, &id).await?;
-    pairing::fail(&ctx, &user, &id, req.code).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,13 +1,12 @@
-//! The seam between the pairing API and WhatsApp: one interface, [`Link`], with two
-//! implementations — `simulated::Simulated` (the default, for development, demos and tests: QR
-//! codes that open this server's `/link/<ref>`) and `whatsapp::WhatsAppLink` (real sessions
-//! through the whatsapp-rust crate; docs/whatsapp.md). The HTTP API and the Socket.IO replay
+//! The seam between the pairing API and WhatsApp: one interface, [`Link`], implemented by
+//! `whatsapp::WhatsAppLink` (real sessions through the whatsapp-rust crate, with WhatsApp or, in
+//! a test build, the WhatsApp double; docs/whatsapp.md) and by the unit tests' fakes. The HTTP
+//! API and the Socket.IO replay
 //! talk to this trait only, and a link is handed the narrow `core::context::Context`, never the
 //! application's state. A change to how WhatsApp's events become the contract's goes in
 //! `whatsapp/events.rs`; to how a client starts, stops or is pinned, `whatsapp/mod.rs` and
 //! `whatsapp/pinning.rs`.
 
-pub mod simulated;
 pub mod whatsapp;
 
 use crate::{

@@ -1,5 +1,4 @@
-//! Storage: sessions, bots, the simulated link's pairings, and (in a cluster) which node holds
-//! each bot's WhatsApp device. One interface, [`Store`], with two
+//! Storage: sessions, bots, and (in a cluster) which node holds each bot's WhatsApp device. One interface, [`Store`], with two
 //! implementations: embedded SQLite (the default, one process) and PostgreSQL (cluster mode,
 //! shared by every node). Each has its own migrations.
 //!
@@ -44,43 +43,6 @@ pub enum TokenCheck {
     Unknown,
 }
 
-/// A running pairing of the simulated link: its row, leased to one node at a time. Times are
-/// what is left, measured by the database's clock (nodes' clocks never decide a lease).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PairingRow {
-    pub bot_id: String,
-    pub user_id: String,
-    pub qr_ref: String,
-    pub attempt: u32,
-    /// Until the current QR expires (≤ 0: it has).
-    pub qr_left_ms: i64,
-    /// Set by the scan: until the simulated restart (515) ends and the bot is linked.
-    pub link_left_ms: Option<i64>,
-    /// The pairing code handed out for it, and until it expires.
-    pub code: Option<String>,
-    pub code_left_ms: Option<i64>,
-    /// The node that holds the lease, and the fencing token it holds it with. Fences come from
-    /// one counter of the database: a fence is never reused, by any pairing.
-    pub owner: String,
-    pub fence: i64,
-    /// The current QR's lifetime (`expiresInMs`).
-    pub qr_ms: i64,
-}
-
-impl PairingRow {
-    pub fn scanned(&self) -> bool {
-        self.link_left_ms.is_some()
-    }
-}
-
-/// A new pairing's first QR.
-pub struct NewPairing<'a> {
-    pub bot_id: &'a str,
-    pub user_id: &'a str,
-    pub qr_ref: &'a str,
-    pub qr_ms: i64,
-}
-
 /// Who takes a lease, and for how long.
 #[derive(Clone, Copy)]
 pub struct Lease<'a> {
@@ -113,13 +75,6 @@ impl DeviceHold {
     }
 }
 
-/// What the phone presented: a QR's ref, or a typed pairing code.
-#[derive(Clone, Copy, Debug)]
-pub enum Presented<'a> {
-    Ref(&'a str),
-    Code(&'a str),
-}
-
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
     // Sessions.
@@ -145,7 +100,7 @@ pub trait Store: Send + Sync {
     async fn list_bots(&self, user_id: &str) -> Result<Vec<Bot>, StoreError>;
     /// The bot if it belongs to `user_id`; another user's bot does not exist for this one.
     async fn get_bot(&self, user_id: &str, id: &str) -> Result<Option<Bot>, StoreError>;
-    /// A bot by id alone, with its owner: for the `/link` page, which has no session.
+    /// A bot by id alone, with its owner: for the link, whose events name no user.
     async fn get_bot_any(&self, id: &str) -> Result<Option<(String, Bot)>, StoreError>;
     async fn delete_bot(&self, user_id: &str, id: &str) -> Result<bool, StoreError>;
     async fn set_status(
@@ -159,58 +114,6 @@ pub trait Store: Send + Sync {
     async fn count_messages(&self, id: &str, received: i64) -> Result<i64, StoreError>;
     /// Every bot with its owner: what a restarted server resumes.
     async fn all_bots(&self) -> Result<Vec<(String, Bot)>, StoreError>;
-
-    // The simulated link's pairings. Every change of a running pairing's course is a
-    // compare-and-swap on its fence; what a person does (scan, code, end) acts on the row itself.
-
-    /// Opens the bot's pairing leased to `lease.node`, unless one runs (then `None`).
-    async fn open_pairing(
-        &self,
-        new: NewPairing<'_>,
-        lease: Lease<'_>,
-    ) -> Result<Option<PairingRow>, StoreError>;
-    async fn pairing(&self, bot_id: &str) -> Result<Option<PairingRow>, StoreError>;
-    /// The unscanned pairing showing `qr_ref` now.
-    async fn pairing_by_ref(&self, qr_ref: &str) -> Result<Option<PairingRow>, StoreError>;
-    /// The next QR, if `fence` still holds the pairing and it was not scanned.
-    async fn rotate(
-        &self,
-        bot_id: &str,
-        fence: i64,
-        new_ref: &str,
-        qr_ms: i64,
-    ) -> Result<Option<PairingRow>, StoreError>;
-    /// Hands the unscanned pairing a pairing code (replacing any); returns the replaced one.
-    async fn set_code(
-        &self,
-        bot_id: &str,
-        code: &str,
-        ttl_ms: i64,
-    ) -> Result<Option<Option<String>>, StoreError>;
-    /// The phone presented a live ref or code: the pairing is scanned, its restart runs for
-    /// `restart_ms`, and the lease passes to `lease.node` with a new fence (the node that saw
-    /// the scan runs what follows). Returns the row as it was before (its code, to spend).
-    async fn scan(
-        &self,
-        presented: Presented<'_>,
-        restart_ms: i64,
-        lease: Lease<'_>,
-    ) -> Result<Option<PairingRow>, StoreError>;
-    /// Ends the bot's pairing: with `Some(fence)` only if that fence still holds it.
-    async fn close_pairing(
-        &self,
-        bot_id: &str,
-        fence: Option<i64>,
-    ) -> Result<Option<PairingRow>, StoreError>;
-    /// Extends every lease `lease.node` holds; returns the pairings (bot, fence) it still holds.
-    async fn renew_leases(&self, lease: Lease<'_>) -> Result<Vec<(String, i64)>, StoreError>;
-    /// Takes the pairings whose lease ran out (their node died), each with a new fence.
-    async fn adopt_expired(&self, lease: Lease<'_>) -> Result<Vec<PairingRow>, StoreError>;
-    /// Gives back every lease of `node` (a drain): another node adopts them at once.
-    async fn release_leases(&self, node: &str) -> Result<(), StoreError>;
-    /// A ref or code that was shown and is gone: "expired" or "used".
-    async fn spend(&self, key: &str, why: &str) -> Result<(), StoreError>;
-    async fn spent(&self, key: &str) -> Result<Option<String>, StoreError>;
 
     // Cluster mode, real link: which node holds each bot's WhatsApp device. A hold is taken by
     // the node that starts the bot's first client, renewed while that node lives, and kept when
@@ -330,9 +233,6 @@ pub fn now_rfc3339() -> String {
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
-
-/// Spent refs older than this are forgotten (a link page then says "unknown").
-const SPENT_KEEP_MS: i64 = 24 * 3_600_000;
 
 #[cfg(test)]
 pub(crate) mod contract;

@@ -1,10 +1,9 @@
-//! The store on PostgreSQL (cluster mode): every node shares it. Leases are measured by the
-//! database's clock (`botlink_now_ms()`), fences come from one sequence, and every change of a
-//! pairing's course is one statement (a compare-and-swap where a fence is given).
+//! The store on PostgreSQL (cluster mode): every node shares it. Device holds are measured by the
+//! database's clock (`botlink_now_ms()`), and every change of a hold is one statement.
 
 use super::{
-    DeviceHold, Lease, NewPairing, PairingRow, Presented, REFRESH_GRACE_MS, SPENT_KEEP_MS, Store,
-    StoreError, TokenCheck, TokenRow, hash, new_bot, now_ms, random_id, token_check,
+    DeviceHold, Lease, REFRESH_GRACE_MS, Store, StoreError, TokenCheck, TokenRow, hash, new_bot,
+    now_ms, random_id, token_check,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use protocol::{Bot, BotStatus};
@@ -70,15 +69,15 @@ const MIGRATIONS: &[&str] = &[
     // A hold's QR is kept only while it lives (it holds the device's keys).
     "ALTER TABLE device_holds ADD COLUMN view_until BIGINT;
      UPDATE device_holds SET view = NULL;",
+    // The simulated link is gone: its pairings, spent refs and fence sequence with it.
+    "DROP TABLE pairings;
+     DROP TABLE spent;
+     DROP SEQUENCE pairing_fences;",
 ];
 
 /// A device hold's columns, with what is left by the database's clock.
 const HOLD: &str = "bot_id, user_id, node, url, hold_until - botlink_now_ms(), registered, \
      CASE WHEN view_until > botlink_now_ms() THEN view END";
-
-/// A pairing row's columns, with what is left computed by the database's clock.
-const PAIRING: &str = "bot_id, user_id, qr_ref, attempt, qr_expires_at - botlink_now_ms(), \
-     linked_at - botlink_now_ms(), code, code_expires_at - botlink_now_ms(), owner, fence, qr_ms";
 
 const BOT: &str = "id, name, status, phone, created_at, messages, status_reason";
 
@@ -170,27 +169,6 @@ impl PostgresStore {
         let client = self.pool.get().await.map_err(down)?;
         let stmt = client.prepare_cached(q).await.map_err(sql)?;
         client.execute(&stmt, p).await.map_err(sql)
-    }
-
-    async fn pairings(
-        &self,
-        q: &str,
-        p: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<PairingRow>, StoreError> {
-        Ok(self
-            .rows(q, p)
-            .await?
-            .iter()
-            .map(pairing_from_row)
-            .collect())
-    }
-
-    async fn one_pairing(
-        &self,
-        q: &str,
-        p: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<PairingRow>, StoreError> {
-        Ok(self.pairings(q, p).await?.pop())
     }
 
     async fn bots(&self, q: &str, p: &[&(dyn ToSql + Sync)]) -> Result<Vec<Bot>, StoreError> {
@@ -384,181 +362,6 @@ impl Store for PostgresStore {
         Ok(rows.iter().map(|r| (r.get(7), bot_from_row(r))).collect())
     }
 
-    async fn open_pairing(
-        &self,
-        new: NewPairing<'_>,
-        lease: Lease<'_>,
-    ) -> Result<Option<PairingRow>, StoreError> {
-        self.one_pairing(
-            &format!(
-                "INSERT INTO pairings (bot_id, user_id, qr_ref, attempt, qr_expires_at, qr_ms, owner, fence, lease_until)
-                 VALUES ($1, $2, $3, 1, botlink_now_ms() + $4, $4, $5, nextval('pairing_fences'),
-                         botlink_now_ms() + $6)
-                 ON CONFLICT (bot_id) DO NOTHING RETURNING {PAIRING}"
-            ),
-            &[
-                &new.bot_id,
-                &new.user_id,
-                &new.qr_ref,
-                &new.qr_ms,
-                &lease.node,
-                &lease.ttl_ms,
-            ],
-        )
-        .await
-    }
-
-    async fn pairing(&self, bot_id: &str) -> Result<Option<PairingRow>, StoreError> {
-        self.one_pairing(
-            &format!("SELECT {PAIRING} FROM pairings WHERE bot_id = $1"),
-            &[&bot_id],
-        )
-        .await
-    }
-
-    async fn pairing_by_ref(&self, qr_ref: &str) -> Result<Option<PairingRow>, StoreError> {
-        self.one_pairing(
-            &format!("SELECT {PAIRING} FROM pairings WHERE qr_ref = $1 AND linked_at IS NULL"),
-            &[&qr_ref],
-        )
-        .await
-    }
-
-    async fn rotate(
-        &self,
-        bot_id: &str,
-        fence: i64,
-        new_ref: &str,
-        qr_ms: i64,
-    ) -> Result<Option<PairingRow>, StoreError> {
-        self.one_pairing(
-            &format!(
-                "UPDATE pairings SET qr_ref = $3, attempt = attempt + 1,
-                    qr_expires_at = botlink_now_ms() + $4, qr_ms = $4
-                 WHERE bot_id = $1 AND fence = $2 AND linked_at IS NULL RETURNING {PAIRING}"
-            ),
-            &[&bot_id, &fence, &new_ref, &qr_ms],
-        )
-        .await
-    }
-
-    async fn set_code(
-        &self,
-        bot_id: &str,
-        code: &str,
-        ttl_ms: i64,
-    ) -> Result<Option<Option<String>>, StoreError> {
-        // The old code is read in the same statement that replaces it.
-        let rows = self
-            .rows(
-                "UPDATE pairings p SET code = $2, code_expires_at = botlink_now_ms() + $3
-                 FROM (SELECT bot_id, code FROM pairings WHERE bot_id = $1 FOR UPDATE) old
-                 WHERE p.bot_id = old.bot_id AND p.linked_at IS NULL RETURNING old.code",
-                &[&bot_id, &code, &ttl_ms],
-            )
-            .await?;
-        Ok(rows.first().map(|r| r.get(0)))
-    }
-
-    async fn scan(
-        &self,
-        presented: Presented<'_>,
-        restart_ms: i64,
-        lease: Lease<'_>,
-    ) -> Result<Option<PairingRow>, StoreError> {
-        let (filter, key) = match presented {
-            Presented::Ref(r) => ("qr_ref = $1", r),
-            Presented::Code(c) => ("code = $1 AND code_expires_at > botlink_now_ms()", c),
-        };
-        // `old` is the row as it was: its code is spent by the caller.
-        self.one_pairing(
-            &format!(
-                "WITH old AS (SELECT * FROM pairings WHERE {filter} AND linked_at IS NULL FOR UPDATE)
-                 UPDATE pairings p SET linked_at = botlink_now_ms() + $2, code = NULL,
-                    code_expires_at = NULL, owner = $3, fence = nextval('pairing_fences'),
-                    lease_until = botlink_now_ms() + $4
-                 FROM old WHERE p.bot_id = old.bot_id
-                 RETURNING old.bot_id, old.user_id, old.qr_ref, old.attempt,
-                    old.qr_expires_at - botlink_now_ms(), old.linked_at - botlink_now_ms(),
-                    old.code, old.code_expires_at - botlink_now_ms(), old.owner, old.fence, old.qr_ms"
-            ),
-            &[&key, &restart_ms, &lease.node, &lease.ttl_ms],
-        )
-        .await
-    }
-
-    async fn close_pairing(
-        &self,
-        bot_id: &str,
-        fence: Option<i64>,
-    ) -> Result<Option<PairingRow>, StoreError> {
-        self.one_pairing(
-            &format!(
-                "DELETE FROM pairings WHERE bot_id = $1 AND ($2::BIGINT IS NULL OR fence = $2)
-                 RETURNING {PAIRING}"
-            ),
-            &[&bot_id, &fence],
-        )
-        .await
-    }
-
-    async fn renew_leases(&self, lease: Lease<'_>) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = self
-            .rows(
-                "UPDATE pairings SET lease_until = botlink_now_ms() + $2
-                 WHERE owner = $1 AND lease_until >= botlink_now_ms() RETURNING bot_id, fence",
-                &[&lease.node, &lease.ttl_ms],
-            )
-            .await?;
-        self.exec(
-            "DELETE FROM spent WHERE at < botlink_now_ms() - $1",
-            &[&SPENT_KEEP_MS],
-        )
-        .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-    }
-
-    async fn adopt_expired(&self, lease: Lease<'_>) -> Result<Vec<PairingRow>, StoreError> {
-        // SKIP LOCKED: nodes sweeping at once each take different rows; each row once.
-        self.pairings(
-            &format!(
-                "UPDATE pairings SET owner = $1, fence = nextval('pairing_fences'),
-                    lease_until = botlink_now_ms() + $2
-                 WHERE bot_id IN (SELECT bot_id FROM pairings WHERE lease_until < botlink_now_ms()
-                                  FOR UPDATE SKIP LOCKED)
-                 RETURNING {PAIRING}"
-            ),
-            &[&lease.node, &lease.ttl_ms],
-        )
-        .await
-    }
-
-    async fn release_leases(&self, node: &str) -> Result<(), StoreError> {
-        self.exec(
-            "UPDATE pairings SET lease_until = botlink_now_ms() - 1 WHERE owner = $1",
-            &[&node],
-        )
-        .await
-        .map(drop)
-    }
-
-    async fn spend(&self, key: &str, why: &str) -> Result<(), StoreError> {
-        self.exec(
-            "INSERT INTO spent (key, why, at) VALUES ($1, $2, botlink_now_ms())
-             ON CONFLICT (key) DO UPDATE SET why = excluded.why, at = excluded.at",
-            &[&key, &why],
-        )
-        .await
-        .map(drop)
-    }
-
-    async fn spent(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let rows = self
-            .rows("SELECT why FROM spent WHERE key = $1", &[&key])
-            .await?;
-        Ok(rows.first().map(|r| r.get(0)))
-    }
-
     async fn hold_device(
         &self,
         bot_id: &str,
@@ -711,22 +514,6 @@ fn hold_from_row(r: &Row) -> DeviceHold {
         left_ms: r.get(4),
         registered: r.get(5),
         view: r.get(6),
-    }
-}
-
-fn pairing_from_row(r: &Row) -> PairingRow {
-    PairingRow {
-        bot_id: r.get(0),
-        user_id: r.get(1),
-        qr_ref: r.get(2),
-        attempt: u32::try_from(r.get::<_, i64>(3)).unwrap_or(u32::MAX),
-        qr_left_ms: r.get(4),
-        link_left_ms: r.get(5),
-        code: r.get(6),
-        code_left_ms: r.get(7),
-        owner: r.get(8),
-        fence: r.get(9),
-        qr_ms: r.get(10),
     }
 }
 

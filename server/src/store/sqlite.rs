@@ -2,8 +2,8 @@
 //! is the database's clock; one connection behind a mutex makes each method atomic.
 
 use super::{
-    DeviceHold, Lease, NewPairing, PairingRow, Presented, REFRESH_GRACE_MS, SPENT_KEEP_MS, Store,
-    StoreError, TokenCheck, TokenRow, hash, new_bot, now_ms, random_id, token_check, tradable,
+    DeviceHold, Lease, REFRESH_GRACE_MS, Store, StoreError, TokenCheck, TokenRow, hash, new_bot,
+    now_ms, random_id, token_check, tradable,
 };
 use protocol::{Bot, BotStatus};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -34,7 +34,7 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX bots_user ON bots(user_id);",
     // Why a bot is in its status (a failure with no socket open is still explained).
     "ALTER TABLE bots ADD COLUMN status_reason TEXT;",
-    // The simulated link's pairings, leased (one node here, but one engine for both stores).
+    // The simulated link's pairings, leased (dropped by a later migration with the simulator).
     "CREATE TABLE pairings (
         bot_id TEXT PRIMARY KEY,
         user_id TEXT NOT NULL,
@@ -69,15 +69,15 @@ const MIGRATIONS: &[&str] = &[
     // A hold's QR is kept only while it lives (it holds the device's keys).
     "ALTER TABLE device_holds ADD COLUMN view_until INTEGER;
      UPDATE device_holds SET view = NULL;",
+    // The simulated link is gone: its pairings, spent refs and fence counter with it.
+    "DROP TABLE pairings;
+     DROP TABLE spent;
+     DROP TABLE fences;",
 ];
 
 /// A device hold's columns, with what is left computed against `?1` (now).
 const HOLD: &str = "bot_id, user_id, node, url, hold_until - ?1, registered, \
      CASE WHEN view_until > ?1 THEN view END";
-
-/// A pairing row's columns, with what is left computed against `?1` (now).
-const PAIRING: &str = "bot_id, user_id, qr_ref, attempt, qr_expires_at - ?1, linked_at - ?1, code, \
-     code_expires_at - ?1, owner, fence, qr_ms";
 
 impl SqliteStore {
     pub fn open(path: &str) -> Result<Self, StoreError> {
@@ -126,23 +126,6 @@ impl SqliteStore {
         let rows = stmt.query_map(p, bot_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
-
-    fn pairing_query(
-        db: &Connection,
-        sql: &str,
-        p: impl rusqlite::Params,
-    ) -> Result<Option<PairingRow>, StoreError> {
-        Ok(db.query_row(sql, p, pairing_from_row).optional()?)
-    }
-}
-
-/// The next fence of the database's one counter (inside the caller's lock).
-fn next_fence(db: &Connection) -> rusqlite::Result<i64> {
-    db.query_row(
-        "UPDATE fences SET last = last + 1 RETURNING last",
-        [],
-        |r| r.get(0),
-    )
 }
 
 const BOT: &str = "id, name, status, phone, created_at, messages, status_reason";
@@ -300,7 +283,6 @@ impl Store for SqliteStore {
                 params![user_id, id],
             )? > 0;
             if deleted {
-                db.execute("DELETE FROM pairings WHERE bot_id = ?1", params![id])?;
                 db.execute("DELETE FROM device_holds WHERE bot_id = ?1", params![id])?;
             }
             Ok(deleted)
@@ -341,249 +323,6 @@ impl Store for SqliteStore {
             ))?;
             let rows = stmt.query_map([], |r| Ok((r.get(7)?, bot_from_row(r)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    async fn open_pairing(
-        &self,
-        new: NewPairing<'_>,
-        lease: Lease<'_>,
-    ) -> Result<Option<PairingRow>, StoreError> {
-        self.blocking(|| {
-            let db = self.db();
-            let now = now_ms();
-            let exists: Option<i64> = db
-                .query_row(
-                    "SELECT 1 FROM pairings WHERE bot_id = ?1",
-                    params![new.bot_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if exists.is_some() {
-                return Ok(None);
-            }
-            let fence = next_fence(&db)?;
-            Self::pairing_query(
-                &db,
-                &format!(
-                    "INSERT INTO pairings (bot_id, user_id, qr_ref, attempt, qr_expires_at, qr_ms, owner, fence, lease_until)
-                     VALUES (?2, ?3, ?4, 1, ?1 + ?5, ?5, ?6, ?7, ?1 + ?8) RETURNING {PAIRING}"
-                ),
-                params![
-                    now,
-                    new.bot_id,
-                    new.user_id,
-                    new.qr_ref,
-                    new.qr_ms,
-                    lease.node,
-                    fence,
-                    lease.ttl_ms
-                ],
-            )
-        })
-    }
-
-    async fn pairing(&self, bot_id: &str) -> Result<Option<PairingRow>, StoreError> {
-        self.blocking(|| {
-            Self::pairing_query(
-                &self.db(),
-                &format!("SELECT {PAIRING} FROM pairings WHERE bot_id = ?2"),
-                params![now_ms(), bot_id],
-            )
-        })
-    }
-
-    async fn pairing_by_ref(&self, qr_ref: &str) -> Result<Option<PairingRow>, StoreError> {
-        self.blocking(|| {
-            Self::pairing_query(
-                &self.db(),
-                &format!("SELECT {PAIRING} FROM pairings WHERE qr_ref = ?2 AND linked_at IS NULL"),
-                params![now_ms(), qr_ref],
-            )
-        })
-    }
-
-    async fn rotate(
-        &self,
-        bot_id: &str,
-        fence: i64,
-        new_ref: &str,
-        qr_ms: i64,
-    ) -> Result<Option<PairingRow>, StoreError> {
-        self.blocking(|| {
-            Self::pairing_query(
-                &self.db(),
-                &format!(
-                    "UPDATE pairings SET qr_ref = ?4, attempt = attempt + 1, qr_expires_at = ?1 + ?5, qr_ms = ?5
-                     WHERE bot_id = ?2 AND fence = ?3 AND linked_at IS NULL RETURNING {PAIRING}"
-                ),
-                params![now_ms(), bot_id, fence, new_ref, qr_ms],
-            )
-        })
-    }
-
-    async fn set_code(
-        &self,
-        bot_id: &str,
-        code: &str,
-        ttl_ms: i64,
-    ) -> Result<Option<Option<String>>, StoreError> {
-        self.blocking(|| {
-            let db = self.db();
-            let old: Option<Option<String>> = db
-                .query_row(
-                    "SELECT code FROM pairings WHERE bot_id = ?1 AND linked_at IS NULL",
-                    params![bot_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if old.is_some() {
-                db.execute(
-                    "UPDATE pairings SET code = ?2, code_expires_at = ?3 WHERE bot_id = ?1",
-                    params![bot_id, code, now_ms() + ttl_ms],
-                )?;
-            }
-            Ok(old)
-        })
-    }
-
-    async fn scan(
-        &self,
-        presented: Presented<'_>,
-        restart_ms: i64,
-        lease: Lease<'_>,
-    ) -> Result<Option<PairingRow>, StoreError> {
-        self.blocking(|| {
-            let db = self.db();
-            let now = now_ms();
-            let found = match presented {
-                Presented::Ref(r) => Self::pairing_query(
-                    &db,
-                    &format!(
-                        "SELECT {PAIRING} FROM pairings WHERE qr_ref = ?2 AND linked_at IS NULL"
-                    ),
-                    params![now, r],
-                )?,
-                Presented::Code(c) => Self::pairing_query(
-                    &db,
-                    &format!(
-                        "SELECT {PAIRING} FROM pairings
-                         WHERE code = ?2 AND linked_at IS NULL AND code_expires_at > ?1"
-                    ),
-                    params![now, c],
-                )?,
-            };
-            let Some(before) = found else { return Ok(None) };
-            let fence = next_fence(&db)?;
-            db.execute(
-                "UPDATE pairings SET linked_at = ?1 + ?3, code = NULL, code_expires_at = NULL,
-                     owner = ?4, fence = ?5, lease_until = ?1 + ?6 WHERE bot_id = ?2",
-                params![
-                    now,
-                    before.bot_id,
-                    restart_ms,
-                    lease.node,
-                    fence,
-                    lease.ttl_ms
-                ],
-            )?;
-            Ok(Some(before))
-        })
-    }
-
-    async fn close_pairing(
-        &self,
-        bot_id: &str,
-        fence: Option<i64>,
-    ) -> Result<Option<PairingRow>, StoreError> {
-        self.blocking(|| {
-            Self::pairing_query(
-                &self.db(),
-                &format!(
-                    "DELETE FROM pairings WHERE bot_id = ?2 AND (?3 IS NULL OR fence = ?3)
-                     RETURNING {PAIRING}"
-                ),
-                params![now_ms(), bot_id, fence],
-            )
-        })
-    }
-
-    async fn renew_leases(&self, lease: Lease<'_>) -> Result<Vec<(String, i64)>, StoreError> {
-        self.blocking(|| {
-            let db = self.db();
-            let mut stmt = db.prepare(
-                "UPDATE pairings SET lease_until = ?1 + ?3 WHERE owner = ?2 AND lease_until >= ?1
-                 RETURNING bot_id, fence",
-            )?;
-            let rows = stmt.query_map(params![now_ms(), lease.node, lease.ttl_ms], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
-            let held = rows.collect::<Result<_, _>>()?;
-            drop(stmt);
-            db.execute(
-                "DELETE FROM spent WHERE at < ?1",
-                params![now_ms() - SPENT_KEEP_MS],
-            )?;
-            Ok(held)
-        })
-    }
-
-    async fn adopt_expired(&self, lease: Lease<'_>) -> Result<Vec<PairingRow>, StoreError> {
-        self.blocking(|| {
-            let db = self.db();
-            let now = now_ms();
-            let bots: Vec<String> = {
-                let mut stmt = db.prepare("SELECT bot_id FROM pairings WHERE lease_until < ?1")?;
-                let rows = stmt.query_map(params![now], |r| r.get(0))?;
-                rows.collect::<Result<_, _>>()?
-            };
-            let mut adopted = Vec::with_capacity(bots.len());
-            for bot in bots {
-                let fence = next_fence(&db)?;
-                if let Some(row) = Self::pairing_query(
-                    &db,
-                    &format!(
-                        "UPDATE pairings SET owner = ?3, fence = ?4, lease_until = ?1 + ?5
-                         WHERE bot_id = ?2 RETURNING {PAIRING}"
-                    ),
-                    params![now, bot, lease.node, fence, lease.ttl_ms],
-                )? {
-                    adopted.push(row);
-                }
-            }
-            Ok(adopted)
-        })
-    }
-
-    async fn release_leases(&self, node: &str) -> Result<(), StoreError> {
-        self.blocking(|| {
-            self.db().execute(
-                "UPDATE pairings SET lease_until = ?1 - 1 WHERE owner = ?2",
-                params![now_ms(), node],
-            )?;
-            Ok(())
-        })
-    }
-
-    async fn spend(&self, key: &str, why: &str) -> Result<(), StoreError> {
-        self.blocking(|| {
-            self.db().execute(
-                "INSERT INTO spent (key, why, at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (key) DO UPDATE SET why = excluded.why, at = excluded.at",
-                params![key, why, now_ms()],
-            )?;
-            Ok(())
-        })
-    }
-
-    async fn spent(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.blocking(|| {
-            Ok(self
-                .db()
-                .query_row("SELECT why FROM spent WHERE key = ?1", params![key], |r| {
-                    r.get(0)
-                })
-                .optional()?)
         })
     }
 
@@ -741,22 +480,6 @@ fn hold_of(db: &Connection, now: i64, bot_id: &str) -> rusqlite::Result<Option<D
         hold_from_row,
     )
     .optional()
-}
-
-fn pairing_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PairingRow> {
-    Ok(PairingRow {
-        bot_id: r.get(0)?,
-        user_id: r.get(1)?,
-        qr_ref: r.get(2)?,
-        attempt: u32::try_from(r.get::<_, i64>(3)?).unwrap_or(u32::MAX),
-        qr_left_ms: r.get(4)?,
-        link_left_ms: r.get(5)?,
-        code: r.get(6)?,
-        code_left_ms: r.get(7)?,
-        owner: r.get(8)?,
-        fence: r.get(9)?,
-        qr_ms: r.get(10)?,
-    })
 }
 
 #[cfg(test)]

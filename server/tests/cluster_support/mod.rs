@@ -289,13 +289,7 @@ impl Cluster {
         let lb_url = format!("http://127.0.0.1:{}", haproxy.port);
         let double = Double::start();
         let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        args.extend(["--public-url".into(), lb_url.clone()]);
-        args.extend([
-            "--link".into(),
-            "whatsapp".into(),
-            "--whatsapp-url".into(),
-            double.ws_url.clone(),
-        ]);
+        args.extend(["--whatsapp-url".into(), double.ws_url.clone()]);
         let mut c = Cluster {
             nodes: Vec::new(),
             ports,

@@ -43,7 +43,7 @@ impl Server {
             .then(Double::start);
         let link = double
             .iter()
-            .flat_map(|d| ["--link", "whatsapp", "--whatsapp-url", d.ws_url.as_str()]);
+            .flat_map(|d| ["--whatsapp-url", d.ws_url.as_str()]);
         let args: Vec<&str> = args.iter().copied().chain(link).collect();
         let args = args.as_slice();
         let makes_its_own = !args.contains(&"--data-dir")

@@ -1,4 +1,4 @@
-//! The real WhatsApp link (`--link whatsapp`), on the whatsapp-rust crate, with the discipline
+//! The WhatsApp link, on the whatsapp-rust crate, with the discipline
 //! the seed backends learned the hard way, by construction:
 //!
 //! - **one client per bot**: each bot has one slot, and every start and stop of its client
@@ -307,6 +307,9 @@ impl Slots {
         st.stats.update(|c| {
             c.whatsapp_clients_started += 1;
             c.whatsapp_clients_running += 1;
+            if purpose == Purpose::Pair {
+                c.pairings_started += 1;
+            }
         });
         tracing::info!(
             bot = bot_id,
@@ -455,7 +458,7 @@ impl Link for WhatsAppLink {
                 reason: "the pairing ended".into(),
                 retry_after: RETRY_AFTER,
             })?;
-        // One outstanding code per client: a new one replaces the old, as in the simulator.
+        // One outstanding code per client: a new one replaces the old.
         client.cancel_pair_code().await;
         let options = whatsapp_rust::pair_code::PairCodeOptions {
             phone_number: phone.to_owned(),
