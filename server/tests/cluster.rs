@@ -39,6 +39,19 @@ async fn clients_started(c: &Cluster, i: usize) -> u64 {
         .unwrap_or(0)
 }
 
+/// The double's phone scans the QR of `pairing`: the bot is `connected` (within 20 s) with the
+/// phone's number, and WhatsApp never saw two sessions of a device.
+async fn links(c: &Cluster, token: &str, bot: &str, pairing: &Value) {
+    let linked = scan(c, pairing).await;
+    let connected = eventually("connected", Duration::from_secs(20), || async {
+        let r = row(c, token, bot).await;
+        (r["status"] == "connected").then_some(r)
+    })
+    .await;
+    assert_eq!(connected["phone"], linked["phone"]);
+    c.double.assert_never_two_sessions().await;
+}
+
 /// The bot's row, read through the load balancer.
 async fn row(c: &Cluster, token: &str, bot: &str) -> Value {
     c.lb.call("GET", &format!("/api/bots/{bot}"), Some(token), None)
@@ -278,14 +291,7 @@ async fn a_killed_holders_pairing_lapses_and_the_next_qr_comes_from_another_node
         1,
         "one new client"
     );
-    let linked = scan(&c, &again).await;
-    let connected = eventually("connected", Duration::from_secs(20), || async {
-        let r = row(&c, &token, &bot).await;
-        (r["status"] == "connected").then_some(r)
-    })
-    .await;
-    assert_eq!(connected["phone"], linked["phone"]);
-    c.double.assert_never_two_sessions().await;
+    links(&c, &token, &bot, &again).await;
     println!("a new QR {answered:?} after the holder was killed");
 }
 
@@ -467,14 +473,7 @@ async fn postgres_down_answers_503_and_after_its_restart_nothing_is_lost() {
         (status == 200).then_some(again)
     })
     .await;
-    let linked = scan(&c, &again).await;
-    let connected = eventually("connected", Duration::from_secs(20), || async {
-        let r = row(&c, &token, &bot).await;
-        (r["status"] == "connected").then_some(r)
-    })
-    .await;
-    assert_eq!(connected["phone"], linked["phone"]);
-    c.double.assert_never_two_sessions().await;
+    links(&c, &token, &bot, &again).await;
 }
 
 /// One of the double's totals (`/admin/stats`).
