@@ -11,3 +11,11 @@ double_cargo() {
     CLIPPY_ARGS='-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__' \
     cargo "$sub" --target-dir target/double "$@"
 }
+
+# The binaries the end-to-end suites run (target/double/debug/botlink-server and wa-double), built
+# in the same feature resolution as the test step's (`--tests` unifies the dev-dependencies'
+# features): the dependencies compiled for the tests serve as they are, instead of a second
+# resolution recompiling whatsapp-rust and its tree (117 s on a fresh clone).
+double_binaries() {
+  double_cargo build -p botlink-server -p wa-double --features botlink-server/whatsapp-double --bins --tests "$@"
+}
