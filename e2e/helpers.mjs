@@ -19,7 +19,7 @@ export async function screenshot(page, name) {
 }
 
 /** How the binaries of the runs on the WhatsApp double are built (scripts/test does it). */
-export const DOUBLE_BUILD = 'cargo build -p botlink-server -p wa-double --features botlink-server/whatsapp-double --bins --tests --target-dir target/double';
+export const DOUBLE_BUILD = 'cargo build -p botlink-server -p wa-double --features botlink-server/whatsapp-double --profile test --target-dir target/double';
 const DOUBLE_BIN = `${ROOT}target/double/debug`;
 
 /** The WhatsApp double (crates/wa-double) on a free port: { url, ws, admin, stats, stop }. */

@@ -13,9 +13,10 @@ double_cargo() {
 }
 
 # The binaries the end-to-end suites run (target/double/debug/botlink-server and wa-double), built
-# in the same feature resolution as the test step's (`--tests` unifies the dev-dependencies'
-# features): the dependencies compiled for the tests serve as they are, instead of a second
-# resolution recompiling whatsapp-rust and its tree (117 s on a fresh clone).
+# as the test step built its dependencies: the same features (the server's reqwest has `json`,
+# as its tests' has) and the same profile, `test` (whose output is target/double/debug too). A
+# plain `build` (profile `dev`) would compile whatsapp-rust and its whole tree a second time
+# (132 s on a fresh clone); this links one binary more.
 double_binaries() {
-  double_cargo build -p botlink-server -p wa-double --features botlink-server/whatsapp-double --bins --tests "$@"
+  double_cargo build --profile test -p botlink-server -p wa-double --features botlink-server/whatsapp-double "$@"
 }

@@ -12,7 +12,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// A free port on loopback (the OS picks; a race with another process is unlikely here).
 /// A free loopback port for a process started next, below the kernel's ephemeral range (Linux:
 /// 32768–60999): a port `bind(0)` hands out comes from that range, and any outgoing connection
 /// can take it before the process binds it ("Address already in use", a failure by chance).

@@ -62,16 +62,25 @@ impl Server {
             )
             .env("RUST_LOG", "botlink_server=info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("botlink-server starts");
+        // What it says on stderr (why it did not start, if it did not), read on the side.
+        let stderr = child.stderr.take().expect("stderr");
+        let said = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text);
+            text
+        });
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let url = loop {
-            let line = lines
-                .next()
-                .expect("server printed its address")
-                .expect("readable");
+            let Some(line) = lines.next() else {
+                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+                let said = said.join().unwrap_or_default();
+                panic!("botlink-server {args:?} did not start ({status}): {said}");
+            };
+            let line = line.expect("readable");
             if let Some(i) = line.find("listening on http://") {
                 let rest = &line[i + "listening on ".len()..];
                 break rest.split_whitespace().next().unwrap().to_owned();
