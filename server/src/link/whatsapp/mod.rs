@@ -145,9 +145,12 @@ impl Slots {
         self.device_file(bot_id).exists()
     }
 
-    /// The bots whose client runs here now.
-    fn running_bots(&self) -> Vec<String> {
-        lock(&self.cores).keys().cloned().collect()
+    /// The bots whose client runs here now, each with its client's generation.
+    fn running_clients(&self) -> Vec<(String, u64)> {
+        lock(&self.cores)
+            .iter()
+            .map(|(bot, core)| (bot.clone(), core.generation))
+            .collect()
     }
 
     fn user_of(&self, bot_id: &str) -> Option<String> {
@@ -329,17 +332,19 @@ impl Slots {
     }
 
     /// Stops the bot's client (only generation `generation`, if given), then maybe forgets its
-    /// device — in that order, under the slot's lock.
-    async fn stop(&self, bot_id: &str, generation: Option<u64>, forget: bool) {
+    /// device — in that order, under the slot's lock. Whether a client was stopped.
+    async fn stop(&self, bot_id: &str, generation: Option<u64>, forget: bool) -> bool {
         let slot = self.slot(bot_id);
         let mut running = slot.lock().await;
         let matches = running
             .as_ref()
             .is_some_and(|s| generation.is_none_or(|g| s.core.generation == g));
         if !matches {
-            return;
+            return false;
         }
-        let Some(old) = running.take() else { return };
+        let Some(old) = running.take() else {
+            return false;
+        };
         let st = old.core.st();
         if let Some(st) = &st {
             self.closed(st, bot_id);
@@ -352,6 +357,7 @@ impl Slots {
             (true, None) => self.forget_device(bot_id),
             (false, _) => Ok(()),
         };
+        true
     }
 
     /// Waits (until `deadline`) for a QR, an open session or the end.

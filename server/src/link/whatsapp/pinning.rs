@@ -109,12 +109,13 @@ pub(super) async fn keep_holds(
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let orders = {
+        let (orders, seen) = {
             // Before the renewal is sent: a client started after it took its hold itself.
-            let running = slots.running_bots();
+            let seen = slots.running_clients();
+            let running: Vec<String> = seen.iter().map(|(bot, _)| bot.clone()).collect();
             let sent = Instant::now();
             // Bounded: a database that hangs must not keep the clients running past their hold.
-            match tokio::time::timeout(TICK, st.store.renew_holds(lease(&st))).await {
+            let orders = match tokio::time::timeout(TICK, st.store.renew_holds(lease(&st))).await {
                 Ok(Ok(held)) => keeper.renewed(sent, &held, &running),
                 Ok(Err(e)) => {
                     tracing::warn!("could not renew this node's device holds: {e}");
@@ -124,26 +125,38 @@ pub(super) async fn keep_holds(
                     tracing::warn!("renewing this node's device holds took over {TICK:?}");
                     keeper.failed(Instant::now(), &running)
                 }
-            }
+            };
+            (orders, seen)
         };
-        for bot in &orders.stop {
-            let user = slots.user_of(bot);
-            slots.stop(bot, None, false).await;
-            if orders.pause {
-                tracing::warn!(bot = %bot, "paused the bot's WhatsApp client: its hold could not be renewed");
-                // The socket hears it now (over Redis); the database, if it answers.
-                if let Some(user) = user {
-                    let (status, why) = (BotStatus::Disconnected, Some(PAUSED_REASON));
-                    let _ = set_status(&st, &user, bot, status, None, why).await;
-                }
-            } else {
-                tracing::warn!(bot = %bot, "stopped the bot's WhatsApp client: this node no longer holds its device");
-            }
-        }
+        stop_ordered(&st, &slots, &orders, &seen).await;
         for bot in orders.resume {
             slots.resume_one(&st, &bot).await;
         }
         tell_lapsed(&st).await;
+    }
+}
+
+/// Stops the clients a round ordered stopped, each only in the generation the round saw running:
+/// a client started for the bot since then took its hold itself and is not this round's to stop.
+pub(super) async fn stop_ordered(st: &Ctx, slots: &Slots, orders: &Orders, seen: &[(String, u64)]) {
+    for bot in &orders.stop {
+        let Some(&(_, generation)) = seen.iter().find(|(b, _)| b == bot) else {
+            continue;
+        };
+        let user = slots.user_of(bot);
+        if !slots.stop(bot, Some(generation), false).await {
+            continue;
+        }
+        if orders.pause {
+            tracing::warn!(bot = %bot, "paused the bot's WhatsApp client: its hold could not be renewed");
+            // The socket hears it now (over Redis); the database, if it answers.
+            if let Some(user) = user {
+                let (status, why) = (BotStatus::Disconnected, Some(PAUSED_REASON));
+                let _ = set_status(st, &user, bot, status, None, why).await;
+            }
+        } else {
+            tracing::warn!(bot = %bot, "stopped the bot's WhatsApp client: this node no longer holds its device");
+        }
     }
 }
 

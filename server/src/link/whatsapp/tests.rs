@@ -682,3 +682,31 @@ async fn a_node_shutting_down_closes_its_clients_at_once_then_gives_holds_back_a
     assert_eq!(a.stats().whatsapp_clients_started, started);
     assert!(b.st.store.device_hold(&late.id).await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keeper_stops_only_the_client_it_saw_running_never_a_newer_one() {
+    let f = fixture(Mode::Hang, Duration::from_secs(5));
+    let bot = f.bot("Support").await;
+    let (old, _) = running(&f, &bot).await;
+    // The round looks at what runs, then renews; meanwhile that client ends and a newer one
+    // starts, with a hold of its own.
+    let seen = vec![(bot.id.clone(), old.generation)];
+    assert!(f.slots.stop(&bot.id, Some(old.generation), false).await);
+    let (newer, _) = running(&f, &bot).await;
+    assert_ne!(newer.generation, old.generation);
+    let orders = super::pinning::Orders {
+        stop: vec![bot.id.clone()],
+        pause: false,
+        resume: vec![],
+    };
+    super::pinning::stop_ordered(&f.st.ctx, &f.slots, &orders, &seen).await;
+    assert_eq!(
+        f.stats().whatsapp_clients_running,
+        1,
+        "the newer client runs on (a stop with no generation stopped it)"
+    );
+    // What a round saw running is what it stops.
+    let seen = vec![(bot.id.clone(), newer.generation)];
+    super::pinning::stop_ordered(&f.st.ctx, &f.slots, &orders, &seen).await;
+    f.until_no_client_runs().await;
+}
