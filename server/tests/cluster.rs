@@ -481,9 +481,11 @@ async fn totals(double: &common::Double, what: &str) -> u64 {
     double.stats().await["totals"][what].as_u64().unwrap_or(0)
 }
 
-/// A linked bot's session stays on the node holding its device (moving it is #24's failover).
+/// A linked bot's session runs on the node holding its device; when that node is killed (`kill
+/// -9`: the kernel closes its sockets), another node adopts the device from PostgreSQL and logs
+/// it in within 5 s, and WhatsApp never sees two connections of it, nor sends a 440.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_link_a_bots_session_is_pinned_to_its_node_and_a_gone_node_is_said_until_it_returns() {
+async fn real_link_a_killed_holders_linked_bot_is_logged_in_from_another_node_within_5_s() {
     let mut c = Cluster::start(&[]).await;
     let (token, _, bot) = user_with_bot(&c).await;
     let (status, pairing) = start_qr(c.node(0), &token, &bot).await;
@@ -526,55 +528,52 @@ async fn real_link_a_bots_session_is_pinned_to_its_node_and_a_gone_node_is_said_
     assert_eq!(totals(&c.double, "logins").await, 1);
     c.nodes[0].take().unwrap().kill();
     let killed = Instant::now();
+    eventually(
+        "the device logged in from another node",
+        Duration::from_secs(5),
+        || async { (totals(&c.double, "logins").await == 2).then_some(()) },
+    )
+    .await;
+    let took = killed.elapsed();
+    println!("failover: logged in again {took:?} after its node was killed");
+    assert!(took <= Duration::from_secs(5), "{took:?}");
     let row = eventually(
-        "the bot says its node stopped",
-        Duration::from_secs(6),
+        "the dashboard shows it connected",
+        Duration::from_secs(2),
         || async {
             let (_, row) =
                 c.lb.call("GET", &format!("/api/bots/{bot}"), Some(&token), None)
                     .await;
-            let reason = row["statusReason"].as_str().unwrap_or_default();
-            reason.contains("(node1) stopped").then_some(row)
+            (row["status"] == "connected").then_some(row)
         },
     )
     .await;
-    assert_eq!(row["status"], "disconnected", "{row}");
-    println!("told {:?} after its node was killed", killed.elapsed());
-    // Its device is node 1's: no other node starts a client for it meanwhile.
-    let (status, body) = start_qr(c.node(2), &token, &bot).await;
-    assert_eq!(status, 503, "{body}");
     assert!(
-        body["error"].as_str().unwrap().contains("has stopped"),
-        "{body}"
+        row["statusReason"].is_null()
+            || !row["statusReason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("stopped"),
+        "{row}"
     );
-    assert_eq!(clients_started(&c, 2).await, 0);
+    let adopters: Vec<u64> = [clients_started(&c, 1).await, clients_started(&c, 2).await].to_vec();
     assert_eq!(
-        totals(&c.double, "handshakes").await,
-        2,
-        "no other node connected the device"
+        adopters.iter().sum::<u64>(),
+        1,
+        "one node adopted it: {adopters:?}"
     );
-    // Node 1 returns (its name, its directory): it resumes the device, one login more.
+    assert_eq!(totals(&c.double, "qrsOffered").await, 6, "no new pairing");
+    assert_eq!(totals(&c.double, "replacedSent").await, 0, "no 440");
+    c.double.assert_never_two_sessions().await;
+    // Node 1 returns (its name, its directory): the bot is another node's now; it starts none.
     c.nodes[0] = Some(c.start_node(0));
     c.until_balanced().await;
-    eventually("the resumed login", Duration::from_secs(10), || async {
-        (totals(&c.double, "logins").await == 2).then_some(())
-    })
-    .await;
-    eventually(
-        "the bot connected again",
-        Duration::from_secs(10),
-        || async {
-            let (_, row) =
-                c.lb.call("GET", &format!("/api/bots/{bot}"), Some(&token), None)
-                    .await;
-            (row["status"] == "connected").then_some(())
-        },
-    )
-    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        (clients_started(&c, 0).await, clients_started(&c, 2).await),
-        (1, 0),
-        "the returned node runs it"
+        clients_started(&c, 0).await,
+        0,
+        "the returned node resumes nothing"
     );
+    assert_eq!(totals(&c.double, "logins").await, 2);
     c.double.assert_never_two_sessions().await;
 }

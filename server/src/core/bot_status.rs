@@ -22,11 +22,35 @@ pub async fn set_status(
     phone: Option<&str>,
     reason: Option<&str>,
 ) -> Result<(), StoreError> {
+    set_status_under(st, user_id, bot_id, status, phone, reason, None).await
+}
+
+/// [`set_status`] by the holder of the bot's device, under its `fence` (cluster mode): once
+/// another node took the device, neither stored nor told (that node's word stands).
+pub async fn set_status_under(
+    st: &Ctx,
+    user_id: &str,
+    bot_id: &str,
+    status: BotStatus,
+    phone: Option<&str>,
+    reason: Option<&str>,
+    fence: Option<i64>,
+) -> Result<(), StoreError> {
     let (st2, user, bot) = (st.clone(), user_id.to_owned(), bot_id.to_owned());
     let (phone, reason) = (phone.map(str::to_owned), reason.map(str::to_owned));
     let write = async move {
-        let stored = store_status(&st2, &bot, status, phone.as_deref(), reason.as_deref()).await;
-        st2.send(&user, &status_event(&bot, status)).await;
+        let stored = store_status(
+            &st2,
+            &bot,
+            status,
+            phone.as_deref(),
+            reason.as_deref(),
+            fence,
+        )
+        .await;
+        if !matches!(stored, Err(StoreError::Fenced)) {
+            st2.send(&user, &status_event(&bot, status)).await;
+        }
         stored
     };
     st.outbox
@@ -35,13 +59,15 @@ pub async fn set_status(
         .unwrap_or_else(|| Err(StoreError::Down("the server is stopping".into())))
 }
 
-/// Stores a status; the phone stays unless a new one comes or the bot logged out.
+/// Stores a status; the phone stays unless a new one comes or the bot logged out. Under
+/// `fence`: only while the bot's device is still this node's ([`StoreError::Fenced`] if not).
 pub async fn store_status(
     st: &Ctx,
     bot_id: &str,
     status: BotStatus,
     phone: Option<&str>,
     reason: Option<&str>,
+    fence: Option<i64>,
 ) -> Result<(), StoreError> {
     let stored = async {
         let keep_phone = match (status, phone) {
@@ -53,13 +79,26 @@ pub async fn store_status(
                 .await?
                 .and_then(|(_, b)| b.phone),
         };
-        st.store
-            .set_status(bot_id, status, keep_phone.as_deref(), reason)
-            .await
+        let phone = keep_phone.as_deref();
+        match fence {
+            Some(fence) => {
+                st.store
+                    .set_status_fenced(bot_id, status, phone, reason, fence)
+                    .await
+            }
+            None => st.store.set_status(bot_id, status, phone, reason).await,
+        }
     }
     .await;
-    if let Err(e) = &stored {
-        tracing::error!("could not store the status of {bot_id} ({status:?}): {e}");
+    match &stored {
+        Err(StoreError::Fenced) => {
+            tracing::info!(
+                bot = bot_id,
+                "not stored ({status:?}): another node holds the bot's device now"
+            );
+        }
+        Err(e) => tracing::error!("could not store the status of {bot_id} ({status:?}): {e}"),
+        Ok(()) => {}
     }
     stored
 }
@@ -112,13 +151,15 @@ fn kind(status: Option<BotStatus>, stores: bool, announces: bool) -> Kind {
     }
 }
 
-/// [`set_status`] for synchronous callers: stored and announced in the bot's order.
+/// [`set_status`] for synchronous callers: stored and announced in the bot's order (under the
+/// holder's `fence`, as [`set_status_under`]).
 pub fn set_status_in_order(
     st: &Ctx,
     user_id: &str,
     bot_id: &str,
     next: Next,
     reason: Option<String>,
+    fence: Option<i64>,
 ) {
     let (st2, user, bot) = (st.clone(), user_id.to_owned(), bot_id.to_owned());
     let known = match next {
@@ -130,17 +171,26 @@ pub fn set_status_in_order(
             Next::Is(s) => s,
             Next::Back => previous_status(&st2, &bot).await,
         };
-        // A failure is logged by store_status; the user is told the status all the same.
-        let _ = store_status(&st2, &bot, status, None, reason.as_deref()).await;
-        st2.send(&user, &status_event(&bot, status)).await;
+        // A failure is logged by store_status; the user is told the status all the same,
+        // unless another node holds the bot now.
+        let stored = store_status(&st2, &bot, status, None, reason.as_deref(), fence).await;
+        if !matches!(stored, Err(StoreError::Fenced)) {
+            st2.send(&user, &status_event(&bot, status)).await;
+        }
     });
 }
 
 /// [`store_status`] for synchronous callers, in the bot's order.
-pub fn store_status_in_order(st: &Ctx, bot_id: &str, status: BotStatus, phone: Option<String>) {
+pub fn store_status_in_order(
+    st: &Ctx,
+    bot_id: &str,
+    status: BotStatus,
+    phone: Option<String>,
+    fence: Option<i64>,
+) {
     let (st2, bot) = (st.clone(), bot_id.to_owned());
     st.outbox
         .put(bot_id, kind(Some(status), true, false), async move {
-            let _ = store_status(&st2, &bot, status, phone.as_deref(), None).await;
+            let _ = store_status(&st2, &bot, status, phone.as_deref(), None, fence).await;
         });
 }

@@ -37,6 +37,8 @@ pub struct Counters {
     pub whatsapp_attempts_refused: u64,
     /// Clients stopped because their retry budget was spent.
     pub whatsapp_budgets_spent: u64,
+    /// Cluster: linked devices this node adopted from a node that stopped.
+    pub devices_adopted: u64,
     pub per_user: BTreeMap<String, UserCounters>,
 }
 
@@ -62,6 +64,7 @@ impl Counters {
         self.whatsapp_connect_attempts += o.whatsapp_connect_attempts;
         self.whatsapp_attempts_refused += o.whatsapp_attempts_refused;
         self.whatsapp_budgets_spent += o.whatsapp_budgets_spent;
+        self.devices_adopted += o.devices_adopted;
         for (user, u) in &o.per_user {
             let mine = self.per_user.entry(user.clone()).or_default();
             mine.opened += u.opened;

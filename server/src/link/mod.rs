@@ -69,6 +69,10 @@ impl From<StoreError> for LinkError {
                 retry_after: RETRY_WHEN_DOWN,
             },
             StoreError::Sql(why) => LinkError::Broken(why),
+            StoreError::Fenced => LinkError::Unavailable {
+                reason: "another server node took this bot's WhatsApp session; try again".into(),
+                retry_after: RETRY_AFTER,
+            },
         }
     }
 }

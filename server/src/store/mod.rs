@@ -5,7 +5,8 @@
 //! Tokens are stored as SHA-256 hashes: a leaked database hands out no session.
 
 pub mod data_dir;
-mod postgres;
+pub mod device;
+pub(crate) mod postgres;
 mod sqlite;
 
 pub use postgres::PostgresStore;
@@ -24,6 +25,9 @@ pub enum StoreError {
     /// The database cannot be reached now: answered 503 with `Retry-After`, never a logout.
     #[error("the database is unavailable: {0}")]
     Down(String),
+    /// A write of a node that no longer holds the bot's device (another node took it since).
+    #[error("refused: another server node holds this bot's device now")]
+    Fenced,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -67,6 +71,9 @@ pub struct DeviceHold {
     /// that QR lives (it holds the keys of the device being linked: no longer in the table
     /// than on a screen).
     pub view: Option<String>,
+    /// The fence the taking of the hold took (PostgreSQL, when this answer took it): the
+    /// holder's device writes, status writes and connections are made under it.
+    pub fence: Option<i64>,
 }
 
 impl DeviceHold {
@@ -110,6 +117,20 @@ pub trait Store: Send + Sync {
         phone: Option<&str>,
         reason: Option<&str>,
     ) -> Result<(), StoreError>;
+    /// [`Store::set_status`] by the holder of the bot's device under `fence` (the fence its hold
+    /// took): refused ([`StoreError::Fenced`]) once another node took the device. A store
+    /// without fences (SQLite: one node) writes it as it is.
+    async fn set_status_fenced(
+        &self,
+        id: &str,
+        status: BotStatus,
+        phone: Option<&str>,
+        reason: Option<&str>,
+        fence: i64,
+    ) -> Result<(), StoreError> {
+        let _ = fence;
+        self.set_status(id, status, phone, reason).await
+    }
     /// Counts messages a bot received (the `messages` of `Bot`); returns the new count.
     async fn count_messages(&self, id: &str, received: i64) -> Result<i64, StoreError>;
     /// Every bot with its owner: what a restarted server resumes.
@@ -152,10 +173,27 @@ pub trait Store: Send + Sync {
     async fn renew_holds(&self, lease: Lease<'_>) -> Result<Vec<String>, StoreError>;
     /// Lets every hold of `node` run out now (a drain): the others say so at once.
     async fn lapse_holds(&self, node: &str) -> Result<(), StoreError>;
-    /// The holds that ran out since they were last renewed, each answered once, to one node.
+    /// The holds of pairings (no phone linked) that ran out since they were last renewed, each
+    /// answered once, to one node. (A linked device's lapsed hold is adopted: `adopt_holds`.)
     async fn lapsed_holds(&self) -> Result<Vec<DeviceHold>, StoreError>;
     /// The device is gone (unlinked, logged out, deleted): nobody holds the bot any more.
     async fn forget_hold(&self, bot_id: &str) -> Result<(), StoreError>;
+    /// Takes for `lease.node` every hold of a linked device that lapsed over `margin_ms` ago
+    /// (its node died, or drained), each with a new fence: each orphan goes to one node. Only a
+    /// store that keeps devices (PostgreSQL) adopts; the others have nothing to adopt.
+    async fn adopt_holds(
+        &self,
+        lease: Lease<'_>,
+        url: &str,
+        margin_ms: i64,
+    ) -> Result<Vec<DeviceHold>, StoreError> {
+        let _ = (lease, url, margin_ms);
+        Ok(Vec::new())
+    }
+    /// The pool the device stores use (store/device), in a store that keeps devices.
+    fn device_pool(&self) -> Option<deadpool_postgres::Pool> {
+        None
+    }
 }
 
 pub fn now_ms() -> i64 {

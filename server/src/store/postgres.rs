@@ -73,6 +73,82 @@ const MIGRATIONS: &[&str] = &[
     "DROP TABLE pairings;
      DROP TABLE spent;
      DROP SEQUENCE pairing_fences;",
+    // Devices in the database (store/device): any node can resume a linked bot. A fence per
+    // device, apart from its hold (a share lock on the hold would block its renewals); the
+    // device's own rows go with the device.
+    "CREATE SEQUENCE device_fence_numbers;
+     CREATE TABLE device_fences (
+        bot_id TEXT PRIMARY KEY REFERENCES bots(id) ON DELETE CASCADE,
+        fence BIGINT NOT NULL
+     );
+     CREATE TABLE wa_devices (
+        bot_id TEXT PRIMARY KEY REFERENCES bots(id) ON DELETE CASCADE,
+        device BYTEA NOT NULL,
+        registered BOOLEAN NOT NULL
+     );
+     CREATE TABLE wa_identities (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        address TEXT NOT NULL, key BYTEA NOT NULL, PRIMARY KEY (bot_id, address));
+     CREATE TABLE wa_sessions (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        address TEXT NOT NULL, record BYTEA NOT NULL, PRIMARY KEY (bot_id, address));
+     CREATE TABLE wa_prekeys (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        id BIGINT NOT NULL, record BYTEA NOT NULL, uploaded BOOLEAN NOT NULL,
+        PRIMARY KEY (bot_id, id));
+     CREATE TABLE wa_signed_prekeys (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        id BIGINT NOT NULL, record BYTEA NOT NULL, PRIMARY KEY (bot_id, id));
+     CREATE TABLE wa_sender_keys (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        address TEXT NOT NULL, record BYTEA NOT NULL, PRIMARY KEY (bot_id, address));
+     CREATE TABLE wa_sync_keys (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        key_id BYTEA NOT NULL, key_data BYTEA NOT NULL, fingerprint BYTEA NOT NULL,
+        timestamp BIGINT NOT NULL, PRIMARY KEY (bot_id, key_id));
+     CREATE TABLE wa_app_state_versions (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        name TEXT NOT NULL, state BYTEA NOT NULL, PRIMARY KEY (bot_id, name));
+     CREATE TABLE wa_mutation_macs (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        name TEXT NOT NULL, index_mac BYTEA NOT NULL, version BIGINT NOT NULL,
+        value_mac BYTEA NOT NULL, PRIMARY KEY (bot_id, name, index_mac));
+     CREATE TABLE wa_sender_key_devices (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        group_jid TEXT NOT NULL, device_jid TEXT NOT NULL, has_key BOOLEAN NOT NULL,
+        PRIMARY KEY (bot_id, group_jid, device_jid));
+     CREATE TABLE wa_lid_mappings (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        lid TEXT NOT NULL, phone_number TEXT NOT NULL, created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL, learning_source TEXT NOT NULL, PRIMARY KEY (bot_id, lid));
+     CREATE INDEX wa_lid_mappings_phone ON wa_lid_mappings(bot_id, phone_number);
+     CREATE TABLE wa_base_keys (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        address TEXT NOT NULL, message_id TEXT NOT NULL, base_key BYTEA NOT NULL,
+        PRIMARY KEY (bot_id, address, message_id));
+     CREATE TABLE wa_device_lists (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL, record BYTEA NOT NULL, PRIMARY KEY (bot_id, user_id));
+     CREATE TABLE wa_group_metadata (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        group_jid TEXT NOT NULL, info BYTEA NOT NULL, PRIMARY KEY (bot_id, group_jid));
+     CREATE TABLE wa_tc_tokens (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        jid TEXT NOT NULL, token BYTEA NOT NULL, token_timestamp BIGINT NOT NULL,
+        sender_timestamp BIGINT, PRIMARY KEY (bot_id, jid));
+     CREATE TABLE wa_sent_messages (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        chat TEXT NOT NULL, id TEXT NOT NULL, payload BYTEA NOT NULL,
+        created_at BIGINT NOT NULL, PRIMARY KEY (bot_id, chat, id));
+     CREATE TABLE wa_pending_inbound (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        chat TEXT NOT NULL, sender TEXT NOT NULL, id TEXT NOT NULL, message BYTEA NOT NULL,
+        inserted_at BIGINT NOT NULL, PRIMARY KEY (bot_id, chat, sender, id));
+     CREATE TABLE wa_msg_secrets (
+        bot_id TEXT NOT NULL REFERENCES wa_devices(bot_id) ON DELETE CASCADE,
+        chat TEXT NOT NULL, sender TEXT NOT NULL, msg_id TEXT NOT NULL, secret BYTEA NOT NULL,
+        expires_at BIGINT NOT NULL, message_ts BIGINT NOT NULL,
+        PRIMARY KEY (bot_id, chat, sender, msg_id));",
 ];
 
 /// A device hold's columns, with what is left by the database's clock.
@@ -86,6 +162,28 @@ const WAIT: Duration = Duration::from_secs(2);
 
 pub struct PostgresStore {
     pool: Pool,
+    /// The device stores' own pool (store/device): a busy bot's Signal writes never wait
+    /// behind the API's queries, nor these behind them.
+    devices: Pool,
+}
+
+/// A pool of `size` connections to `config`.
+fn pool(config: tokio_postgres::Config, size: usize) -> Result<Pool, StoreError> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(WAIT))
+        .create_timeout(Some(WAIT))
+        .recycle_timeout(Some(WAIT))
+        .build()
+        .map_err(|e| StoreError::Sql(e.to_string()))
 }
 
 impl PostgresStore {
@@ -96,22 +194,16 @@ impl PostgresStore {
             .map_err(|e| StoreError::Sql(format!("--database-url: {e}")))?;
         config.connect_timeout(WAIT);
         config.application_name("botlink-server");
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(16)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(WAIT))
-            .create_timeout(Some(WAIT))
-            .recycle_timeout(Some(WAIT))
-            .build()
-            .map_err(|e| StoreError::Sql(e.to_string()))?;
-        let store = PostgresStore { pool };
+        let mut devices = config.clone();
+        devices.application_name("botlink-server devices");
+        // A device write's transaction lasts milliseconds. One left open by a frozen node (SIGSTOP,
+        // a paused VM) would keep the share lock on its fence, and no other node could take the
+        // device: the database ends such a transaction after a second.
+        devices.options("-c idle_in_transaction_session_timeout=1000");
+        let store = PostgresStore {
+            pool: pool(config, 16)?,
+            devices: pool(devices, 16)?,
+        };
         let mut tries = 0;
         loop {
             match store.migrate().await {
@@ -340,6 +432,29 @@ impl Store for PostgresStore {
         .map(drop)
     }
 
+    async fn set_status_fenced(
+        &self,
+        id: &str,
+        status: BotStatus,
+        phone: Option<&str>,
+        reason: Option<&str>,
+        fence: i64,
+    ) -> Result<(), StoreError> {
+        // The fence row shared-locked: a takeover waits for this write, or this one sees it.
+        let changed = self
+            .exec(
+                "UPDATE bots SET status = $2, phone = $3, status_reason = $4
+                 WHERE id = $1 AND EXISTS (SELECT 1 FROM device_fences
+                                           WHERE bot_id = $1 AND fence = $5 FOR SHARE)",
+                &[&id, &status.as_str(), &phone, &reason, &fence],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::Fenced);
+        }
+        Ok(())
+    }
+
     async fn count_messages(&self, id: &str, received: i64) -> Result<i64, StoreError> {
         let rows = self
             .rows(
@@ -369,10 +484,14 @@ impl Store for PostgresStore {
         lease: Lease<'_>,
         url: &str,
     ) -> Result<(DeviceHold, bool), StoreError> {
-        // One statement: taken when free, renewed when ours, taken over only from a lapsed,
-        // unregistered hold; `anew` compares with the holder before it.
-        let rows = self
-            .rows(
+        // Taken when free, renewed when ours, taken over only from a lapsed, unregistered hold
+        // (a registered one is adopted: `adopt_holds`); `anew` compares with the holder before
+        // it. Taken, it takes a new fence in the same transaction.
+        let mut client = self.pool.get().await.map_err(down)?;
+        let tx = client.transaction().await.map_err(sql)?;
+        tx.batch_execute(FENCE_WAIT).await.map_err(sql)?;
+        let rows = tx
+            .query(
                 &format!(
                     "WITH before AS (SELECT node FROM device_holds WHERE bot_id = $1)
                      INSERT INTO device_holds AS h (bot_id, user_id, node, url, hold_until)
@@ -389,10 +508,16 @@ impl Store for PostgresStore {
                 ),
                 &[&bot_id, &user_id, &lease.node, &url, &lease.ttl_ms],
             )
-            .await?;
+            .await
+            .map_err(sql)?;
         if let Some(r) = rows.first() {
-            return Ok((hold_from_row(r), r.get(7)));
+            let mut hold = hold_from_row(r);
+            let anew = r.get(7);
+            hold.fence = Some(take_fences(&tx, &[bot_id]).await?[0].1);
+            tx.commit().await.map_err(sql)?;
+            return Ok((hold, anew));
         }
+        drop(tx);
         let held = self
             .device_hold(bot_id)
             .await?
@@ -406,8 +531,11 @@ impl Store for PostgresStore {
         lease: Lease<'_>,
         url: &str,
     ) -> Result<Option<DeviceHold>, StoreError> {
-        let rows = self
-            .rows(
+        let mut client = self.pool.get().await.map_err(down)?;
+        let tx = client.transaction().await.map_err(sql)?;
+        tx.batch_execute(FENCE_WAIT).await.map_err(sql)?;
+        let rows = tx
+            .query(
                 &format!(
                     "UPDATE device_holds SET hold_until = botlink_now_ms() + $3, url = $4,
                         lapse_told = false
@@ -415,8 +543,59 @@ impl Store for PostgresStore {
                 ),
                 &[&bot_id, &lease.node, &lease.ttl_ms, &url],
             )
-            .await?;
-        Ok(rows.first().map(hold_from_row))
+            .await
+            .map_err(sql)?;
+        let Some(mut hold) = rows.first().map(hold_from_row) else {
+            return Ok(None);
+        };
+        hold.fence = Some(take_fences(&tx, &[bot_id]).await?[0].1);
+        tx.commit().await.map_err(sql)?;
+        Ok(Some(hold))
+    }
+
+    async fn adopt_holds(
+        &self,
+        lease: Lease<'_>,
+        url: &str,
+        margin_ms: i64,
+    ) -> Result<Vec<DeviceHold>, StoreError> {
+        // SKIP LOCKED: nodes adopting at once share the orphans, each adopted by one of them.
+        let mut client = self.pool.get().await.map_err(down)?;
+        let tx = client.transaction().await.map_err(sql)?;
+        tx.batch_execute(FENCE_WAIT).await.map_err(sql)?;
+        let rows = tx
+            .query(
+                &format!(
+                    "UPDATE device_holds SET node = $1, url = $2,
+                        hold_until = botlink_now_ms() + $3, lapse_told = false, view = NULL
+                     WHERE bot_id IN (SELECT bot_id FROM device_holds
+                                      WHERE registered AND node <> $1
+                                        AND hold_until + $4 < botlink_now_ms()
+                                      FOR UPDATE SKIP LOCKED)
+                     RETURNING {HOLD}"
+                ),
+                &[&lease.node, &url, &lease.ttl_ms, &margin_ms],
+            )
+            .await
+            .map_err(sql)?;
+        let mut holds: Vec<DeviceHold> = rows.iter().map(hold_from_row).collect();
+        if holds.is_empty() {
+            return Ok(holds);
+        }
+        let bots: Vec<&str> = holds.iter().map(|h| h.bot_id.as_str()).collect();
+        let fences = take_fences(&tx, &bots).await?;
+        tx.commit().await.map_err(sql)?;
+        for hold in &mut holds {
+            hold.fence = fences
+                .iter()
+                .find(|(bot, _)| *bot == hold.bot_id)
+                .map(|(_, f)| *f);
+        }
+        Ok(holds)
+    }
+
+    fn device_pool(&self) -> Option<deadpool_postgres::Pool> {
+        Some(self.devices.clone())
     }
 
     async fn device_hold(&self, bot_id: &str) -> Result<Option<DeviceHold>, StoreError> {
@@ -461,7 +640,8 @@ impl Store for PostgresStore {
 
     async fn lapse_holds(&self, node: &str) -> Result<(), StoreError> {
         self.exec(
-            "UPDATE device_holds SET hold_until = botlink_now_ms() - 1 WHERE node = $1",
+            // Well past the adoption margin: the others adopt them at their next look.
+            "UPDATE device_holds SET hold_until = botlink_now_ms() - 60000 WHERE node = $1",
             &[&node],
         )
         .await
@@ -476,6 +656,7 @@ impl Store for PostgresStore {
                     "UPDATE device_holds SET lapse_told = true
                      WHERE bot_id IN (SELECT bot_id FROM device_holds
                                       WHERE hold_until < botlink_now_ms() AND NOT lapse_told
+                                        AND NOT registered
                                       FOR UPDATE SKIP LOCKED)
                      RETURNING {HOLD}"
                 ),
@@ -514,17 +695,190 @@ fn hold_from_row(r: &Row) -> DeviceHold {
         left_ms: r.get(4),
         registered: r.get(5),
         view: r.get(6),
+        fence: None,
     }
 }
 
+/// A takeover waits this long for the writes in flight under the older fence (their share
+/// locks), then fails (and is tried again next round); a holder frozen inside a write loses its
+/// transaction to the device pool's `idle_in_transaction_session_timeout` meanwhile.
+const FENCE_WAIT: &str = "SET LOCAL lock_timeout = '1s'";
+
+/// New fences for the bots, in the transaction that takes their holds: every write under an
+/// older fence is refused from its commit on.
+async fn take_fences(
+    tx: &deadpool_postgres::Transaction<'_>,
+    bots: &[&str],
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = tx
+        .query(
+            "INSERT INTO device_fences (bot_id, fence)
+             SELECT b, nextval('device_fence_numbers') FROM UNNEST($1::text[]) AS t(b)
+             ON CONFLICT (bot_id) DO UPDATE SET fence = nextval('device_fence_numbers')
+             RETURNING bot_id, fence",
+            &[&bots],
+        )
+        .await
+        .map_err(sql)?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
 #[cfg(all(test, feature = "cluster-suite"))]
-mod tests {
+pub mod tests {
+    use super::PostgresStore;
+    use crate::store::{Lease, Store};
+
     /// Run by `scripts/cluster-test`, which starts a PostgreSQL and says where.
     #[tokio::test]
     async fn it_keeps_the_store_contract() {
+        let store = database_of_its_own("botlink_store_contract").await;
+        super::super::contract::check(&store).await;
+    }
+
+    /// A database of the test's own, new (the store contract's checks count every bot of
+    /// theirs).
+    /// A database of the test's own, new (the store contract's checks count every bot of
+    /// theirs); its URL is [`url_of`]`(name)`.
+    pub async fn database_of_its_own(name: &str) -> PostgresStore {
         let url = std::env::var("BOTLINK_TEST_DATABASE_URL")
             .expect("BOTLINK_TEST_DATABASE_URL: run this through scripts/cluster-test");
-        let store = super::PostgresStore::open(&url).await.unwrap();
-        super::super::contract::check(&store).await;
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        for statement in [
+            format!("DROP DATABASE IF EXISTS {name}"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            client.batch_execute(&statement).await.unwrap();
+        }
+        PostgresStore::open(&url_of(name)).await.unwrap()
+    }
+
+    /// The test database `name`, on the server scripts/cluster-test started.
+    pub fn url_of(name: &str) -> String {
+        let url = std::env::var("BOTLINK_TEST_DATABASE_URL")
+            .expect("BOTLINK_TEST_DATABASE_URL: run this through scripts/cluster-test");
+        let (server, _) = url.rsplit_once('/').expect("a database URL");
+        format!("{server}/{name}")
+    }
+
+    const A: Lease<'static> = Lease {
+        node: "node-a",
+        ttl_ms: 2_000,
+    };
+    const B: Lease<'static> = Lease {
+        node: "node-b",
+        ttl_ms: 2_000,
+    };
+    const C: Lease<'static> = Lease {
+        node: "node-c",
+        ttl_ms: 2_000,
+    };
+
+    #[tokio::test]
+    async fn a_linked_device_whose_holder_stopped_is_adopted_once_under_a_new_fence() {
+        let s = database_of_its_own("botlink_adoption").await;
+        let bot = s.create_bot("u1", "Adopted").await.unwrap();
+        let (h1, _) = s.hold_device(&bot.id, "u1", A, "http://a").await.unwrap();
+        let (h2, _) = s.hold_device(&bot.id, "u1", A, "http://a").await.unwrap();
+        let (f1, f2) = (h1.fence.unwrap(), h2.fence.unwrap());
+        assert!(f2 > f1, "every take takes a new fence");
+        // Unregistered (a pairing): never adopted.
+        s.lapse_holds("node-a").await.unwrap();
+        assert!(s.adopt_holds(B, "http://b", 500).await.unwrap().is_empty());
+        let h3 = s
+            .retake_hold(&bot.id, A, "http://a")
+            .await
+            .unwrap()
+            .unwrap();
+        let f3 = h3.fence.unwrap();
+        assert!(f3 > f2);
+        s.show_on_hold(&bot.id, "node-a", None, true).await.unwrap();
+        // Live: nobody adopts it.
+        assert!(s.adopt_holds(B, "http://b", 500).await.unwrap().is_empty());
+        // Lapsed, but not yet by the margin: nobody either.
+        let short = Lease {
+            node: "node-a",
+            ttl_ms: 1,
+        };
+        s.retake_hold(&bot.id, short, "http://a").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(
+            s.adopt_holds(B, "http://b", 10_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Its node drained (or died long enough ago): exactly one node adopts it.
+        s.lapse_holds("node-a").await.unwrap();
+        let (b, c) = tokio::join!(
+            s.adopt_holds(B, "http://b", 500),
+            s.adopt_holds(C, "http://c", 500)
+        );
+        let adopted: Vec<_> = b.unwrap().into_iter().chain(c.unwrap()).collect();
+        assert_eq!(adopted.len(), 1, "one adopter: {adopted:?}");
+        let h = &adopted[0];
+        assert!(h.live() && h.registered && h.fence.unwrap() > f3);
+        assert_eq!(s.device_hold(&bot.id).await.unwrap().unwrap().node, h.node);
+        // The old holder resumes nothing, and cannot take it back while the adopter lives.
+        assert!(
+            s.retake_hold(&bot.id, A, "http://a")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let (held, _) = s.hold_device(&bot.id, "u1", A, "http://a").await.unwrap();
+        assert_eq!(held.node, h.node);
+        assert_eq!(held.fence, None, "no fence taken by a refused take");
+    }
+
+    #[tokio::test]
+    async fn a_status_write_under_a_lost_fence_is_refused() {
+        let s = database_of_its_own("botlink_status_fence").await;
+        let bot = s.create_bot("u1", "Fenced").await.unwrap();
+        let (old, _) = s.hold_device(&bot.id, "u1", A, "http://a").await.unwrap();
+        let old = old.fence.unwrap();
+        s.set_status_fenced(
+            &bot.id,
+            protocol::BotStatus::Connected,
+            Some("+1555"),
+            None,
+            old,
+        )
+        .await
+        .unwrap();
+        s.show_on_hold(&bot.id, "node-a", None, true).await.unwrap();
+        s.lapse_holds("node-a").await.unwrap();
+        let adopted = s.adopt_holds(B, "http://b", 500).await.unwrap();
+        assert_eq!(adopted.len(), 1);
+        let refused = s
+            .set_status_fenced(
+                &bot.id,
+                protocol::BotStatus::Conflict,
+                None,
+                Some("440"),
+                old,
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(crate::store::StoreError::Fenced)),
+            "{refused:?}"
+        );
+        let now = s.get_bot("u1", &bot.id).await.unwrap().unwrap();
+        assert_eq!(
+            now.status,
+            protocol::BotStatus::Connected,
+            "the old holder's 440 is not stored"
+        );
+        s.set_status_fenced(
+            &bot.id,
+            protocol::BotStatus::Connected,
+            None,
+            None,
+            adopted[0].fence.unwrap(),
+        )
+        .await
+        .unwrap();
     }
 }

@@ -428,7 +428,8 @@ impl Store for SqliteStore {
         self.blocking(|| {
             let db = self.db();
             let mut stmt = db.prepare(&format!(
-                "UPDATE device_holds SET lapse_told = 1 WHERE hold_until < ?1 AND lapse_told = 0
+                "UPDATE device_holds SET lapse_told = 1
+                 WHERE hold_until < ?1 AND lapse_told = 0 AND registered = 0
                  RETURNING {HOLD}"
             ))?;
             let rows = stmt.query_map(params![now_ms()], hold_from_row)?;
@@ -470,6 +471,7 @@ fn hold_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceHold> {
         left_ms: r.get(4)?,
         registered: r.get(5)?,
         view: r.get(6)?,
+        fence: None,
     })
 }
 

@@ -106,6 +106,16 @@ impl Server {
         }
     }
 
+    /// Sends the process a signal (`STOP`, `CONT`, …): a frozen node, and its waking.
+    pub fn signal(&self, name: &str) {
+        let child = self.child.as_ref().expect("a process of ours");
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &child.id().to_string()])
+            .status()
+            .expect("kill(1)");
+        assert!(sent.success(), "kill -{name}");
+    }
+
     /// SIGKILL: the process dies at once, as a crashed machine's would.
     pub fn kill(mut self) {
         if let Some(mut child) = self.child.take() {

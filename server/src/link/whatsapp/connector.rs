@@ -3,6 +3,8 @@
 //! and the supervised transport factory through which every connection attempt first asks the
 //! bot's retry budget.
 
+use super::pinning::HoldClock;
+use crate::store::device::Fence;
 use std::sync::Arc;
 use whatsapp_rust::{
     anyhow,
@@ -81,10 +83,41 @@ impl HttpClient for Redirected {
 /// Asked before each connection attempt; `false` refuses it (the budget is spent).
 pub type Gate = Arc<dyn Fn() -> bool + Send + Sync>;
 
-/// The bot's transport factory: the real one, behind the bot's retry budget.
+/// The bot's transport factory: the real one, behind the bot's hold (cluster) and its retry
+/// budget.
 pub struct Supervised {
     pub inner: Arc<dyn TransportFactory>,
     pub gate: Gate,
+    pub hold: Option<HoldGate>,
+}
+
+/// In a cluster, a client connects only while its node surely holds the device: before its
+/// hold's safe time by this node's own clock, and under the fence the database names now. A
+/// node that was frozen (SIGSTOP) past its hold fails the first; one whose clock stood still
+/// (a suspended VM: `Instant` does not advance) fails the second.
+pub struct HoldGate {
+    pub fence: Arc<Fence>,
+    pub devices: deadpool_postgres::Pool,
+    pub clock: Arc<HoldClock>,
+}
+
+impl HoldGate {
+    async fn admits(&self) -> Result<(), String> {
+        if self.fence.is_lost() {
+            return Err("another node holds this bot's device".into());
+        }
+        if !self.clock.safe(std::time::Instant::now()) {
+            return Err("this node's hold on the device may have run out".into());
+        }
+        match self.fence.holds(&self.devices).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.fence.lose();
+                Err("another node holds this bot's device".into())
+            }
+            Err(e) => Err(format!("the device's fence could not be checked: {e}")),
+        }
+    }
 }
 
 #[async_trait]
@@ -92,6 +125,11 @@ impl TransportFactory for Supervised {
     async fn create_transport(
         &self,
     ) -> Result<(Arc<dyn Transport>, Receiver<TransportEvent>), anyhow::Error> {
+        if let Some(hold) = &self.hold
+            && let Err(why) = hold.admits().await
+        {
+            return Err(anyhow::anyhow!("not connecting: {why}"));
+        }
         if !(self.gate)() {
             return Err(anyhow::anyhow!(
                 "botlink's retry budget for this bot is spent"

@@ -22,6 +22,7 @@ pub mod session;
 #[cfg(test)]
 mod tests;
 
+use crate::store::device::{self, Fence};
 use crate::{
     core::context::Ctx,
     core::sync::lock,
@@ -29,8 +30,9 @@ use crate::{
     realtime::socket::valid_id,
 };
 use connector::Connector;
+use pinning::HoldClock;
 use protocol::{Bot, Pairing, http::PairingCode};
-use session::{Phase, Purpose, Session, StartArgs};
+use session::{Phase, Pinned, Purpose, Session, StartArgs};
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
@@ -65,6 +67,10 @@ struct Slots {
     slots: Mutex<HashMap<String, Arc<AsyncMutex<Option<Session>>>>>,
     /// The running sessions' shared parts, readable without waiting for a slot.
     cores: Mutex<HashMap<String, Arc<session::Core>>>,
+    /// Pinned: the fence each bot's client here runs under (the last its hold took).
+    fences: Mutex<HashMap<String, Arc<Fence>>>,
+    /// Pinned: until when this node surely holds its devices.
+    clock: Arc<HoldClock>,
     generations: AtomicU64,
     /// In a cluster: every client runs under this node's hold on its bot's device.
     pinned: bool,
@@ -90,6 +96,8 @@ impl WhatsAppLink {
                 connector,
                 slots: Mutex::new(HashMap::new()),
                 cores: Mutex::new(HashMap::new()),
+                fences: Mutex::new(HashMap::new()),
+                clock: Arc::default(),
                 generations: AtomicU64::new(0),
                 pinned,
                 this: this.clone(),
@@ -141,8 +149,24 @@ impl Slots {
         device_files(&self.devices, bot_id)[2].clone()
     }
 
-    fn has_device(&self, bot_id: &str) -> bool {
-        self.device_file(bot_id).exists()
+    /// Whether the bot has a linked device to resume: in the database (pinned), else a file
+    /// here. A database that does not answer: not now (the keeper and the adoption try again).
+    async fn has_device(&self, st: &Ctx, bot_id: &str) -> bool {
+        match (self.pinned, st.store.device_pool()) {
+            (true, Some(pool)) => match device::registered(&pool, bot_id).await {
+                Ok(linked) => linked,
+                Err(e) => {
+                    tracing::warn!(bot = bot_id, "could not look for the bot's device: {e}");
+                    false
+                }
+            },
+            _ => self.device_file(bot_id).exists(),
+        }
+    }
+
+    /// The fence the bot's client here runs under (pinned).
+    fn fence_of(&self, bot_id: &str) -> Option<i64> {
+        lock(&self.fences).get(bot_id).map(|f| f.number)
     }
 
     /// The bots whose client runs here now, each with its client's generation.
@@ -161,7 +185,7 @@ impl Slots {
     /// A hold that could not be forgotten is an error for the caller to answer: the device is
     /// gone from this disk, and a hold left naming this node would resume nothing.
     async fn forget(&self, st: &Ctx, bot_id: &str) -> Result<(), LinkError> {
-        self.forget_device(bot_id)?;
+        self.forget_device(st, bot_id).await?;
         if self.pinned
             && let Err(e) = st.store.forget_hold(bot_id).await
         {
@@ -172,7 +196,8 @@ impl Slots {
     }
 
     /// Pinned: takes (or renews) this node's hold on the bot's device before its client
-    /// starts. `Ok(false)`: a resume found the device no longer held by this node.
+    /// starts, with a new fence (every client start takes one: nothing of an earlier client
+    /// writes after it). `Ok(None)`: a resume found the device no longer held by this node.
     async fn take_hold(
         &self,
         st: &Ctx,
@@ -180,36 +205,65 @@ impl Slots {
         bot_id: &str,
         purpose: Purpose,
         fresh_device: &mut bool,
-    ) -> Result<bool, LinkError> {
+    ) -> Result<Option<Option<Pinned>>, LinkError> {
         if !self.pinned {
-            return Ok(true);
+            return Ok(Some(None));
         }
+        let Some(devices) = st.store.device_pool() else {
+            return Err(LinkError::Broken(
+                "cluster mode keeps devices in PostgreSQL, and this store is not".into(),
+            ));
+        };
         let url = st.cfg.node_url();
         let lease = pinning::lease(st);
-        if purpose == Purpose::Resume {
-            // Only what is still this node's: a bot unlinked while it was away stays so.
-            let retaken = st.store.retake_hold(bot_id, lease, &url).await?.is_some();
-            if !retaken {
+        let sent = std::time::Instant::now();
+        let hold = if purpose == Purpose::Resume {
+            // Only what is still this node's (or adopted by it): a bot unlinked meanwhile stays so.
+            let Some(hold) = st.store.retake_hold(bot_id, lease, &url).await? else {
                 tracing::info!(
                     bot = bot_id,
                     "not resumed: this node no longer holds the bot's device (unlinked, or \
-                     linked again elsewhere, while it was away); its copy here is left as it is"
+                     taken by another node, meanwhile)"
                 );
+                return Ok(None);
+            };
+            hold
+        } else {
+            let (hold, anew) = st.store.hold_device(bot_id, user_id, lease, &url).await?;
+            if hold.node != st.node {
+                return Err(LinkError::held_elsewhere(&hold));
             }
-            return Ok(retaken);
-        }
-        let (hold, anew) = st.store.hold_device(bot_id, user_id, lease, &url).await?;
-        if hold.node != st.node {
-            return Err(LinkError::held_elsewhere(&hold));
-        }
-        // No device of an earlier holder counts (a copy left here is stale).
-        *fresh_device |= anew;
-        Ok(true)
+            // No device of an earlier holder counts (a pairing left unfinished).
+            *fresh_device |= anew;
+            hold
+        };
+        let Some(number) = hold.fence else {
+            return Err(LinkError::Broken(
+                "the device's hold came without a fence".into(),
+            ));
+        };
+        self.clock.renewed(sent);
+        let fence = Fence::new(bot_id, number);
+        lock(&self.fences).insert(bot_id.to_owned(), fence.clone());
+        Ok(Some(Some(Pinned {
+            fence,
+            devices,
+            clock: self.clock.clone(),
+        })))
     }
 
     /// Starts a paused bot's client again (its hold is this node's once more).
     async fn resume_one(&self, st: &Ctx, bot_id: &str) {
         let user = match st.store.get_bot_any(bot_id).await {
+            // A conflict (440) is never resumed on its own, after an outage or an adoption as
+            // after a restart: the person decides.
+            Ok(Some((_, bot))) if bot.status == protocol::BotStatus::Conflict => {
+                tracing::info!(
+                    bot = bot_id,
+                    "not resumed: the bot's session ended in a conflict (440)"
+                );
+                return;
+            }
             Ok(Some((user, _))) => user,
             Ok(None) => return,
             Err(e) => {
@@ -224,8 +278,24 @@ impl Slots {
         }
     }
 
-    /// Wipes the bot's device store. Only ever with its client stopped.
-    fn forget_device(&self, bot_id: &str) -> Result<(), LinkError> {
+    /// Wipes the bot's device: in the database (pinned; under this node's fence if it has
+    /// one), and any file of it here. Only ever with its client stopped.
+    async fn forget_device(&self, st: &Ctx, bot_id: &str) -> Result<(), LinkError> {
+        if let (true, Some(pool)) = (self.pinned, st.store.device_pool()) {
+            let fence = lock(&self.fences).get(bot_id).cloned();
+            if let Err(e) = device::forget(&pool, bot_id, fence.as_deref()).await {
+                tracing::error!(bot = bot_id, "could not forget the bot's device: {e}");
+                return Err(LinkError::Unavailable {
+                    reason: format!("the bot's device could not be forgotten: {e}"),
+                    retry_after: crate::store::RETRY_WHEN_DOWN,
+                });
+            }
+        }
+        self.forget_file(bot_id)
+    }
+
+    /// Removes the bot's device file (and SQLite's `-wal` and `-shm`).
+    fn forget_file(&self, bot_id: &str) -> Result<(), LinkError> {
         for f in device_files(&self.devices, bot_id) {
             match std::fs::remove_file(&f) {
                 Ok(()) => {}
@@ -271,14 +341,17 @@ impl Slots {
             self.closed(st, &old.core.bot_id);
             old.close().await;
         }
-        if !self
+        let Some(pinned) = self
             .take_hold(st, user_id, bot_id, purpose, &mut fresh_device)
             .await?
-        {
+        else {
+            return Ok(None);
+        };
+        if purpose == Purpose::Resume && !self.has_device(st, bot_id).await {
             return Ok(None);
         }
         if fresh_device {
-            self.forget_device(bot_id)?;
+            self.forget_device(st, bot_id).await?;
         }
         let this = self.this.clone();
         let stop_bot = bot_id.to_owned();
@@ -287,7 +360,8 @@ impl Slots {
             let bot = stop_bot.clone();
             tokio::spawn(async move { slots.stop(&bot, Some(generation), forget).await });
         });
-        let started = Session::start(StartArgs {
+        // Boxed: the client's start is a deep future, and every caller's would carry it.
+        let started = Box::pin(Session::start(StartArgs {
             st,
             user_id,
             bot_id,
@@ -296,7 +370,8 @@ impl Slots {
             connector: &self.connector,
             purpose,
             stop,
-        })
+            pinned,
+        }))
         .await?;
         let Some(session) = started else {
             return Ok(None);
@@ -334,6 +409,18 @@ impl Slots {
     /// Stops the bot's client (only generation `generation`, if given), then maybe forgets its
     /// device — in that order, under the slot's lock. Whether a client was stopped.
     async fn stop(&self, bot_id: &str, generation: Option<u64>, forget: bool) -> bool {
+        self.stop_within(bot_id, generation, forget, session::STOP_TIMEOUT)
+            .await
+    }
+
+    /// [`Slots::stop`], aborting the client if it has not closed `within`.
+    async fn stop_within(
+        &self,
+        bot_id: &str,
+        generation: Option<u64>,
+        forget: bool,
+        within: Duration,
+    ) -> bool {
         let slot = self.slot(bot_id);
         let mut running = slot.lock().await;
         let matches = running
@@ -349,12 +436,14 @@ impl Slots {
         if let Some(st) = &st {
             self.closed(st, bot_id);
         }
-        old.close().await;
+        // A client stopped because another node took its device forgets nothing.
+        let fenced = old.core.fenced();
+        old.close_within(within).await;
         // A stop that forgets (logged out, removed) has no caller to answer: what failed is
         // logged where it failed.
-        let _ = match (forget, st) {
+        let _ = match (forget && !fenced, st) {
             (true, Some(st)) => self.forget(&st, bot_id).await,
-            (true, None) => self.forget_device(bot_id),
+            (true, None) => self.forget_file(bot_id),
             (false, _) => Ok(()),
         };
         true
@@ -525,7 +614,7 @@ impl Link for WhatsAppLink {
             // A conflict (440) is never resumed on its own: the person decides.
             if !valid_id(&bot.id)
                 || bot.status == protocol::BotStatus::Conflict
-                || !self.slots.has_device(&bot.id)
+                || !self.slots.has_device(st, &bot.id).await
             {
                 continue;
             }

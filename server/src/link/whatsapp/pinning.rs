@@ -1,37 +1,68 @@
-//! Cluster mode with the real link: a bot's session is pinned to the node that holds its device.
-//! The device store is a file on that node's disk, so that node alone runs the bot's client, and
-//! says so with a hold in the database (`store::DeviceHold`), renewed every [`TICK`]:
+//! Cluster mode with the real link: a bot's client runs on the node that holds its device, and
+//! only there. The device itself is in PostgreSQL (`store/device`), so any node can run it; the
+//! holder says it is alive by renewing its holds (`store::DeviceHold`) every [`TICK`]:
 //!
-//! - the holder stops its clients before its hold can run out when it cannot renew it (the
-//!   database is out of reach), and starts them again once it can;
-//! - when a holder is gone (killed, or drained), another node sees its holds lapse and shows
-//!   each bot `disconnected` with a reason, until the holder returns and resumes it;
+//! - a holder that cannot renew stops its clients (aborted, all at once) by its holds' safe
+//!   time, and starts them again once it holds them again;
+//! - when a holder is gone (killed, frozen, or drained), one live node adopts each of its linked
+//!   devices [`ADOPT_MARGIN`] after its hold ran out, with a new fence, and resumes it;
+//! - a pairing (no phone linked yet) is not adopted: its QR was its connection's; its bot shows
+//!   `disconnected`, and the app asks any node for a new QR;
 //! - the other nodes forward the requests about a held bot to its holder (`forward.rs`), and
 //!   replay the QR it shows from the hold.
 //!
-//! Moving a device between nodes is a later step (README, "Cluster mode").
+//! The budget (docs/protocol.md, "Failover"): TTL 2 s; renewed every 0.5 s; a holder that could
+//! not renew aborts its clients 0.5 s before the hold can run out; a lapsed hold is adopted 0.5 s
+//! after it ran out; so a node killed just after a renewal is replaced ≤ 3 s later, plus the
+//! login.
 
 use super::{Slots, session::Phase};
-use crate::{core::bot_status::set_status, core::context::Ctx, store::Lease};
+use crate::{core::bot_status::set_status_under, core::context::Ctx, store::Lease};
 use protocol::BotStatus;
 use std::{
     collections::BTreeSet,
+    sync::Mutex,
     time::{Duration, Instant},
 };
 use tokio::sync::watch;
 
 /// How long a hold lasts unrenewed, by the database's clock.
-pub const HOLD_TTL: Duration = Duration::from_secs(3);
+pub const HOLD_TTL: Duration = Duration::from_millis(2_000);
 /// How often the holds are renewed (and lapsed ones looked for).
-pub const TICK: Duration = Duration::from_secs(1);
+pub const TICK: Duration = Duration::from_millis(500);
 /// A holder that could not renew stops its clients this long before its hold could run out:
-/// time for the clients to close, and for clocks that run a little apart.
-pub const STOP_MARGIN: Duration = Duration::from_secs(1);
+/// time for the clients to be aborted, and for clocks that run a little apart.
+pub const STOP_MARGIN: Duration = Duration::from_millis(500);
+/// A lapsed hold of a linked device is adopted this long after it ran out: its holder, if it
+/// lives but could not renew, has aborted its clients by then.
+pub const ADOPT_MARGIN: Duration = Duration::from_millis(500);
+/// How long a paused client may take to close before it is aborted.
+pub const ABORT_WITHIN: Duration = Duration::from_millis(300);
 
 pub fn lease(st: &Ctx) -> Lease<'_> {
     Lease {
         node: &st.node,
         ttl_ms: HOLD_TTL.as_millis() as i64,
+    }
+}
+
+/// Until when this node surely holds what it holds, by its own monotonic clock: the transport
+/// gate lets no client connect after it (`connector::HoldGate`).
+#[derive(Debug, Default)]
+pub struct HoldClock {
+    safe_until: Mutex<Option<Instant>>,
+}
+
+impl HoldClock {
+    /// A renewal (or a take) sent at `sent` answered: the holds last at least until then + TTL.
+    pub fn renewed(&self, sent: Instant) {
+        let until = sent + HOLD_TTL - STOP_MARGIN;
+        let mut safe = crate::core::sync::lock(&self.safe_until);
+        *safe = Some(safe.map_or(until, |s| s.max(until)));
+    }
+
+    pub fn safe(&self, now: Instant) -> bool {
+        crate::core::sync::lock(&self.safe_until).is_some_and(|until| now < until)
     }
 }
 
@@ -77,10 +108,15 @@ impl Keeper {
         }
     }
 
+    /// When the clients must stop if no renewal succeeds before (none yet: at once).
+    pub fn safe_until(&self) -> Option<Instant> {
+        self.renewed_at.map(|t| t + HOLD_TTL - STOP_MARGIN)
+    }
+
     /// The renewal failed at `now`: the clients run on while the holds surely last, and stop
     /// (paused) once they might not.
     pub fn failed(&mut self, now: Instant, running: &[String]) -> Orders {
-        let safe_until = self.renewed_at.map(|t| t + HOLD_TTL - STOP_MARGIN);
+        let safe_until = self.safe_until();
         if safe_until.is_some_and(|until| now < until) || running.is_empty() {
             return Orders::default();
         }
@@ -93,9 +129,10 @@ impl Keeper {
     }
 }
 
-/// Renews this node's holds every [`TICK`] and carries out what each round orders; tells the
-/// bots whose holder is gone. Ends when `stop` is cancelled — by the shutdown, after every
-/// client has closed — finishing the round it is in; the holds are given back after that.
+/// Renews this node's holds every [`TICK`] and carries out what each round orders; adopts the
+/// linked devices whose holder is gone; tells the bots whose pairing's node is gone. Ends when
+/// `stop` is cancelled — by the shutdown, after every client has closed — finishing the round
+/// it is in; the holds are given back after that.
 pub(super) async fn keep_holds(
     st: Ctx,
     slots: std::sync::Arc<Slots>,
@@ -104,25 +141,43 @@ pub(super) async fn keep_holds(
     let mut keeper = Keeper::default();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
     loop {
+        // While renewals fail, the clients stop at the holds' safe time, not a tick later.
+        let deadline = keeper
+            .safe_until()
+            .filter(|_| failing)
+            .map(tokio::time::Instant::from_std);
         tokio::select! {
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
+            () = sleep_until(deadline) => {}
         }
         let (orders, seen) = {
             // Before the renewal is sent: a client started after it took its hold itself.
             let seen = slots.running_clients();
             let running: Vec<String> = seen.iter().map(|(bot, _)| bot.clone()).collect();
             let sent = Instant::now();
-            // Bounded: a database that hangs must not keep the clients running past their hold.
-            let orders = match tokio::time::timeout(TICK, st.store.renew_holds(lease(&st))).await {
-                Ok(Ok(held)) => keeper.renewed(sent, &held, &running),
+            // Bounded (by the safe time too): a database that hangs must not keep the clients
+            // running past their hold.
+            let within = keeper.safe_until().map_or(TICK, |until| {
+                until.saturating_duration_since(sent).min(TICK)
+            });
+            let orders = match tokio::time::timeout(within, st.store.renew_holds(lease(&st))).await
+            {
+                Ok(Ok(held)) => {
+                    slots.clock.renewed(sent);
+                    failing = false;
+                    keeper.renewed(sent, &held, &running)
+                }
                 Ok(Err(e)) => {
                     tracing::warn!("could not renew this node's device holds: {e}");
+                    failing = true;
                     keeper.failed(Instant::now(), &running)
                 }
                 Err(_) => {
-                    tracing::warn!("renewing this node's device holds took over {TICK:?}");
+                    tracing::warn!("renewing this node's device holds took over {within:?}");
+                    failing = true;
                     keeper.failed(Instant::now(), &running)
                 }
             };
@@ -132,52 +187,83 @@ pub(super) async fn keep_holds(
         for bot in orders.resume {
             slots.resume_one(&st, &bot).await;
         }
-        tell_lapsed(&st).await;
+        if !failing {
+            adopt(&st, &slots).await;
+            tell_lapsed(&st).await;
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Adopts the linked devices whose holder is gone, and resumes each (from the database).
+pub(super) async fn adopt(st: &Ctx, slots: &std::sync::Arc<Slots>) {
+    let url = st.cfg.node_url();
+    let margin = ADOPT_MARGIN.as_millis() as i64;
+    let adopted = match st.store.adopt_holds(lease(st), &url, margin).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!("could not look for devices to adopt: {e}");
+            return;
+        }
+    };
+    for hold in adopted {
+        tracing::warn!(bot = %hold.bot_id, from = %hold.node, "adopting the bot's device: its node stopped");
+        st.stats.update(|c| c.devices_adopted += 1);
+        let (st, slots) = (st.clone(), slots.clone());
+        tokio::spawn(async move { slots.resume_one(&st, &hold.bot_id).await });
     }
 }
 
 /// Stops the clients a round ordered stopped, each only in the generation the round saw running:
 /// a client started for the bot since then took its hold itself and is not this round's to stop.
+/// A pause aborts them all at once: each must be gone before its hold can run out.
 pub(super) async fn stop_ordered(st: &Ctx, slots: &Slots, orders: &Orders, seen: &[(String, u64)]) {
-    for bot in &orders.stop {
+    let within = if orders.pause {
+        ABORT_WITHIN
+    } else {
+        super::session::STOP_TIMEOUT
+    };
+    futures_util::future::join_all(orders.stop.iter().map(|bot| async move {
         let Some(&(_, generation)) = seen.iter().find(|(b, _)| b == bot) else {
-            continue;
+            return;
         };
         let user = slots.user_of(bot);
-        if !slots.stop(bot, Some(generation), false).await {
-            continue;
+        let fence = slots.fence_of(bot);
+        if !slots.stop_within(bot, Some(generation), false, within).await {
+            return;
         }
         if orders.pause {
             tracing::warn!(bot = %bot, "paused the bot's WhatsApp client: its hold could not be renewed");
-            // The socket hears it now (over Redis); the database, if it answers.
+            // The socket hears it now (over Redis); the database, if it answers, and only while
+            // the device is still this node's.
             if let Some(user) = user {
                 let (status, why) = (BotStatus::Disconnected, Some(PAUSED_REASON));
-                let _ = set_status(st, &user, bot, status, None, why).await;
+                let _ = set_status_under(st, &user, bot, status, None, why, fence).await;
             }
         } else {
             tracing::warn!(bot = %bot, "stopped the bot's WhatsApp client: this node no longer holds its device");
         }
-    }
+    }))
+    .await;
 }
 
-/// Why a bot whose holder is gone shows `disconnected`.
-pub fn lapsed_reason(node: &str, registered: bool) -> String {
-    if registered {
-        format!(
-            "The server node that holds this bot's WhatsApp session ({node}) stopped; the bot \
-             comes back when that node returns."
-        )
-    } else {
-        format!("The server node running this bot's pairing ({node}) stopped; start again.")
-    }
+/// Why a bot whose pairing's node is gone shows `disconnected`.
+pub fn lapsed_reason(node: &str) -> String {
+    format!("The server node running this bot's pairing ({node}) stopped; start again.")
 }
 
 /// Why a paused bot shows `disconnected`.
 pub const PAUSED_REASON: &str = "This bot's server node lost touch with the database; its \
      WhatsApp session resumes when the database is back.";
 
-/// Each bot whose hold lapsed since the last look (its node died or drained) shows
-/// `disconnected`, with why; each is told once, by one node.
+/// Each bot whose pairing's hold lapsed since the last look (its node died or drained) shows
+/// `disconnected`, with why; each is told once, by one node. (A linked device's is adopted.)
 pub async fn tell_lapsed(st: &Ctx) {
     let lapsed = match st.store.lapsed_holds().await {
         Ok(l) => l,
@@ -188,14 +274,15 @@ pub async fn tell_lapsed(st: &Ctx) {
     };
     for hold in lapsed {
         tracing::warn!(bot = %hold.bot_id, node = %hold.node, "the node holding the bot's device stopped");
-        let reason = lapsed_reason(&hold.node, hold.registered);
-        let _ = set_status(
+        let reason = lapsed_reason(&hold.node);
+        let _ = set_status_under(
             st,
             &hold.user_id,
             &hold.bot_id,
             BotStatus::Disconnected,
             None,
             Some(&reason),
+            None,
         )
         .await;
     }

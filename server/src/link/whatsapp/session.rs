@@ -8,6 +8,8 @@ use super::{
     connector::{Connector, ScaledRuntime, SharedHttp, Supervised},
     events::{self, Ending, Outcome, QR_REFS_PER_CONNECTION},
 };
+use super::{connector::HoldGate, pinning::HoldClock};
+use crate::store::device::{Fence, PgDevice};
 use crate::{
     core::bot_status::{
         Next, announce_status, qr_event, set_status, set_status_in_order, store_status_in_order,
@@ -36,6 +38,7 @@ use whatsapp_rust::{
     bot::{Bot, BotHandle, EventDelivery},
     store::SqliteStore,
     types::events::Event,
+    wacore::store::traits::Backend,
 };
 
 /// Where a session is, as the pairing API waits for it.
@@ -79,6 +82,11 @@ pub struct Core {
     /// Messages received and not yet counted in the store: one waiting count in the outbox
     /// takes them all, however many arrived while it waited.
     uncounted: Arc<AtomicU64>,
+    /// In a cluster: the fence this client's node took with the device's hold. Once lost
+    /// (another node took the device), nothing of this client's reaches the user or the store.
+    fence: Option<Arc<Fence>>,
+    /// The device stores' pool (cluster), where the fence is checked.
+    devices: Option<deadpool_postgres::Pool>,
 }
 
 struct Progress {
@@ -105,7 +113,14 @@ impl Core {
     }
 
     pub fn is_over(&self) -> bool {
-        matches!(*self.phase.borrow(), Phase::Ended(_)) || lock(&self.progress).stopping
+        matches!(*self.phase.borrow(), Phase::Ended(_))
+            || lock(&self.progress).stopping
+            || self.fence.as_ref().is_some_and(|f| f.is_lost())
+    }
+
+    /// The number of the fence its writes are made under (cluster mode).
+    fn fence_number(&self) -> Option<i64> {
+        self.fence.as_ref().map(|f| f.number)
     }
 
     /// The QR on offer, for `Bot.pairing` and the CONNECT replay.
@@ -114,6 +129,11 @@ impl Core {
             Phase::Qr(v) | Phase::Scanned(v) => Some(v.clone()),
             _ => None,
         }
+    }
+
+    /// Another node took the device: this client was stopped for it.
+    pub fn fenced(&self) -> bool {
+        self.fence.as_ref().is_some_and(|f| f.is_lost())
     }
 
     /// From now on the client's events are ours (logout, shutdown), not the bot's.
@@ -142,14 +162,14 @@ impl Core {
                 st.stats.update(|c| c.whatsapp_attempts_refused += 1);
                 if !self.is_over() {
                     st.stats.update(|c| c.whatsapp_budgets_spent += 1);
-                    self.end(Ending {
+                    self.finish(Ending {
                         code: 503,
                         reason: format!(
                             "WhatsApp could not be reached: gave up after {attempts} connection attempts"
                         ),
                         status: Next::Is(BotStatus::Disconnected),
                         forget_device: false,
-                    });
+                    }, true);
                 }
                 false
             }
@@ -157,8 +177,24 @@ impl Core {
     }
 
     /// Ends the session once: `connection_failed`, the bot's status and reason, then the stop.
-    pub fn end(&self, ending: Ending) {
-        self.finish(ending, true);
+    /// In a cluster, a 440 (another client of the device connected) is first checked against
+    /// the fence: when another node took the device, it was that node's client — a fenced stop,
+    /// told to nobody, not a conflict.
+    pub fn end(self: &Arc<Self>, ending: Ending) {
+        let (Some(fence), Some(pool)) = (self.fence.clone(), self.devices.clone()) else {
+            return self.finish(ending, true);
+        };
+        if ending.code != protocol::codes::CONFLICT {
+            return self.finish(ending, true);
+        }
+        let core = self.clone();
+        tokio::spawn(async move {
+            match fence.holds(&pool).await {
+                Ok(false) => fence.lose(),
+                // Still ours (or not known): the conflict is real, as it would be on one node.
+                _ => core.finish(ending, true),
+            }
+        });
     }
 
     /// Ends the session once; `connection_failed` only when `announce` (not after `qr_expired`).
@@ -185,6 +221,7 @@ impl Core {
                 &self.bot_id,
                 ending.status,
                 Some(ending.reason.clone()),
+                self.fence_number(),
             );
         }
         (self.stop)(self.generation, ending.forget_device);
@@ -192,12 +229,12 @@ impl Core {
 
     /// An event as the library's bus would deliver it.
     #[cfg(test)]
-    pub fn on_event_for_test(&self, event: &Event, client: &Client) {
+    pub fn on_event_for_test(self: &Arc<Self>, event: &Event, client: &Client) {
         self.on_event(event, client);
     }
 
     /// One library event, through the table of `events.rs`.
-    fn on_event(&self, event: &Event, client: &Client) {
+    fn on_event(self: &Arc<Self>, event: &Event, client: &Client) {
         let outcome = events::outcome(event);
         if outcome == Outcome::Ignored || self.is_over() {
             return;
@@ -232,6 +269,7 @@ impl Core {
                         &self.bot_id,
                         Next::Is(BotStatus::Pairing),
                         None,
+                        self.fence_number(),
                     );
                 }
                 emit(qr_event(&self.bot_id, view));
@@ -262,7 +300,13 @@ impl Core {
                 let was_pairing = matches!(self.current(), Phase::Qr(_) | Phase::Scanned(_));
                 self.phase.send_replace(Phase::Open);
                 let phone = client.pn().and_then(|jid| events::e164(&jid.user));
-                store_status_in_order(&st, &self.bot_id, BotStatus::Connected, phone.clone());
+                store_status_in_order(
+                    &st,
+                    &self.bot_id,
+                    BotStatus::Connected,
+                    phone.clone(),
+                    self.fence_number(),
+                );
                 if was_pairing {
                     emit(ServerEvent::WhatsApp(WhatsAppEvent::WhatsappConnected {
                         bot_id: bot_id(),
@@ -323,7 +367,7 @@ pub struct Session {
 }
 
 /// How long a client may take to stop before it is aborted.
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct StartArgs<'a> {
     pub st: &'a Ctx,
@@ -334,6 +378,16 @@ pub struct StartArgs<'a> {
     pub connector: &'a Connector,
     pub purpose: Purpose,
     pub stop: Box<dyn Fn(u64, bool) + Send + Sync>,
+    /// In a cluster: the device is in the database, written under this fence, and every
+    /// connection attempt asks the hold first.
+    pub pinned: Option<Pinned>,
+}
+
+/// What a client in a cluster runs under.
+pub struct Pinned {
+    pub fence: Arc<Fence>,
+    pub devices: deadpool_postgres::Pool,
+    pub clock: Arc<HoldClock>,
 }
 
 impl Session {
@@ -347,8 +401,12 @@ impl Session {
         }
     }
 
-    /// [`Session::start`]; an error says why the device store cannot be used.
-    async fn build(a: StartArgs<'_>) -> Result<Option<Session>, String> {
+    /// The bot's device store: in the database under the hold's fence (cluster), else the
+    /// bot's own SQLite file.
+    async fn device_store(a: &StartArgs<'_>) -> Result<Arc<dyn Backend>, String> {
+        if let Some(p) = &a.pinned {
+            return Ok(Arc::new(PgDevice::new(p.devices.clone(), p.fence.clone())));
+        }
         crate::store::data_dir::create_private_file(a.device_file).map_err(|e| e.to_string())?;
         // A file that is not a database is refused at once: the store's connection pool would
         // retry it for 30 s, past the 10 s the pairing API promises.
@@ -358,6 +416,12 @@ impl Session {
             .await
             .map_err(|_| "the device store did not open within 10 s".to_string())?
             .map_err(|e| e.to_string())?;
+        Ok(Arc::new(store))
+    }
+
+    /// [`Session::start`]; an error says why the device store cannot be used.
+    async fn build(a: StartArgs<'_>) -> Result<Option<Session>, String> {
+        let store = Self::device_store(&a).await?;
         let core = Arc::new(Core {
             bot_id: a.bot_id.to_owned(),
             user_id: a.user_id.to_owned(),
@@ -373,14 +437,32 @@ impl Session {
             stop: a.stop,
             time_divisor: a.connector.time_divisor,
             uncounted: Arc::default(),
+            fence: a.pinned.as_ref().map(|p| p.fence.clone()),
+            devices: a.pinned.as_ref().map(|p| p.devices.clone()),
         });
+        if let Some(p) = &a.pinned {
+            // Another node took the device: this client stops at once, told to nobody, and its
+            // device stays (it is that node's now).
+            let lost = Arc::downgrade(&core);
+            p.fence.on_lost(move || {
+                if let Some(core) = lost.upgrade() {
+                    core.mark_stopping();
+                    (core.stop)(core.generation, false);
+                }
+            });
+        }
         let gate_core = Arc::downgrade(&core);
         let events_core = Arc::downgrade(&core);
         let bot = Bot::builder()
-            .with_backend(store)
+            .with_backend_arc(store)
             .with_transport_factory(Supervised {
                 inner: a.connector.transport.clone(),
                 gate: Arc::new(move || gate_core.upgrade().is_some_and(|c| c.admit_attempt())),
+                hold: a.pinned.as_ref().map(|p| HoldGate {
+                    fence: p.fence.clone(),
+                    devices: p.devices.clone(),
+                    clock: p.clock.clone(),
+                }),
             })
             .with_http_client(SharedHttp(a.connector.http.clone()))
             .with_runtime(ScaledRuntime {

@@ -3,7 +3,7 @@
 //! supervisor, one client per bot, close-before-new, 440, resume, unlink.
 
 use super::{
-    DRAIN_CLOSE, Slots, WhatsAppLink,
+    Slots, WhatsAppLink,
     connector::Connector,
     session::{Phase, Purpose},
 };
@@ -92,29 +92,11 @@ struct Fixture {
 }
 
 fn fixture(mode: Mode, answer_within: Duration) -> Fixture {
-    node(mode, answer_within, None)
-}
-
-/// One node: alone (`cluster: None`), or a cluster node (its name, and the store file every
-/// node of the test shares), its client pinned by device holds.
-fn node(mode: Mode, answer_within: Duration, cluster: Option<(&str, &std::path::Path)>) -> Fixture {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let devices = dir.path().join("devices");
     std::fs::create_dir(&devices).expect("the devices directory");
-    node_on(dir, devices, mode, answer_within, cluster)
-}
-
-/// The node back after a stop: a new process (a new link) on the same directory and database.
-fn restarted(f: Fixture, name: &str, db: &std::path::Path) -> Fixture {
-    let devices = f.slots.devices.clone();
-    let mode = f.transport.mode;
-    node_on(
-        f._dir,
-        devices,
-        mode,
-        Duration::from_millis(400),
-        Some((name, db)),
-    )
+    let store = Box::new(SqliteStore::open(":memory:").expect("a store"));
+    node_on(dir, devices, mode, answer_within, "test", store, false)
 }
 
 fn node_on(
@@ -122,7 +104,9 @@ fn node_on(
     devices: std::path::PathBuf,
     mode: Mode,
     answer_within: Duration,
-    cluster: Option<(&str, &std::path::Path)>,
+    name: &str,
+    store: Box<dyn crate::store::Store>,
+    pinned: bool,
 ) -> Fixture {
     let transport = Arc::new(ScriptedTransport {
         mode,
@@ -137,20 +121,16 @@ fn node_on(
             http: Arc::new(Offline),
             time_divisor: 100,
         },
-        cluster.is_some(),
+        pinned,
     );
     link.answer_within = answer_within;
     let slots = link.slots.clone();
     let cfg = Cli::parse_from(["botlink-server", "--db", ":memory:"]).serve;
     let limits = PerMinute::of_args(&cfg);
-    let (name, db) = match cluster {
-        Some((name, db)) => (name, db.to_str().expect("a UTF-8 path")),
-        None => ("test", ":memory:"),
-    };
     let st = AppState::new(
         cfg,
         name.into(),
-        Box::new(SqliteStore::open(db).expect("a store")),
+        store,
         Coordination::local(limits),
         Box::new(link),
     );
@@ -448,15 +428,6 @@ async fn a_corrupt_device_store_explains_itself_and_loses_nothing() {
     f.st.link.shutdown(&f.st.ctx).await;
 }
 
-/// Two cluster nodes on one store (the database every node shares).
-fn two_nodes(mode: Mode) -> (Fixture, Fixture, tempfile::TempDir) {
-    let shared = tempfile::tempdir().expect("a directory");
-    let db = shared.path().join("cluster.db");
-    let a = node(mode, Duration::from_millis(400), Some(("node-a", &db)));
-    let b = node(mode, Duration::from_millis(400), Some(("node-b", &db)));
-    (a, b, shared)
-}
-
 /// The phone a registered device of these tests belongs to.
 const JID: &str = "15551234567@s.whatsapp.net";
 
@@ -481,206 +452,6 @@ async fn write_device(f: &Fixture, bot: &Bot, jid: Option<&str>) {
         .await;
         pm.flush().await.unwrap();
     }
-}
-
-/// A bot linked on node `a` (its hold registered, as node `b` sees it), then node `a` drained:
-/// its client stopped, its holds lapsed, its device store left registered on its disk.
-async fn linked_then_drained(a: &Fixture, b: &Fixture) -> Bot {
-    let bot = a.bot("Support").await;
-    let (core, client) = running(a, &bot).await;
-    core.on_event_for_test(&Event::Connected(ev::Connected::builder().build()), &client);
-    until("registered", || async {
-        b.st.store
-            .device_hold(&bot.id)
-            .await
-            .unwrap()
-            .is_some_and(|h| h.registered)
-    })
-    .await;
-    a.st.link.shutdown(&a.st.ctx).await;
-    write_device(a, &bot, Some(JID)).await;
-    bot
-}
-
-async fn until<F: std::future::Future<Output = bool>>(what: &str, f: impl Fn() -> F) {
-    for _ in 0..200 {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{what}: never so");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pinned_a_bot_runs_only_on_the_node_holding_its_device_and_its_qr_shows_everywhere() {
-    let (a, b, _db) = two_nodes(Mode::Hang);
-    let bot = a.bot("Support").await;
-    let (core, client) = running(&a, &bot).await;
-    let hold = b.st.link.holder(&b.st.ctx, &bot.id).await.expect("held");
-    assert_eq!((hold.node.as_str(), hold.live()), ("node-a", true));
-    assert!(
-        a.st.link.holder(&a.st.ctx, &bot.id).await.is_none(),
-        "its own"
-    );
-    // Asked on the other node (not forwarded): no second client, an answer to retry.
-    let err =
-        b.st.link
-            .start(&b.st.ctx, "u1", &bot)
-            .await
-            .expect_err("not here");
-    assert!(
-        err.to_string().contains("runs on server node node-a"),
-        "{err}"
-    );
-    assert_eq!(b.transport.calls.load(Ordering::SeqCst), 0);
-    assert_eq!(b.stats().whatsapp_clients_started, 0);
-    // The QR the holder shows is replayed by the other node.
-    core.on_event_for_test(
-        &Event::PairingQrCode(
-            ev::PairingQrCode::builder()
-                .code("2@abc,def".into())
-                .timeout(Duration::from_secs(60))
-                .build(),
-        ),
-        &client,
-    );
-    until("the QR in the hold", || async {
-        b.st.link.pairing(&b.st.ctx, &bot.id).await.is_some()
-    })
-    .await;
-    let shown = b.st.link.pairing(&b.st.ctx, &bot.id).await.unwrap();
-    assert_eq!(Some(shown), a.st.link.pairing(&a.st.ctx, &bot.id).await);
-    a.st.link.shutdown(&a.st.ctx).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gone_holders_bot_shows_disconnected_once_until_it_returns_and_resumes() {
-    let (a, b, _db) = two_nodes(Mode::Hang);
-    // Node a drains: its client stops and its holds lapse; node b says why, once.
-    let bot = linked_then_drained(&a, &b).await;
-    super::pinning::tell_lapsed(&b.st.ctx).await;
-    let row = b.row(&bot.id).await;
-    assert_eq!(row.status, BotStatus::Disconnected);
-    let reason = row.status_reason.unwrap_or_default();
-    assert!(
-        reason.contains("(node-a) stopped") && reason.contains("returns"),
-        "{reason}"
-    );
-    b.st.store
-        .set_status(&bot.id, BotStatus::Disconnected, None, Some("seen"))
-        .await
-        .unwrap();
-    super::pinning::tell_lapsed(&b.st.ctx).await;
-    assert_eq!(
-        b.row(&bot.id).await.status_reason.as_deref(),
-        Some("seen"),
-        "told once"
-    );
-    // Meanwhile the bot cannot be paired on node b: its device is node a's.
-    let err =
-        b.st.link
-            .start(&b.st.ctx, "u1", &bot)
-            .await
-            .expect_err("held");
-    assert!(err.to_string().contains("has stopped"), "{err}");
-    assert_eq!(b.stats().whatsapp_clients_started, 0);
-    // Node a returns (the same name, the same directory): it resumes the bot, no QR.
-    let a = restarted(a, "node-a", &_db.path().join("cluster.db"));
-    a.slots.resume_one(&a.st.ctx, &bot.id).await;
-    assert_eq!(a.stats().whatsapp_clients_started, 1);
-    let hold = b.st.link.holder(&b.st.ctx, &bot.id).await.expect("held");
-    assert!(hold.live() && hold.node == "node-a");
-    a.st.link.shutdown(&a.st.ctx).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bot_unlinked_while_its_holder_is_gone_is_not_resumed_and_pairs_anew_elsewhere() {
-    let (a, b, _db) = two_nodes(Mode::Hang);
-    let bot = linked_then_drained(&a, &b).await;
-    b.st.link
-        .unlink(&b.st.ctx, &bot.id)
-        .await
-        .expect("the hold lapsed: unlinked here");
-    assert!(b.st.store.device_hold(&bot.id).await.unwrap().is_none());
-    assert!(
-        a.slots.device_file(&bot.id).exists(),
-        "node a's copy is on its disk"
-    );
-    let a = restarted(a, "node-a", &_db.path().join("cluster.db"));
-    a.slots.resume_one(&a.st.ctx, &bot.id).await;
-    assert_eq!(a.stats().whatsapp_clients_started, 0, "not resumed");
-    // Paired anew on node b, which now holds it.
-    running(&b, &bot).await;
-    assert_eq!(
-        a.st.link.holder(&a.st.ctx, &bot.id).await.map(|h| h.node),
-        Some("node-b".into())
-    );
-    b.st.link.shutdown(&b.st.ctx).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unlink_that_reached_a_node_not_holding_the_device_is_refused_and_keeps_the_hold() {
-    let (a, b, _db) = two_nodes(Mode::Hang);
-    let bot = a.bot("Support").await;
-    let _ = running(&a, &bot).await;
-    let err =
-        b.st.link
-            .unlink(&b.st.ctx, &bot.id)
-            .await
-            .expect_err("node-a runs the session");
-    assert!(err.to_string().contains("node-a"), "{err}");
-    let hold =
-        b.st.store
-            .device_hold(&bot.id)
-            .await
-            .unwrap()
-            .expect("kept");
-    assert_eq!((hold.node.as_str(), hold.live()), ("node-a", true));
-    assert_eq!(a.stats().whatsapp_clients_running, 1, "its client runs on");
-    // The holder itself unlinks: the client stops and the hold goes.
-    a.st.link
-        .unlink(&a.st.ctx, &bot.id)
-        .await
-        .expect("unlinked");
-    assert!(b.st.store.device_hold(&bot.id).await.unwrap().is_none());
-    a.st.link.shutdown(&a.st.ctx).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_shutting_down_closes_its_clients_at_once_then_gives_holds_back_and_starts_none() {
-    let (a, b, _db) = two_nodes(Mode::Hang);
-    a.st.link.resume(&a.st.ctx).await; // the hold keeper
-    let mut bots = Vec::new();
-    for name in ["One", "Two", "Three"] {
-        let bot = a.bot(name).await;
-        let _ = running(&a, &bot).await;
-        bots.push(bot);
-    }
-    let started = a.stats().whatsapp_clients_started;
-    let t0 = std::time::Instant::now();
-    a.st.link.shutdown(&a.st.ctx).await;
-    let took = t0.elapsed();
-    eprintln!("shutdown of 3 clients took {took:?}");
-    assert!(took < DRAIN_CLOSE + Duration::from_secs(1), "{took:?}");
-    for bot in &bots {
-        assert!(
-            a.slots.slot(&bot.id).lock().await.is_none(),
-            "every client closed"
-        );
-        let hold = b.st.store.device_hold(&bot.id).await.unwrap().unwrap();
-        assert!(!hold.live(), "given back after the clients closed");
-    }
-    // A request that still reaches the node starts nothing: no client outlives the shutdown.
-    let late = a.bot("Late").await;
-    let err =
-        a.st.link
-            .start(&a.st.ctx, "u1", &late)
-            .await
-            .expect_err("shutting down");
-    assert!(err.to_string().contains("shutting down"), "{err}");
-    assert_eq!(a.stats().whatsapp_clients_started, started);
-    assert!(b.st.store.device_hold(&late.id).await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -709,4 +480,371 @@ async fn the_keeper_stops_only_the_client_it_saw_running_never_a_newer_one() {
     let seen = vec![(bot.id.clone(), newer.generation)];
     super::pinning::stop_ordered(&f.st.ctx, &f.slots, &orders, &seen).await;
     f.until_no_client_runs().await;
+}
+
+/// The cluster's rules on PostgreSQL, where a cluster keeps its devices: nodes of one database,
+/// each its own link. Run by scripts/cluster-test (it starts the database).
+#[cfg(feature = "cluster-suite")]
+mod pinned {
+    use super::*;
+    use crate::store::{
+        PostgresStore, device,
+        postgres::tests::{database_of_its_own, url_of},
+    };
+
+    /// Cluster nodes on one new database (each test its own).
+    async fn nodes(db: &str, names: &[&str], mode: Mode) -> Vec<Fixture> {
+        drop(database_of_its_own(db).await);
+        let mut nodes = Vec::new();
+        for name in names {
+            nodes.push(node(db, name, mode).await);
+        }
+        nodes
+    }
+
+    /// One node on the database `db` (a new process: a new link, a new directory).
+    async fn node(db: &str, name: &str, mode: Mode) -> Fixture {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let devices = dir.path().join("devices");
+        std::fs::create_dir(&devices).expect("the devices directory");
+        let store = PostgresStore::open(&url_of(db))
+            .await
+            .expect("the database");
+        node_on(
+            dir,
+            devices,
+            mode,
+            Duration::from_millis(400),
+            name,
+            Box::new(store),
+            true,
+        )
+    }
+
+    async fn registered(f: &Fixture, bot: &Bot) -> bool {
+        let pool = f.st.store.device_pool().expect("devices in the database");
+        device::registered(&pool, &bot.id).await.unwrap()
+    }
+
+    /// A bot linked on node `a`: its client sees the session open and the phone's JID saved to
+    /// its device (in the database), its hold registered.
+    async fn linked(
+        a: &Fixture,
+        name: &str,
+    ) -> (
+        Bot,
+        Arc<super::super::session::Core>,
+        Arc<whatsapp_rust::Client>,
+    ) {
+        let bot = a.bot(name).await;
+        let (core, client) = running(a, &bot).await;
+        let pm = client.persistence_manager();
+        pm.process_command(whatsapp_rust::store::commands::DeviceCommand::SetId(Some(
+            JID.parse().unwrap(),
+        )))
+        .await;
+        pm.flush().await.unwrap();
+        core.on_event_for_test(&Event::Connected(ev::Connected::builder().build()), &client);
+        until("registered", || async {
+            a.st.store
+                .device_hold(&bot.id)
+                .await
+                .unwrap()
+                .is_some_and(|h| h.registered)
+        })
+        .await;
+        // The library's saver may still be writing an older snapshot: until the last lands.
+        until("the device in the database", || async {
+            registered(a, &bot).await
+        })
+        .await;
+        (bot, core, client)
+    }
+
+    async fn until<F: std::future::Future<Output = bool>>(what: &str, f: impl Fn() -> F) {
+        for _ in 0..300 {
+            if f().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{what}: never so");
+    }
+
+    /// What a holder frozen past its hold leaves: its hold run out by the database's clock,
+    /// while its client still runs.
+    async fn freeze(f: &Fixture) {
+        let pool = f.st.store.device_pool().unwrap();
+        pool.get()
+            .await
+            .unwrap()
+            .execute(
+                "UPDATE device_holds SET hold_until = botlink_now_ms() - 60000 WHERE node = $1",
+                &[&f.st.node],
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pinned_a_bot_runs_only_on_the_node_holding_its_device_and_its_qr_shows_everywhere() {
+        let n = nodes("botlink_pinned_runs", &["node-a", "node-b"], Mode::Hang).await;
+        let (a, b) = (&n[0], &n[1]);
+        let bot = a.bot("Support").await;
+        let (core, client) = running(a, &bot).await;
+        let hold = b.st.link.holder(&b.st.ctx, &bot.id).await.expect("held");
+        assert_eq!((hold.node.as_str(), hold.live()), ("node-a", true));
+        assert!(
+            a.st.link.holder(&a.st.ctx, &bot.id).await.is_none(),
+            "its own"
+        );
+        // Asked on the other node (not forwarded): no second client, an answer to retry.
+        let err =
+            b.st.link
+                .start(&b.st.ctx, "u1", &bot)
+                .await
+                .expect_err("not here");
+        assert!(
+            err.to_string().contains("runs on server node node-a"),
+            "{err}"
+        );
+        assert_eq!(b.transport.calls.load(Ordering::SeqCst), 0);
+        assert_eq!(b.stats().whatsapp_clients_started, 0);
+        // The QR the holder shows is replayed by the other node.
+        core.on_event_for_test(
+            &Event::PairingQrCode(
+                ev::PairingQrCode::builder()
+                    .code("2@abc,def".into())
+                    .timeout(Duration::from_secs(60))
+                    .build(),
+            ),
+            &client,
+        );
+        until("the QR in the hold", || async {
+            b.st.link.pairing(&b.st.ctx, &bot.id).await.is_some()
+        })
+        .await;
+        let shown = b.st.link.pairing(&b.st.ctx, &bot.id).await.unwrap();
+        assert_eq!(Some(shown), a.st.link.pairing(&a.st.ctx, &bot.id).await);
+        a.st.link.shutdown(&a.st.ctx).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_drained_holders_linked_bot_is_adopted_by_another_node_and_resumed_from_the_database()
+    {
+        let n = nodes("botlink_pinned_adopted", &["node-a", "node-b"], Mode::Hang).await;
+        let (a, b) = (&n[0], &n[1]);
+        let (bot, _, _) = linked(a, "Support").await;
+        a.st.link.shutdown(&a.st.ctx).await;
+        // Node b adopts it at once (the drain let the hold lapse well past the margin), and
+        // resumes it: no QR, no pairing.
+        super::super::pinning::adopt(&b.st.ctx, &b.slots).await;
+        until("resumed on node b", || async {
+            b.stats().whatsapp_clients_running == 1
+        })
+        .await;
+        let hold = a.st.link.holder(&a.st.ctx, &bot.id).await.expect("held");
+        assert!(
+            hold.live() && hold.registered && hold.node == "node-b",
+            "{hold:?}"
+        );
+        assert_eq!(
+            (b.stats().devices_adopted, b.stats().pairings_started),
+            (1, 0)
+        );
+        // The bot is never told "stopped": it stays as its holder left it.
+        super::super::pinning::tell_lapsed(&b.st.ctx).await;
+        assert_eq!(b.row(&bot.id).await.status, BotStatus::Connected);
+        // Node a returns: the bot is node b's now; a resumes nothing.
+        let a = node("botlink_pinned_adopted", "node-a", Mode::Hang).await;
+        a.slots.resume_one(&a.st.ctx, &bot.id).await;
+        assert_eq!(a.stats().whatsapp_clients_started, 0);
+        b.st.link.shutdown(&b.st.ctx).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_frozen_holders_client_is_fenced_out_its_writes_refused_its_440_told_to_nobody() {
+        let n = nodes("botlink_pinned_fenced", &["node-a", "node-b"], Mode::Hang).await;
+        let (a, b) = (&n[0], &n[1]);
+        let (bot, core, client) = linked(a, "Support").await;
+        // Node a froze past its hold; node b adopts the device and resumes it.
+        freeze(a).await;
+        super::super::pinning::adopt(&b.st.ctx, &b.slots).await;
+        until("resumed on node b", || async {
+            b.stats().whatsapp_clients_running == 1
+        })
+        .await;
+        // Node a wakes: WhatsApp tells its client another connected (440) — that was node b's.
+        core.on_event_for_test(
+            &Event::StreamReplaced(ev::StreamReplaced::builder().build()),
+            &client,
+        );
+        a.until_no_client_runs().await;
+        let row = b.row(&bot.id).await;
+        assert_eq!(
+            row.status,
+            BotStatus::Connected,
+            "no conflict stored: {row:?}"
+        );
+        assert!(
+            registered(b, &bot).await,
+            "the device stays: it is node b's"
+        );
+        assert_eq!(b.stats().whatsapp_clients_running, 1);
+        b.st.link.shutdown(&b.st.ctx).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_holders_device_write_stops_its_client_and_forgets_nothing() {
+        let n = nodes("botlink_pinned_write", &["node-a", "node-b"], Mode::Hang).await;
+        let (a, b) = (&n[0], &n[1]);
+        let (bot, _, client) = linked(a, "Support").await;
+        freeze(a).await;
+        super::super::pinning::adopt(&b.st.ctx, &b.slots).await;
+        until("resumed on node b", || async {
+            b.stats().whatsapp_clients_running == 1
+        })
+        .await;
+        // Node a's client writes its device: refused, and the client stops at once.
+        let pm = client.persistence_manager();
+        pm.process_command(whatsapp_rust::store::commands::DeviceCommand::SetPushName(
+            "stale".into(),
+        ))
+        .await;
+        assert!(pm.flush().await.is_err(), "refused");
+        a.until_no_client_runs().await;
+        assert!(registered(b, &bot).await, "not forgotten");
+        assert_eq!(b.row(&bot.id).await.status, BotStatus::Connected);
+        b.st.link.shutdown(&b.st.ctx).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_conflicted_bot_is_not_resumed_after_an_outage_nor_adopted() {
+        let n = nodes("botlink_pinned_conflict", &["node-a", "node-b"], Mode::Hang).await;
+        let (a, b) = (&n[0], &n[1]);
+        let (bot, core, client) = linked(a, "Support").await;
+        // A real 440 while node a holds the device: the person decides, not a resume.
+        core.on_event_for_test(
+            &Event::StreamReplaced(ev::StreamReplaced::builder().build()),
+            &client,
+        );
+        a.until_no_client_runs().await;
+        until("conflict stored", || async {
+            a.row(&bot.id).await.status == BotStatus::Conflict
+        })
+        .await;
+        // The keeper's resume after a database outage asks the same as a restart.
+        a.slots.resume_one(&a.st.ctx, &bot.id).await;
+        assert_eq!(
+            a.stats().whatsapp_clients_running,
+            0,
+            "not resumed after an outage"
+        );
+        a.st.link.shutdown(&a.st.ctx).await;
+        super::super::pinning::adopt(&b.st.ctx, &b.slots).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(b.stats().whatsapp_clients_started, 0, "nor by an adopter");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bot_unlinked_while_its_holder_is_gone_is_not_resumed_and_pairs_anew_elsewhere() {
+        let n = nodes("botlink_pinned_unlinked", &["node-a", "node-b"], Mode::Hang).await;
+        let (a, b) = (&n[0], &n[1]);
+        let (bot, _, _) = linked(a, "Support").await;
+        a.st.link.shutdown(&a.st.ctx).await;
+        b.st.link
+            .unlink(&b.st.ctx, &bot.id)
+            .await
+            .expect("the hold lapsed: unlinked here");
+        assert!(b.st.store.device_hold(&bot.id).await.unwrap().is_none());
+        assert!(
+            !registered(b, &bot).await,
+            "the device is gone from the database"
+        );
+        let a = node("botlink_pinned_unlinked", "node-a", Mode::Hang).await;
+        a.slots.resume_one(&a.st.ctx, &bot.id).await;
+        assert_eq!(a.stats().whatsapp_clients_started, 0, "not resumed");
+        // Paired anew on node b, which now holds it.
+        running(b, &bot).await;
+        assert_eq!(
+            a.st.link.holder(&a.st.ctx, &bot.id).await.map(|h| h.node),
+            Some("node-b".into())
+        );
+        b.st.link.shutdown(&b.st.ctx).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unlink_that_reached_a_node_not_holding_the_device_is_refused_and_keeps_the_hold() {
+        let n = nodes(
+            "botlink_pinned_unlink_refused",
+            &["node-a", "node-b"],
+            Mode::Hang,
+        )
+        .await;
+        let (a, b) = (&n[0], &n[1]);
+        let bot = a.bot("Support").await;
+        let _ = running(a, &bot).await;
+        let err =
+            b.st.link
+                .unlink(&b.st.ctx, &bot.id)
+                .await
+                .expect_err("node-a runs the session");
+        assert!(err.to_string().contains("node-a"), "{err}");
+        let hold =
+            b.st.store
+                .device_hold(&bot.id)
+                .await
+                .unwrap()
+                .expect("kept");
+        assert_eq!((hold.node.as_str(), hold.live()), ("node-a", true));
+        assert_eq!(a.stats().whatsapp_clients_running, 1, "its client runs on");
+        // The holder itself unlinks: the client stops and the hold goes.
+        a.st.link
+            .unlink(&a.st.ctx, &bot.id)
+            .await
+            .expect("unlinked");
+        assert!(b.st.store.device_hold(&bot.id).await.unwrap().is_none());
+        a.st.link.shutdown(&a.st.ctx).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_node_shutting_down_closes_its_clients_at_once_then_gives_holds_back_and_starts_none()
+    {
+        let n = nodes("botlink_pinned_shutdown", &["node-a", "node-b"], Mode::Hang).await;
+        let (a, b) = (&n[0], &n[1]);
+        a.st.link.resume(&a.st.ctx).await; // the hold keeper
+        let mut bots = Vec::new();
+        for name in ["One", "Two", "Three"] {
+            let bot = a.bot(name).await;
+            let _ = running(a, &bot).await;
+            bots.push(bot);
+        }
+        let started = a.stats().whatsapp_clients_started;
+        let t0 = std::time::Instant::now();
+        a.st.link.shutdown(&a.st.ctx).await;
+        let took = t0.elapsed();
+        eprintln!("shutdown of 3 clients took {took:?}");
+        assert!(
+            took < super::super::DRAIN_CLOSE + Duration::from_secs(1),
+            "{took:?}"
+        );
+        for bot in &bots {
+            assert!(
+                a.slots.slot(&bot.id).lock().await.is_none(),
+                "every client closed"
+            );
+            let hold = b.st.store.device_hold(&bot.id).await.unwrap().unwrap();
+            assert!(!hold.live(), "given back after the clients closed");
+        }
+        // A request that still reaches the node starts nothing: no client outlives the shutdown.
+        let late = a.bot("Late").await;
+        let err =
+            a.st.link
+                .start(&a.st.ctx, "u1", &late)
+                .await
+                .expect_err("shutting down");
+        assert!(err.to_string().contains("shutting down"), "{err}");
+        assert_eq!(a.stats().whatsapp_clients_started, started);
+        assert!(b.st.store.device_hold(&late.id).await.unwrap().is_none());
+    }
 }
