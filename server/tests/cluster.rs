@@ -577,3 +577,119 @@ async fn real_link_a_killed_holders_linked_bot_is_logged_in_from_another_node_wi
     assert_eq!(totals(&c.double, "logins").await, 2);
     c.double.assert_never_two_sessions().await;
 }
+
+/// A bot linked through node 1 (the node its first QR request reached): its token, user, id.
+async fn linked_on_node_1(c: &Cluster) -> (String, String, String) {
+    let (token, user, bot) = user_with_bot(c).await;
+    let (status, pairing) = start_qr(c.node(0), &token, &bot).await;
+    assert_eq!(status, 200, "{pairing}");
+    links(c, &token, &bot, &pairing).await;
+    assert_eq!(clients_started(c, 0).await, 1, "linked on node 1");
+    (token, user, bot)
+}
+
+/// The events a socket hears within `within`.
+async fn events_within(sio: &mut Sio, within: Duration) -> Vec<(String, Value)> {
+    let until = tokio::time::Instant::now() + within;
+    let mut seen = Vec::new();
+    while let Ok(Some(e)) = tokio::time::timeout_at(until, sio.next_event()).await {
+        seen.push(e);
+    }
+    seen
+}
+
+/// The holder frozen (`SIGSTOP`) past its hold: another node adopts the device and logs it in;
+/// WhatsApp throws out the frozen node's connection (`<conflict type="replaced">`), as it would.
+/// Woken (`SIGCONT`), the old node never connects again, tells the user's sockets nothing, and
+/// the bot stays `connected`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_holder_is_replaced_and_once_awake_never_connects_writes_or_emits() {
+    let c = Cluster::start(&[]).await;
+    let (token, user, bot) = linked_on_node_1(&c).await;
+    let (mut sio, _) = Sio::connect(c.node(1), auth(&token, &user, &bot)).await;
+    c.node(0).signal("STOP");
+    let frozen = Instant::now();
+    eventually(
+        "logged in from another node",
+        Duration::from_secs(5),
+        || async { (totals(&c.double, "logins").await == 2).then_some(()) },
+    )
+    .await;
+    println!(
+        "frozen holder: logged in again {:?} after SIGSTOP",
+        frozen.elapsed()
+    );
+    assert_eq!(
+        totals(&c.double, "replacedSent").await,
+        1,
+        "the stale connection thrown out"
+    );
+    let handshakes = totals(&c.double, "handshakes").await;
+    let before = events_within(&mut sio, Duration::from_millis(500)).await;
+    c.node(0).signal("CONT");
+    // Awake: its hold is gone, its fence lost, its clock past the safe time.
+    let after = events_within(&mut sio, Duration::from_secs(4)).await;
+    let told: Vec<_> = after
+        .iter()
+        .filter(|(name, v)| {
+            name == "whatsapp_connection_event" && v["type"] == "connection_failed"
+                || name == "bot_status_update" && v["status"] != "connected"
+        })
+        .collect();
+    assert!(
+        told.is_empty(),
+        "the woken node told the user: {told:?} (before: {before:?})"
+    );
+    assert_eq!(
+        totals(&c.double, "handshakes").await,
+        handshakes,
+        "it never connected again"
+    );
+    assert_eq!(totals(&c.double, "logins").await, 2);
+    let r = row(&c, &token, &bot).await;
+    assert_eq!(r["status"], "connected", "{r}");
+    assert!(r["statusReason"].is_null(), "{r}");
+    assert_eq!(
+        c.node(0).stats().await["whatsappClientsRunning"],
+        0,
+        "its client stopped"
+    );
+}
+
+/// PostgreSQL restarted under a linked bot, then Redis: the holder pauses its client before its
+/// hold can run out and logs in again after; never two connections of the device, no 440, the
+/// bot's phone and messages kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_bot_survives_postgres_and_redis_restarts_with_one_connection_and_no_440() {
+    let mut c = Cluster::start(&[]).await;
+    let (token, _, bot) = linked_on_node_1(&c).await;
+    let linked = row(&c, &token, &bot).await;
+    c.pg.stop();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    c.pg.start_again();
+    eventually("logged in again", Duration::from_secs(10), || async {
+        (totals(&c.double, "logins").await == 2).then_some(())
+    })
+    .await;
+    let back = eventually("connected again", Duration::from_secs(10), || async {
+        let r = row(&c, &token, &bot).await;
+        (r["status"] == "connected").then_some(r)
+    })
+    .await;
+    assert_eq!(
+        (&back["phone"], &back["messages"]),
+        (&linked["phone"], &linked["messages"])
+    );
+    c.redis.stop();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    c.redis.start_again();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        totals(&c.double, "logins").await,
+        2,
+        "Redis is not the session's business"
+    );
+    assert_eq!(row(&c, &token, &bot).await["status"], "connected");
+    assert_eq!(totals(&c.double, "replacedSent").await, 0, "no 440");
+    c.double.assert_never_two_sessions().await;
+}

@@ -113,6 +113,16 @@ impl Keeper {
         self.renewed_at.map(|t| t + HOLD_TTL - STOP_MARGIN)
     }
 
+    /// How long a renewal sent at `sent` may take: while clients run, no later than their safe
+    /// time (a database that hangs must not keep them running past their hold); with none
+    /// running (paused), a whole tick — a renewal must be able to succeed again.
+    pub fn renewal_within(&self, sent: Instant, clients_run: bool) -> Duration {
+        match self.safe_until() {
+            Some(until) if clients_run => until.saturating_duration_since(sent).min(TICK),
+            _ => TICK,
+        }
+    }
+
     /// The renewal failed at `now`: the clients run on while the holds surely last, and stop
     /// (paused) once they might not.
     pub fn failed(&mut self, now: Instant, running: &[String]) -> Orders {
@@ -160,9 +170,7 @@ pub(super) async fn keep_holds(
             let sent = Instant::now();
             // Bounded (by the safe time too): a database that hangs must not keep the clients
             // running past their hold.
-            let within = keeper.safe_until().map_or(TICK, |until| {
-                until.saturating_duration_since(sent).min(TICK)
-            });
+            let within = keeper.renewal_within(sent, !running.is_empty());
             let orders = match tokio::time::timeout(within, st.store.renew_holds(lease(&st))).await
             {
                 Ok(Ok(held)) => {
@@ -370,6 +378,25 @@ mod tests {
         assert_eq!(orders.resume, bots(&["a"]));
         let again = k.renewed(t0 + HOLD_TTL * 7, &bots(&["a"]), &bots(&["a"]));
         assert!(again.resume.is_empty(), "resumed once");
+    }
+
+    #[test]
+    fn a_renewal_is_bounded_by_the_safe_time_only_while_clients_run() {
+        let t0 = Instant::now();
+        let mut k = Keeper::default();
+        assert_eq!(k.renewal_within(t0, true), TICK, "nothing renewed yet");
+        k.renewed(t0, &bots(&["a"]), &bots(&["a"]));
+        let safe = HOLD_TTL - STOP_MARGIN;
+        assert_eq!(k.renewal_within(t0, true), TICK);
+        assert_eq!(
+            k.renewal_within(t0 + safe - Duration::from_millis(100), true),
+            Duration::from_millis(100)
+        );
+        assert_eq!(k.renewal_within(t0 + safe * 3, true), Duration::ZERO);
+        // Paused long past the safe time (the database was down): the renewal that brings the
+        // clients back gets its whole tick (a bound of zero would fail it forever).
+        k.failed(t0 + safe, &bots(&["a"]));
+        assert_eq!(k.renewal_within(t0 + safe * 3, false), TICK);
     }
 
     #[test]
