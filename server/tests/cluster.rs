@@ -693,3 +693,77 @@ async fn a_linked_bot_survives_postgres_and_redis_restarts_with_one_connection_a
     assert_eq!(totals(&c.double, "replacedSent").await, 0, "no 440");
     c.double.assert_never_two_sessions().await;
 }
+
+/// A contact's text to the bot's device, through the double: how it went (`sent` or `queued`).
+async fn contact_writes(c: &Cluster, jid: &str, text: &str) -> Value {
+    // The device uploads its prekeys in the background of its first login: a contact can write
+    // once they are there (the double says 404 until then).
+    let t0 = Instant::now();
+    loop {
+        let (status, body) = c
+            .double
+            .admin(
+                "POST",
+                "/admin/devices/message",
+                Some(json!({"jid": jid, "text": text})),
+            )
+            .await;
+        if status == 200 {
+            return body;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "{status} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Messages sent while no node holds the device (its holder killed, not yet adopted) wait at
+/// WhatsApp; after the adoption the new holder's login receives them, and each is counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_sent_while_no_node_holds_the_device_arrive_after_the_adoption_counted_once() {
+    let mut c = Cluster::start(&[]).await;
+    let (token, _, bot) = linked_on_node_1(&c).await;
+    let jid = c.double.stats().await["devices"]
+        .as_object()
+        .and_then(|d| {
+            d.values()
+                .find_map(|d| d["jid"].as_str().map(str::to_owned))
+        })
+        .expect("the linked device's JID");
+    let first = contact_writes(&c, &jid, "before").await;
+    assert_eq!(first["delivery"]["delivery"], "sent", "{first}");
+    eventually(
+        "the first message counted",
+        Duration::from_secs(10),
+        || async { (row(&c, &token, &bot).await["messages"] == 1).then_some(()) },
+    )
+    .await;
+    c.nodes[0].take().unwrap().kill();
+    eventually(
+        "WhatsApp saw the connection close",
+        Duration::from_secs(2),
+        || async { (c.double.stats().await["totals"]["openNow"] == 0).then_some(()) },
+    )
+    .await;
+    for text in ["one", "two", "three"] {
+        let went = contact_writes(&c, &jid, text).await;
+        assert_eq!(went["delivery"]["delivery"], "queued", "{went}");
+    }
+    eventually(
+        "logged in from another node",
+        Duration::from_secs(5),
+        || async { (totals(&c.double, "logins").await == 2).then_some(()) },
+    )
+    .await;
+    assert_eq!(totals(&c.double, "offlineDelivered").await, 3);
+    eventually("the three counted", Duration::from_secs(10), || async {
+        (row(&c, &token, &bot).await["messages"] == 4).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        row(&c, &token, &bot).await["messages"],
+        4,
+        "each counted once"
+    );
+    c.double.assert_never_two_sessions().await;
+}

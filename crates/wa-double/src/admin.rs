@@ -168,9 +168,12 @@ async fn message(State(double): Shared, bytes: Bytes) -> Response {
         Err(r) => return *r,
     };
     match server::message(&double, &noise, text) {
-        Ok(()) => {
-            Json(json!({ "noise": noise, "from": format!("+{}", server::CONTACT) })).into_response()
-        }
+        Ok(delivery) => Json(json!({
+            "noise": noise,
+            "from": format!("+{}", server::CONTACT),
+            "delivery": delivery,
+        }))
+        .into_response(),
         Err(e) => phone_error(e),
     }
 }

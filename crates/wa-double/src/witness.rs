@@ -28,6 +28,8 @@ pub struct DeviceCounts {
     pub replaced_sent: u64,
     /// Pairing code sessions started (`companion_hello`).
     pub codes_requested: u64,
+    /// Messages delivered from its offline queue at a login.
+    pub offline_delivered: u64,
 }
 
 /// Totals over every device, and the connections never tied to one.
@@ -49,6 +51,8 @@ pub struct Totals {
     pub most_open_at_once: u64,
     /// WhatsApp Web's `/sw.js` served (the client's version look-up).
     pub version_lookups: u64,
+    /// Messages delivered from offline queues at logins.
+    pub offline_delivered: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -113,6 +117,11 @@ impl Witness {
         let d = self.device(noise);
         d.logins += 1;
         d.jid = Some(jid.to_owned());
+    }
+
+    pub fn delivered_offline(&mut self, noise: &str, count: u64) {
+        self.stats.totals.offline_delivered += count;
+        self.device(noise).offline_delivered += count;
     }
 
     pub fn paired(&mut self, noise: &str, jid: &str) {

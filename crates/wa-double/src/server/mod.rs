@@ -19,7 +19,8 @@ mod stanzas;
 
 pub use failures::{FailKind, fail};
 pub use phone_actions::{
-    CONTACT, DeviceView, Linked, PhoneError, devices, enter_code, message, remove, scan, select,
+    CONTACT, Delivery, DeviceView, Linked, PhoneError, devices, enter_code, message, remove, scan,
+    select,
 };
 
 use crate::{
@@ -93,6 +94,9 @@ pub struct World {
     keys: HashMap<String, crate::signal::UploadedKeys>,
     /// The Signal senders: each account's phone (by number) and the contact.
     senders: HashMap<String, crate::signal::Sender>,
+    /// Messages for each device sent while it had no session open: delivered, in order, at its
+    /// next login, before `<ib><offline count="N">` (as WhatsApp queues them).
+    queued: HashMap<String, Vec<wacore_binary::Node>>,
 }
 
 impl World {
@@ -108,6 +112,7 @@ impl World {
             next_id: 1,
             keys: HashMap::new(),
             senders: HashMap::new(),
+            queued: HashMap::new(),
         }
     }
 
@@ -129,6 +134,7 @@ impl World {
         self.hold_login = Duration::ZERO;
         self.keys.clear();
         self.senders.clear();
+        self.queued.clear();
         self.witness.reset();
     }
 }
@@ -261,7 +267,8 @@ fn login(
 }
 
 /// The login goes through: the device's other connections are thrown out (WhatsApp keeps one
-/// session per device), then `<success>` and the end of the (empty) offline queue.
+/// session per device), then `<success>`, the messages queued while it was offline, and the end
+/// of the offline queue with their count.
 fn succeed(w: &mut World, id: ConnId) {
     let Some(live) = w.conns.get(&id) else { return };
     let noise = live.noise.clone();
@@ -297,9 +304,15 @@ fn succeed(w: &mut World, id: ConnId) {
             .attr("lid", format!("{lid}:{device}@lid"))
             .build(),
     ));
+    let queued = w.queued.remove(&noise).unwrap_or_default();
+    let count = queued.len();
+    for message in queued {
+        let _ = out.send(Cmd::Send(message));
+    }
+    w.witness.delivered_offline(&noise, count as u64);
     let _ = out.send(Cmd::Send(
         el("ib")
-            .children([el("offline").attr("count", "0").build()])
+            .children([el("offline").attr("count", count.to_string()).build()])
             .build(),
     ));
     // The push name, as WhatsApp tells a linked device of it: persisted by the client, so its

@@ -19,7 +19,8 @@ use rand::RngExt as _;
 pub const CONTACT: &str = "15550009999";
 
 /// Encrypts `plaintext` from `from_user` (the account's phone, or the contact) to the device
-/// `noise` on its open session, and sends it.
+/// `noise` and sends it on its open session; with none open, `queue` keeps it for the device's
+/// next login (a contact's text), else it is an error (what only a live session takes).
 fn send_encrypted(
     w: &mut World,
     noise: &str,
@@ -27,7 +28,8 @@ fn send_encrypted(
     plaintext: &[u8],
     push_name: Option<&str>,
     peer: bool,
-) -> Result<(), String> {
+    queue: bool,
+) -> Result<Delivery, String> {
     let device = w.saved.device(noise).cloned().ok_or("no such device")?;
     let (Some(phone), Some(device_id)) = (device.phone, device.device_id) else {
         return Err("the device is not linked".into());
@@ -36,8 +38,10 @@ fn send_encrypted(
         .conns
         .values()
         .find(|c| c.noise == noise && c.logged_in)
-        .map(|c| c.out.clone())
-        .ok_or("the device is not online")?;
+        .map(|c| c.out.clone());
+    if out.is_none() && !queue {
+        return Err("the device is not online".into());
+    }
     let to: wacore_binary::Jid = jid_of(&phone, device_id)
         .parse()
         .map_err(|e| format!("{e}"))?;
@@ -68,8 +72,26 @@ fn send_encrypted(
         push_name,
         peer,
     );
-    out.send(Cmd::Send(node))
-        .map_err(|_| "the connection closed".to_string())
+    if let Some(out) = out
+        && out.send(Cmd::Send(node.clone())).is_ok()
+    {
+        return Ok(Delivery::Sent);
+    }
+    let waiting = w.queued.entry(noise.to_owned()).or_default();
+    waiting.push(node);
+    Ok(Delivery::Queued {
+        waiting: waiting.len(),
+    })
+}
+
+/// How a message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase", tag = "delivery")]
+pub enum Delivery {
+    /// On the device's open session.
+    Sent,
+    /// Kept for its next login: `waiting` messages are queued for it now.
+    Queued { waiting: usize },
 }
 
 /// The phone shares the account's app-state sync key with the device, as a phone does with a
@@ -88,11 +110,12 @@ pub(super) fn share_app_state_key(w: &mut World, noise: &str) -> Result<(), Stri
         1,
         i64::try_from(now_s()).unwrap_or(0) * 1000,
     );
-    send_encrypted(w, noise, &phone, &share, None, true)
+    send_encrypted(w, noise, &phone, &share, None, true, false).map(drop)
 }
 
-/// A contact sends the device a text (`POST /admin/devices/message`).
-pub fn message(double: &Double, noise: &str, text: &str) -> Result<(), PhoneError> {
+/// A contact sends the device a text (`POST /admin/devices/message`): at once on its open
+/// session, or queued for its next login.
+pub fn message(double: &Double, noise: &str, text: &str) -> Result<Delivery, PhoneError> {
     if text.is_empty() || text.len() > 4096 {
         return Err(PhoneError::BadInput("\"text\" is 1 to 4096 bytes".into()));
     }
@@ -111,6 +134,7 @@ pub fn message(double: &Double, noise: &str, text: &str) -> Result<(), PhoneErro
         &crate::signal::text_message(text),
         Some("Contact"),
         false,
+        true,
     )
     .map_err(PhoneError::NotFound)
 }
