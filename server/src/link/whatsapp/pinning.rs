@@ -6,8 +6,8 @@
 //!   time, and starts them again once it holds them again;
 //! - when a holder is gone (killed, frozen, or drained), one live node adopts each of its linked
 //!   devices [`ADOPT_MARGIN`] after its hold ran out, with a new fence, and resumes it;
-//! - a pairing (no phone linked yet) is not adopted: its QR was its connection's; its bot shows
-//!   `disconnected`, and the app asks any node for a new QR;
+//! - a pairing in progress (no phone linked yet) starts again on the node that finds its hold
+//!   lapsed: its QR was its connection's, so the waiting app is sent a new one;
 //! - the other nodes forward the requests about a held bot to its holder (`forward.rs`), and
 //!   replay the QR it shows from the hold.
 //!
@@ -16,7 +16,10 @@
 //! after it ran out; so a node killed just after a renewal is replaced ≤ 3 s later, plus the
 //! login.
 
-use super::{Slots, session::Phase};
+use super::{
+    Slots,
+    session::{Phase, Purpose},
+};
 use crate::{core::bot_status::set_status_under, core::context::Ctx, store::Lease};
 use protocol::BotStatus;
 use std::{
@@ -197,7 +200,7 @@ pub(super) async fn keep_holds(
         }
         if !failing {
             adopt(&st, &slots).await;
-            tell_lapsed(&st).await;
+            carry_pairings(&st, &slots).await;
         }
     }
 }
@@ -270,9 +273,11 @@ pub fn lapsed_reason(node: &str) -> String {
 pub const PAUSED_REASON: &str = "This bot's server node lost touch with the database; its \
      WhatsApp session resumes when the database is back.";
 
-/// Each bot whose pairing's hold lapsed since the last look (its node died or drained) shows
-/// `disconnected`, with why; each is told once, by one node. (A linked device's is adopted.)
-pub async fn tell_lapsed(st: &Ctx) {
+/// The pairings whose node stopped (killed, frozen or drained) since the last look, each taken
+/// by one node: one still on screen (the bot's status is `pairing`) starts again here, so the
+/// waiting app gets a new QR (`qr_updated`; the old one was its connection's, and it is gone);
+/// a pairing that cannot start again says why. A bot no pairing ran for is left as it is.
+pub(super) async fn carry_pairings(st: &Ctx, slots: &std::sync::Arc<Slots>) {
     let lapsed = match st.store.lapsed_holds().await {
         Ok(l) => l,
         Err(e) => {
@@ -281,18 +286,34 @@ pub async fn tell_lapsed(st: &Ctx) {
         }
     };
     for hold in lapsed {
-        tracing::warn!(bot = %hold.bot_id, node = %hold.node, "the node holding the bot's device stopped");
-        let reason = lapsed_reason(&hold.node);
-        let _ = set_status_under(
-            st,
-            &hold.user_id,
-            &hold.bot_id,
-            BotStatus::Disconnected,
-            None,
-            Some(&reason),
-            None,
-        )
-        .await;
+        let pairing = matches!(
+            st.store.get_bot_any(&hold.bot_id).await,
+            Ok(Some((_, bot))) if bot.status == BotStatus::Pairing
+        );
+        if !pairing {
+            continue;
+        }
+        tracing::warn!(bot = %hold.bot_id, node = %hold.node, "the node running the bot's pairing stopped: pairing again here");
+        let (st, slots) = (st.clone(), slots.clone());
+        tokio::spawn(async move {
+            let started = slots
+                .ensure(&st, &hold.user_id, &hold.bot_id, Purpose::Pair, true)
+                .await;
+            if let Err(e) = started {
+                tracing::warn!(bot = %hold.bot_id, "could not pair again: {e}");
+                let reason = lapsed_reason(&hold.node);
+                let _ = set_status_under(
+                    &st,
+                    &hold.user_id,
+                    &hold.bot_id,
+                    BotStatus::Disconnected,
+                    None,
+                    Some(&reason),
+                    None,
+                )
+                .await;
+            }
+        });
     }
 }
 

@@ -87,6 +87,9 @@ pub struct Core {
     fence: Option<Arc<Fence>>,
     /// The device stores' pool (cluster), where the fence is checked.
     devices: Option<deadpool_postgres::Pool>,
+    /// Cluster: until when this node surely holds its devices. Past it (a node frozen, or cut
+    /// off from the database) the client's news is not told: another node may run the bot.
+    clock: Option<Arc<HoldClock>>,
 }
 
 struct Progress {
@@ -237,6 +240,14 @@ impl Core {
     fn on_event(self: &Arc<Self>, event: &Event, client: &Client) {
         let outcome = events::outcome(event);
         if outcome == Outcome::Ignored || self.is_over() {
+            return;
+        }
+        if let Some(clock) = &self.clock
+            && !clock.safe(Instant::now())
+            && !matches!(outcome, Outcome::Ended(_))
+        {
+            // An ending still goes to `end` (a 440 is checked against the fence there).
+            tracing::debug!(bot = %self.bot_id, "not told: this node's hold may have run out");
             return;
         }
         let Some(st) = self.st.upgrade() else { return };
@@ -439,6 +450,7 @@ impl Session {
             uncounted: Arc::default(),
             fence: a.pinned.as_ref().map(|p| p.fence.clone()),
             devices: a.pinned.as_ref().map(|p| p.devices.clone()),
+            clock: a.pinned.as_ref().map(|p| p.clock.clone()),
         });
         if let Some(p) = &a.pinned {
             // Another node took the device: this client stops at once, told to nobody, and its

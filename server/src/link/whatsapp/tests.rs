@@ -653,7 +653,7 @@ mod pinned {
             (1, 0)
         );
         // The bot is never told "stopped": it stays as its holder left it.
-        super::super::pinning::tell_lapsed(&b.st.ctx).await;
+        super::super::pinning::carry_pairings(&b.st.ctx, &b.slots).await;
         assert_eq!(b.row(&bot.id).await.status, BotStatus::Connected);
         // Node a returns: the bot is node b's now; a resumes nothing.
         let a = node("botlink_pinned_adopted", "node-a", Mode::Hang).await;
