@@ -788,3 +788,92 @@ async fn messages_sent_while_no_node_holds_the_device_arrive_after_the_adoption_
     );
     c.double.assert_never_two_sessions().await;
 }
+
+/// The rolling upgrade: a device an earlier botlink kept as a file in its node's directory is
+/// moved into PostgreSQL when that node (upgraded) takes its hold again; WhatsApp sees a login,
+/// no new pairing; from then on any node can run it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_kept_in_a_file_by_an_earlier_botlink_resumes_from_postgres_with_a_login_and_no_pairing()
+ {
+    let mut c = Cluster::start(&[]).await;
+    let (token, user) = c.lb.session().await;
+    c.nodes[0].take().unwrap().kill();
+    let dir = c.data_dir(0);
+    // Linked by one server of before, its device a file in node 1's directory.
+    let db = dir.join("before.db");
+    let before = Server::start_with(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--db",
+        db.to_str().unwrap(),
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--whatsapp-url",
+        &c.double.ws_url,
+    ]);
+    let (t, _) = before.session().await;
+    let bot = before.bot(&t, "Upgraded").await;
+    let (status, pairing) = start_qr(&before, &t, &bot).await;
+    assert_eq!(status, 200, "{pairing}");
+    scan(&c, &pairing).await;
+    let linked = eventually("linked before", Duration::from_secs(20), || async {
+        let (_, r) = before
+            .call("GET", &format!("/api/bots/{bot}"), Some(&t), None)
+            .await;
+        (r["status"] == "connected").then_some(r)
+    })
+    .await;
+    before.terminate();
+    let file = dir.join("devices").join(format!("{bot}.sqlite"));
+    assert!(file.exists(), "{}", file.display());
+    let qrs = totals(&c.double, "qrsOffered").await;
+    assert_eq!(totals(&c.double, "logins").await, 1);
+    // What the upgrade finds in the cluster's database: the bot, and node 1's hold on it.
+    let (pg, connection) = tokio_postgres::connect(&c.pg.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let phone = linked["phone"].as_str().unwrap();
+    let url = format!("http://127.0.0.1:{}", c.ports[0]);
+    pg.execute(
+        "INSERT INTO bots (id, user_id, name, status, phone, created_at)
+         VALUES ($1, $2, 'Upgraded', 'connected', $3, '2026-12-01T00:00:00Z')",
+        &[&bot, &user, &phone],
+    )
+    .await
+    .unwrap();
+    pg.execute(
+        "INSERT INTO device_holds (bot_id, user_id, node, url, hold_until, registered)
+         VALUES ($1, $2, 'node1', $3, botlink_now_ms() + 60000, true)",
+        &[&bot, &user, &url],
+    )
+    .await
+    .unwrap();
+    c.nodes[0] = Some(c.start_node(0));
+    eventually(
+        "logged in from the database",
+        Duration::from_secs(10),
+        || async { (totals(&c.double, "logins").await == 2).then_some(()) },
+    )
+    .await;
+    assert_eq!(totals(&c.double, "qrsOffered").await, qrs, "no pairing");
+    assert!(!file.exists(), "moved, the file renamed");
+    let r = eventually(
+        "connected in the cluster",
+        Duration::from_secs(5),
+        || async {
+            let r = row(&c, &token, &bot).await;
+            (r["status"] == "connected").then_some(r)
+        },
+    )
+    .await;
+    assert_eq!(r["phone"], linked["phone"], "{r}");
+    // The device is the database's now: node 1 killed, another node logs it in.
+    c.nodes[0].take().unwrap().kill();
+    eventually("adopted", Duration::from_secs(5), || async {
+        (totals(&c.double, "logins").await == 3).then_some(())
+    })
+    .await;
+    assert_eq!(totals(&c.double, "replacedSent").await, 0);
+    c.double.assert_never_two_sessions().await;
+}

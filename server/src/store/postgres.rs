@@ -560,6 +560,8 @@ impl Store for PostgresStore {
         margin_ms: i64,
     ) -> Result<Vec<DeviceHold>, StoreError> {
         // SKIP LOCKED: nodes adopting at once share the orphans, each adopted by one of them.
+        // Only a device in the database: one still in its holder's file (an earlier botlink,
+        // not yet imported) waits for that node.
         let mut client = self.pool.get().await.map_err(down)?;
         let tx = client.transaction().await.map_err(sql)?;
         tx.batch_execute(FENCE_WAIT).await.map_err(sql)?;
@@ -571,6 +573,8 @@ impl Store for PostgresStore {
                      WHERE bot_id IN (SELECT bot_id FROM device_holds
                                       WHERE registered AND node <> $1
                                         AND hold_until + $4 < botlink_now_ms()
+                                        AND bot_id IN (SELECT bot_id FROM wa_devices
+                                                       WHERE registered)
                                       FOR UPDATE SKIP LOCKED)
                      RETURNING {HOLD}"
                 ),

@@ -334,6 +334,11 @@ impl Cluster {
         Server::start_with(&args)
     }
 
+    /// Node `i`'s data directory (`--data-dir`), the same across its restarts.
+    pub fn data_dir(&self, i: usize) -> std::path::PathBuf {
+        self._dir.path().join(format!("node{}", i + 1))
+    }
+
     pub fn node(&self, i: usize) -> &Server {
         self.nodes[i].as_ref().expect("a running node")
     }

@@ -153,8 +153,9 @@ impl Slots {
     /// here. A database that does not answer: not now (the keeper and the adoption try again).
     async fn has_device(&self, st: &Ctx, bot_id: &str) -> bool {
         match (self.pinned, st.store.device_pool()) {
+            // A file of an earlier botlink counts: it is imported when the client starts.
             (true, Some(pool)) => match device::registered(&pool, bot_id).await {
-                Ok(linked) => linked,
+                Ok(linked) => linked || self.device_file(bot_id).exists(),
                 Err(e) => {
                     tracing::warn!(bot = bot_id, "could not look for the bot's device: {e}");
                     false
@@ -294,6 +295,47 @@ impl Slots {
         self.forget_file(bot_id)
     }
 
+    /// Pinned: a device an earlier botlink kept in a file here (whatsapp-rust's SQLite store)
+    /// moves into the database, under the fence just taken, once: the file is then renamed
+    /// `….imported` (kept, never read again). Only while the database has no device of the bot.
+    async fn import_file(&self, bot_id: &str, p: &Pinned) -> Result<(), LinkError> {
+        let file = self.device_file(bot_id);
+        if !file.exists() {
+            return Ok(());
+        }
+        let broken = |why: String| {
+            tracing::error!(bot = bot_id, file = %file.display(), "could not move the device into the database: {why}");
+            LinkError::Broken(format!(
+                "this bot's device could not be moved into the database ({why})"
+            ))
+        };
+        if device::registered(&p.devices, bot_id)
+            .await
+            .map_err(broken)?
+        {
+            tracing::warn!(bot = bot_id, file = %file.display(), "a device file, and a device in the database: the file is stale, left as it is");
+            return Ok(());
+        }
+        let to = device::PgDevice::new(p.devices.clone(), p.fence.clone());
+        let imported = device::import::import(&file, &to).await.map_err(broken)?;
+        for f in device_files(&self.devices, bot_id) {
+            let mut done = f.clone().into_os_string();
+            done.push(".imported");
+            match std::fs::rename(&f, &done) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(broken(format!("renaming {}: {e}", f.display()))),
+            }
+        }
+        tracing::info!(
+            bot = bot_id,
+            rows = imported.rows,
+            registered = imported.registered,
+            "moved the bot's device from its file into the database"
+        );
+        Ok(())
+    }
+
     /// Removes the bot's device file (and SQLite's `-wal` and `-shm`).
     fn forget_file(&self, bot_id: &str) -> Result<(), LinkError> {
         for f in device_files(&self.devices, bot_id) {
@@ -347,6 +389,11 @@ impl Slots {
         else {
             return Ok(None);
         };
+        if let Some(p) = &pinned
+            && !fresh_device
+        {
+            self.import_file(bot_id, p).await?;
+        }
         if purpose == Purpose::Resume && !self.has_device(st, bot_id).await {
             return Ok(None);
         }

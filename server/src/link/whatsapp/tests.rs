@@ -747,6 +747,67 @@ mod pinned {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_device_an_earlier_botlink_kept_in_a_file_moves_into_the_database_once_on_resume() {
+        let n = nodes("botlink_pinned_import", &["node-a", "node-b"], Mode::Hang).await;
+        let (a, b) = (&n[0], &n[1]);
+        // What a node of before leaves: its hold (registered), the device in its directory.
+        let bot = a.bot("Upgraded").await;
+        let lease = crate::store::Lease {
+            node: "node-a",
+            ttl_ms: 60_000,
+        };
+        a.st.store
+            .hold_device(&bot.id, "u1", lease, "http://a")
+            .await
+            .unwrap();
+        a.st.store
+            .show_on_hold(&bot.id, "node-a", None, true)
+            .await
+            .unwrap();
+        write_device(a, &bot, Some(JID)).await;
+        let file = a.slots.device_file(&bot.id);
+        assert!(!registered(a, &bot).await);
+        // Nobody else adopts what is not in the database yet, even once its hold lapsed.
+        freeze(a).await;
+        super::super::pinning::adopt(&b.st.ctx, &b.slots).await;
+        assert_eq!(b.stats().devices_adopted, 0);
+        // Its node resumes it: the device moves in, and the client runs on it (registered).
+        a.slots.resume_one(&a.st.ctx, &bot.id).await;
+        assert_eq!(a.stats().whatsapp_clients_started, 1, "resumed");
+        assert!(registered(a, &bot).await, "in the database");
+        assert!(!file.exists(), "the file is not read again");
+        let mut done = file.clone().into_os_string();
+        done.push(".imported");
+        assert!(std::path::Path::new(&done).exists(), "kept, renamed");
+        // The same device: its identity, its phone.
+        use whatsapp_rust::wacore::store::traits::DeviceStore;
+        let pool = a.st.store.device_pool().unwrap();
+        let hold = a.st.store.device_hold(&bot.id).await.unwrap().unwrap();
+        assert_eq!(hold.node, "node-a");
+        let fence = crate::store::device::Fence::new(&bot.id, 0);
+        let moved = device::PgDevice::new(pool, fence)
+            .load()
+            .await
+            .unwrap()
+            .unwrap();
+        let old = whatsapp_rust::store::SqliteStore::new(
+            &std::path::PathBuf::from(&done).to_string_lossy(),
+        )
+        .await
+        .unwrap()
+        .load()
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(moved.identity_key.public_key, old.identity_key.public_key);
+        assert_eq!(
+            moved.pn.map(|j| j.user.to_string()).as_deref(),
+            Some("15551234567")
+        );
+        a.st.link.shutdown(&a.st.ctx).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_bot_unlinked_while_its_holder_is_gone_is_not_resumed_and_pairs_anew_elsewhere() {
         let n = nodes("botlink_pinned_unlinked", &["node-a", "node-b"], Mode::Hang).await;
         let (a, b) = (&n[0], &n[1]);

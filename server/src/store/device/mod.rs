@@ -16,6 +16,7 @@ mod app_sync;
 #[cfg(test)]
 mod contract;
 mod device_row;
+pub mod import;
 mod protocol_store;
 mod secrets;
 mod signal;
