@@ -877,3 +877,27 @@ async fn a_device_kept_in_a_file_by_an_earlier_botlink_resumes_from_postgres_wit
     assert_eq!(totals(&c.double, "replacedSent").await, 0);
     c.double.assert_never_two_sessions().await;
 }
+
+/// A drain (SIGTERM) hands a linked device over at once: the node closes its client and lets
+/// the hold lapse well past the margin, and another node logs the device in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_drain_hands_a_linked_device_to_another_node_at_once() {
+    let mut c = Cluster::start(&[]).await;
+    let (token, _, bot) = linked_on_node_1(&c).await;
+    let drained = Instant::now();
+    let status = c.nodes[0].take().unwrap().terminate();
+    assert!(status.success(), "{status:?}");
+    eventually(
+        "logged in from another node",
+        Duration::from_secs(5),
+        || async { (totals(&c.double, "logins").await == 2).then_some(()) },
+    )
+    .await;
+    println!(
+        "drain: logged in again {:?} after SIGTERM",
+        drained.elapsed()
+    );
+    assert_eq!(row(&c, &token, &bot).await["status"], "connected");
+    assert_eq!(totals(&c.double, "replacedSent").await, 0);
+    c.double.assert_never_two_sessions().await;
+}
