@@ -294,13 +294,7 @@ async fn a_killed_holders_pairing_starts_again_elsewhere_and_the_waiting_app_get
     };
     let took = killed.elapsed();
     println!("a new QR {took:?} after the pairing's node was killed");
-    let errors: Vec<_> = heard
-        .iter()
-        .filter(|(name, e)| {
-            name == "whatsapp_connection_event" && e["type"] == "connection_failed"
-                || name == "bot_status_update" && e["status"] != "pairing"
-        })
-        .collect();
+    let errors = trouble(&heard, "pairing");
     assert!(
         errors.is_empty(),
         "the screen was told of trouble: {errors:?}"
@@ -609,6 +603,18 @@ async fn linked_on_node_1(c: &Cluster) -> (String, String, String) {
     (token, user, bot)
 }
 
+/// The events that would put trouble on the app's screen: a `connection_failed`, or a status
+/// other than `expected`.
+fn trouble<'a>(events: &'a [(String, Value)], expected: &str) -> Vec<&'a (String, Value)> {
+    events
+        .iter()
+        .filter(|(name, v)| {
+            name == "whatsapp_connection_event" && v["type"] == "connection_failed"
+                || name == "bot_status_update" && v["status"] != expected
+        })
+        .collect()
+}
+
 /// The events a socket hears within `within`.
 async fn events_within(sio: &mut Sio, within: Duration) -> Vec<(String, Value)> {
     let until = tokio::time::Instant::now() + within;
@@ -650,13 +656,7 @@ async fn a_frozen_holder_is_replaced_and_once_awake_never_connects_writes_or_emi
     c.node(0).signal("CONT");
     // Awake: its hold is gone, its fence lost, its clock past the safe time.
     let after = events_within(&mut sio, Duration::from_secs(4)).await;
-    let told: Vec<_> = after
-        .iter()
-        .filter(|(name, v)| {
-            name == "whatsapp_connection_event" && v["type"] == "connection_failed"
-                || name == "bot_status_update" && v["status"] != "connected"
-        })
-        .collect();
+    let told = trouble(&after, "connected");
     assert!(
         told.is_empty(),
         "the woken node told the user: {told:?} (before: {before:?})"

@@ -34,8 +34,8 @@ pub async fn run(
     cli.serve.checked_cluster_secret()?;
     let clustered = cli.serve.cluster().is_some();
     if clustered && serving {
-        // A bot's device store is a file on one node's disk, pinned to that node: the node must
-        // be the same one after a restart (its name, its directory, its address).
+        // The devices are in PostgreSQL, so any node can run any bot: a node needs only an
+        // address the others reach (requests about a bot are passed on to its holder).
         check_pinning(&cli.serve)?;
     }
     let store: Box<dyn Store> = match cli.serve.cluster() {
@@ -176,21 +176,17 @@ async fn drain(st: &AppState, publisher: Option<cluster::redis::StatsPublisher>)
     }
 }
 
-/// What a node holding real devices needs: a name and a directory that outlive a restart, and
-/// an address the other nodes can reach.
+/// What a cluster node needs: an address the other nodes can reach. Neither a stable
+/// `--node-id` nor a `--data-dir`: a node's devices are in PostgreSQL, and another node adopts
+/// them when it stops. (Both only while a node still has device files of an earlier botlink to
+/// move in: it finds them in its `--data-dir` when it takes their holds again, by its name.)
 fn check_pinning(cfg: &ServeArgs) -> Result<(), String> {
-    let missing =
-        |what: &str| format!("a cluster node needs {what}: a bot's device stays on its node");
-    if cfg.node_id.is_none() {
-        return Err(missing("--node-id (the same after a restart)"));
-    }
-    if cfg.data_dir.is_none() {
-        return Err(missing("--data-dir (where the devices are kept)"));
-    }
     if cfg.node_url.is_none() && cfg.addr.ip().is_unspecified() {
-        return Err(missing(
-            "--node-url (how the other nodes reach this one; --addr listens on every address)",
-        ));
+        return Err(
+            "a cluster node needs --node-url: how the other nodes reach this one \
+                    (--addr listens on every address)"
+                .into(),
+        );
     }
     Ok(())
 }
