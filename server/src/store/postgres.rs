@@ -780,6 +780,20 @@ pub mod tests {
         ttl_ms: 2_000,
     };
 
+    /// A linked device in the database (what adoption looks for), its bytes beside the point.
+    async fn linked_device(s: &PostgresStore, bot: &str) {
+        s.devices
+            .get()
+            .await
+            .unwrap()
+            .execute(
+                "INSERT INTO wa_devices (bot_id, device, registered) VALUES ($1, '\\x00', true)",
+                &[&bot],
+            )
+            .await
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn a_linked_device_whose_holder_stopped_is_adopted_once_under_a_new_fence() {
         let s = database_of_its_own("botlink_adoption").await;
@@ -799,6 +813,14 @@ pub mod tests {
         let f3 = h3.fence.unwrap();
         assert!(f3 > f2);
         s.show_on_hold(&bot.id, "node-a", None, true).await.unwrap();
+        // Linked, but its device not in the database (a file of before): nobody adopts it.
+        s.lapse_holds("node-a").await.unwrap();
+        assert!(s.adopt_holds(B, "http://b", 500).await.unwrap().is_empty());
+        s.retake_hold(&bot.id, A, "http://a")
+            .await
+            .unwrap()
+            .unwrap();
+        linked_device(&s, &bot.id).await;
         // Live: nobody adopts it.
         assert!(s.adopt_holds(B, "http://b", 500).await.unwrap().is_empty());
         // Lapsed, but not yet by the margin: nobody either.
@@ -853,6 +875,7 @@ pub mod tests {
         .await
         .unwrap();
         s.show_on_hold(&bot.id, "node-a", None, true).await.unwrap();
+        linked_device(&s, &bot.id).await;
         s.lapse_holds("node-a").await.unwrap();
         let adopted = s.adopt_holds(B, "http://b", 500).await.unwrap();
         assert_eq!(adopted.len(), 1);
