@@ -118,7 +118,7 @@ impl Core {
     pub fn is_over(&self) -> bool {
         matches!(*self.phase.borrow(), Phase::Ended(_))
             || lock(&self.progress).stopping
-            || self.fence.as_ref().is_some_and(|f| f.is_lost())
+            || self.fenced()
     }
 
     /// The number of the fence its writes are made under (cluster mode).
