@@ -491,6 +491,14 @@ async fn postgres_down_answers_503_and_after_its_restart_nothing_is_lost() {
     links(&c, &token, &bot, &again).await;
 }
 
+/// Until the double has counted `n` logins in all (within `within`): `what` says which.
+async fn until_logins(c: &Cluster, n: u64, within: Duration, what: &str) {
+    eventually(what, within, || async {
+        (totals(&c.double, "logins").await == n).then_some(())
+    })
+    .await;
+}
+
 /// One of the double's totals (`/admin/stats`).
 async fn totals(double: &common::Double, what: &str) -> u64 {
     double.stats().await["totals"][what].as_u64().unwrap_or(0)
@@ -543,10 +551,11 @@ async fn real_link_a_killed_holders_linked_bot_is_logged_in_from_another_node_wi
     assert_eq!(totals(&c.double, "logins").await, 1);
     c.nodes[0].take().unwrap().kill();
     let killed = Instant::now();
-    eventually(
-        "the device logged in from another node",
+    until_logins(
+        &c,
+        2,
         Duration::from_secs(5),
-        || async { (totals(&c.double, "logins").await == 2).then_some(()) },
+        "the device logged in from another node",
     )
     .await;
     let took = killed.elapsed();
@@ -636,12 +645,7 @@ async fn a_frozen_holder_is_replaced_and_once_awake_never_connects_writes_or_emi
     let (mut sio, _) = Sio::connect(c.node(1), auth(&token, &user, &bot)).await;
     c.node(0).signal("STOP");
     let frozen = Instant::now();
-    eventually(
-        "logged in from another node",
-        Duration::from_secs(5),
-        || async { (totals(&c.double, "logins").await == 2).then_some(()) },
-    )
-    .await;
+    until_logins(&c, 2, Duration::from_secs(5), "logged in from another node").await;
     println!(
         "frozen holder: logged in again {:?} after SIGSTOP",
         frozen.elapsed()
@@ -688,10 +692,7 @@ async fn a_linked_bot_survives_postgres_and_redis_restarts_with_one_connection_a
     c.pg.stop();
     tokio::time::sleep(Duration::from_secs(4)).await;
     c.pg.start_again();
-    eventually("logged in again", Duration::from_secs(10), || async {
-        (totals(&c.double, "logins").await == 2).then_some(())
-    })
-    .await;
+    until_logins(&c, 2, Duration::from_secs(10), "logged in again").await;
     let back = eventually("connected again", Duration::from_secs(10), || async {
         let r = row(&c, &token, &bot).await;
         (r["status"] == "connected").then_some(r)
@@ -769,12 +770,7 @@ async fn messages_sent_while_no_node_holds_the_device_arrive_after_the_adoption_
         let went = contact_writes(&c, &jid, text).await;
         assert_eq!(went["delivery"]["delivery"], "queued", "{went}");
     }
-    eventually(
-        "logged in from another node",
-        Duration::from_secs(5),
-        || async { (totals(&c.double, "logins").await == 2).then_some(()) },
-    )
-    .await;
+    until_logins(&c, 2, Duration::from_secs(5), "logged in from another node").await;
     assert_eq!(totals(&c.double, "offlineDelivered").await, 3);
     eventually("the three counted", Duration::from_secs(10), || async {
         (row(&c, &token, &bot).await["messages"] == 4).then_some(())
@@ -850,10 +846,11 @@ async fn a_device_kept_in_a_file_by_an_earlier_botlink_resumes_from_postgres_wit
     .await
     .unwrap();
     c.nodes[0] = Some(c.start_node(0));
-    eventually(
-        "logged in from the database",
+    until_logins(
+        &c,
+        2,
         Duration::from_secs(10),
-        || async { (totals(&c.double, "logins").await == 2).then_some(()) },
+        "logged in from the database",
     )
     .await;
     assert_eq!(totals(&c.double, "qrsOffered").await, qrs, "no pairing");
@@ -870,10 +867,7 @@ async fn a_device_kept_in_a_file_by_an_earlier_botlink_resumes_from_postgres_wit
     assert_eq!(r["phone"], linked["phone"], "{r}");
     // The device is the database's now: node 1 killed, another node logs it in.
     c.nodes[0].take().unwrap().kill();
-    eventually("adopted", Duration::from_secs(5), || async {
-        (totals(&c.double, "logins").await == 3).then_some(())
-    })
-    .await;
+    until_logins(&c, 3, Duration::from_secs(5), "adopted").await;
     assert_eq!(totals(&c.double, "replacedSent").await, 0);
     c.double.assert_never_two_sessions().await;
 }
@@ -887,12 +881,7 @@ async fn a_sigterm_drain_hands_a_linked_device_to_another_node_at_once() {
     let drained = Instant::now();
     let status = c.nodes[0].take().unwrap().terminate();
     assert!(status.success(), "{status:?}");
-    eventually(
-        "logged in from another node",
-        Duration::from_secs(5),
-        || async { (totals(&c.double, "logins").await == 2).then_some(()) },
-    )
-    .await;
+    until_logins(&c, 2, Duration::from_secs(5), "logged in from another node").await;
     println!(
         "drain: logged in again {:?} after SIGTERM",
         drained.elapsed()

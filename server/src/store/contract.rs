@@ -3,11 +3,12 @@
 
 use super::*;
 
-const A: Lease<'static> = Lease {
+/// Holds of two nodes (the PostgreSQL store's own tests use them too).
+pub const A: Lease<'static> = Lease {
     node: "node-a",
     ttl_ms: 3_000,
 };
-const B: Lease<'static> = Lease {
+pub const B: Lease<'static> = Lease {
     node: "node-b",
     ttl_ms: 3_000,
 };

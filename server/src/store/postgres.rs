@@ -266,6 +266,49 @@ impl PostgresStore {
     async fn bots(&self, q: &str, p: &[&(dyn ToSql + Sync)]) -> Result<Vec<Bot>, StoreError> {
         Ok(self.rows(q, p).await?.iter().map(bot_from_row).collect())
     }
+
+    /// Runs `q` — a statement that takes holds and returns them (`{HOLD}` first, maybe more
+    /// columns) — and gives every hold it took a new fence, in one transaction: every write
+    /// under an older fence is refused from its commit on. Each hold with its row.
+    async fn take_holds(
+        &self,
+        q: &str,
+        p: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<(DeviceHold, Row)>, StoreError> {
+        let mut client = self.pool.get().await.map_err(down)?;
+        let tx = client.transaction().await.map_err(sql)?;
+        tx.batch_execute(FENCE_WAIT).await.map_err(sql)?;
+        let rows = tx.query(q, p).await.map_err(sql)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bots: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        let fences = tx
+            .query(
+                "INSERT INTO device_fences (bot_id, fence)
+                 SELECT b, nextval('device_fence_numbers') FROM UNNEST($1::text[]) AS t(b)
+                 ON CONFLICT (bot_id) DO UPDATE SET fence = nextval('device_fence_numbers')
+                 RETURNING bot_id, fence",
+                &[&bots],
+            )
+            .await
+            .map_err(sql)?;
+        tx.commit().await.map_err(sql)?;
+        let fence_of = |bot: &str| {
+            fences
+                .iter()
+                .find(|f| f.get::<_, &str>(0) == bot)
+                .map(|f| f.get::<_, i64>(1))
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let mut hold = hold_from_row(&r);
+                hold.fence = fence_of(&hold.bot_id);
+                (hold, r)
+            })
+            .collect())
+    }
 }
 
 /// The pool could not hand out a connection: the database is down or unreachable.
@@ -486,12 +529,9 @@ impl Store for PostgresStore {
     ) -> Result<(DeviceHold, bool), StoreError> {
         // Taken when free, renewed when ours, taken over only from a lapsed, unregistered hold
         // (a registered one is adopted: `adopt_holds`); `anew` compares with the holder before
-        // it. Taken, it takes a new fence in the same transaction.
-        let mut client = self.pool.get().await.map_err(down)?;
-        let tx = client.transaction().await.map_err(sql)?;
-        tx.batch_execute(FENCE_WAIT).await.map_err(sql)?;
-        let rows = tx
-            .query(
+        // it.
+        let taken = self
+            .take_holds(
                 &format!(
                     "WITH before AS (SELECT node FROM device_holds WHERE bot_id = $1)
                      INSERT INTO device_holds AS h (bot_id, user_id, node, url, hold_until)
@@ -508,16 +548,10 @@ impl Store for PostgresStore {
                 ),
                 &[&bot_id, &user_id, &lease.node, &url, &lease.ttl_ms],
             )
-            .await
-            .map_err(sql)?;
-        if let Some(r) = rows.first() {
-            let mut hold = hold_from_row(r);
-            let anew = r.get(7);
-            hold.fence = Some(take_fences(&tx, &[bot_id]).await?[0].1);
-            tx.commit().await.map_err(sql)?;
-            return Ok((hold, anew));
+            .await?;
+        if let Some((hold, row)) = taken.into_iter().next() {
+            return Ok((hold, row.get(7)));
         }
-        drop(tx);
         let held = self
             .device_hold(bot_id)
             .await?
@@ -531,11 +565,8 @@ impl Store for PostgresStore {
         lease: Lease<'_>,
         url: &str,
     ) -> Result<Option<DeviceHold>, StoreError> {
-        let mut client = self.pool.get().await.map_err(down)?;
-        let tx = client.transaction().await.map_err(sql)?;
-        tx.batch_execute(FENCE_WAIT).await.map_err(sql)?;
-        let rows = tx
-            .query(
+        let taken = self
+            .take_holds(
                 &format!(
                     "UPDATE device_holds SET hold_until = botlink_now_ms() + $3, url = $4,
                         lapse_told = false
@@ -543,14 +574,8 @@ impl Store for PostgresStore {
                 ),
                 &[&bot_id, &lease.node, &lease.ttl_ms, &url],
             )
-            .await
-            .map_err(sql)?;
-        let Some(mut hold) = rows.first().map(hold_from_row) else {
-            return Ok(None);
-        };
-        hold.fence = Some(take_fences(&tx, &[bot_id]).await?[0].1);
-        tx.commit().await.map_err(sql)?;
-        Ok(Some(hold))
+            .await?;
+        Ok(taken.into_iter().next().map(|(hold, _)| hold))
     }
 
     async fn adopt_holds(
@@ -562,11 +587,8 @@ impl Store for PostgresStore {
         // SKIP LOCKED: nodes adopting at once share the orphans, each adopted by one of them.
         // Only a device in the database: one still in its holder's file (an earlier botlink,
         // not yet imported) waits for that node.
-        let mut client = self.pool.get().await.map_err(down)?;
-        let tx = client.transaction().await.map_err(sql)?;
-        tx.batch_execute(FENCE_WAIT).await.map_err(sql)?;
-        let rows = tx
-            .query(
+        let taken = self
+            .take_holds(
                 &format!(
                     "UPDATE device_holds SET node = $1, url = $2,
                         hold_until = botlink_now_ms() + $3, lapse_told = false, view = NULL
@@ -580,22 +602,8 @@ impl Store for PostgresStore {
                 ),
                 &[&lease.node, &url, &lease.ttl_ms, &margin_ms],
             )
-            .await
-            .map_err(sql)?;
-        let mut holds: Vec<DeviceHold> = rows.iter().map(hold_from_row).collect();
-        if holds.is_empty() {
-            return Ok(holds);
-        }
-        let bots: Vec<&str> = holds.iter().map(|h| h.bot_id.as_str()).collect();
-        let fences = take_fences(&tx, &bots).await?;
-        tx.commit().await.map_err(sql)?;
-        for hold in &mut holds {
-            hold.fence = fences
-                .iter()
-                .find(|(bot, _)| *bot == hold.bot_id)
-                .map(|(_, f)| *f);
-        }
-        Ok(holds)
+            .await?;
+        Ok(taken.into_iter().map(|(hold, _)| hold).collect())
     }
 
     fn device_pool(&self) -> Option<deadpool_postgres::Pool> {
@@ -708,25 +716,6 @@ fn hold_from_row(r: &Row) -> DeviceHold {
 /// transaction to the device pool's `idle_in_transaction_session_timeout` meanwhile.
 const FENCE_WAIT: &str = "SET LOCAL lock_timeout = '1s'";
 
-/// New fences for the bots, in the transaction that takes their holds: every write under an
-/// older fence is refused from its commit on.
-async fn take_fences(
-    tx: &deadpool_postgres::Transaction<'_>,
-    bots: &[&str],
-) -> Result<Vec<(String, i64)>, StoreError> {
-    let rows = tx
-        .query(
-            "INSERT INTO device_fences (bot_id, fence)
-             SELECT b, nextval('device_fence_numbers') FROM UNNEST($1::text[]) AS t(b)
-             ON CONFLICT (bot_id) DO UPDATE SET fence = nextval('device_fence_numbers')
-             RETURNING bot_id, fence",
-            &[&bots],
-        )
-        .await
-        .map_err(sql)?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-}
-
 #[cfg(all(test, feature = "cluster-suite"))]
 pub mod tests {
     use super::PostgresStore;
@@ -767,17 +756,10 @@ pub mod tests {
         format!("{server}/{name}")
     }
 
-    const A: Lease<'static> = Lease {
-        node: "node-a",
-        ttl_ms: 2_000,
-    };
-    const B: Lease<'static> = Lease {
-        node: "node-b",
-        ttl_ms: 2_000,
-    };
+    use crate::store::contract::{A, B};
     const C: Lease<'static> = Lease {
         node: "node-c",
-        ttl_ms: 2_000,
+        ttl_ms: 3_000,
     };
 
     /// A linked device in the database (what adoption looks for), its bytes beside the point.

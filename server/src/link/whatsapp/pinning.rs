@@ -77,6 +77,8 @@ pub struct Keeper {
     renewed_at: Option<Instant>,
     /// Bots whose clients were stopped because the holds could not be renewed.
     paused: BTreeSet<String>,
+    /// The last renewal failed: the clients stop at the safe time, not a round later.
+    failing: bool,
 }
 
 /// What a round orders.
@@ -95,6 +97,7 @@ impl Keeper {
     /// is not among them stops (its hold is gone); paused ones held again resume.
     pub fn renewed(&mut self, sent: Instant, held: &[String], running: &[String]) -> Orders {
         self.renewed_at = Some(sent);
+        self.failing = false;
         let held: BTreeSet<&str> = held.iter().map(String::as_str).collect();
         let paused = std::mem::take(&mut self.paused);
         Orders {
@@ -116,6 +119,16 @@ impl Keeper {
         self.renewed_at.map(|t| t + HOLD_TTL - STOP_MARGIN)
     }
 
+    /// Whether the last renewal failed.
+    pub fn failing(&self) -> bool {
+        self.failing
+    }
+
+    /// While renewals fail: the moment a round is due whatever the tick (the safe time).
+    pub fn stop_deadline(&self) -> Option<Instant> {
+        self.safe_until().filter(|_| self.failing)
+    }
+
     /// How long a renewal sent at `sent` may take: while clients run, no later than their safe
     /// time (a database that hangs must not keep them running past their hold); with none
     /// running (paused), a whole tick — a renewal must be able to succeed again.
@@ -129,6 +142,7 @@ impl Keeper {
     /// The renewal failed at `now`: the clients run on while the holds surely last, and stop
     /// (paused) once they might not.
     pub fn failed(&mut self, now: Instant, running: &[String]) -> Orders {
+        self.failing = true;
         let safe_until = self.safe_until();
         if safe_until.is_some_and(|until| now < until) || running.is_empty() {
             return Orders::default();
@@ -154,13 +168,9 @@ pub(super) async fn keep_holds(
     let mut keeper = Keeper::default();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut failing = false;
     loop {
         // While renewals fail, the clients stop at the holds' safe time, not a tick later.
-        let deadline = keeper
-            .safe_until()
-            .filter(|_| failing)
-            .map(tokio::time::Instant::from_std);
+        let deadline = keeper.stop_deadline().map(tokio::time::Instant::from_std);
         tokio::select! {
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
@@ -178,17 +188,14 @@ pub(super) async fn keep_holds(
             {
                 Ok(Ok(held)) => {
                     slots.clock.renewed(sent);
-                    failing = false;
                     keeper.renewed(sent, &held, &running)
                 }
                 Ok(Err(e)) => {
                     tracing::warn!("could not renew this node's device holds: {e}");
-                    failing = true;
                     keeper.failed(Instant::now(), &running)
                 }
                 Err(_) => {
                     tracing::warn!("renewing this node's device holds took over {within:?}");
-                    failing = true;
                     keeper.failed(Instant::now(), &running)
                 }
             };
@@ -198,7 +205,7 @@ pub(super) async fn keep_holds(
         for bot in orders.resume {
             slots.resume_one(&st, &bot).await;
         }
-        if !failing {
+        if !keeper.failing() {
             adopt(&st, &slots).await;
             carry_pairings(&st, &slots).await;
         }
@@ -386,6 +393,11 @@ mod tests {
             k.failed(t0 + safe - Duration::from_millis(1), &bots(&["a"])),
             Orders::default()
         );
+        assert_eq!(
+            k.stop_deadline(),
+            Some(t0 + safe),
+            "due at the safe time while failing"
+        );
         // From then on the hold might run out: the client stops, paused.
         let orders = k.failed(t0 + safe, &bots(&["a"]));
         assert_eq!((orders.stop, orders.pause), (bots(&["a"]), true));
@@ -397,6 +409,7 @@ mod tests {
         // The database is back and the hold is still this node's: the client resumes.
         let orders = k.renewed(t0 + HOLD_TTL * 6, &bots(&["a"]), &[]);
         assert_eq!(orders.resume, bots(&["a"]));
+        assert_eq!(k.stop_deadline(), None, "renewed: rounds by the tick again");
         let again = k.renewed(t0 + HOLD_TTL * 7, &bots(&["a"]), &bots(&["a"]));
         assert!(again.resume.is_empty(), "resumed once");
     }
