@@ -82,6 +82,16 @@ struct Slots {
     keeper_stop: CancellationToken,
 }
 
+/// What a client start runs under.
+enum Hold {
+    /// One node: the bot's device is its file here, and nothing is held.
+    Alone,
+    /// In a cluster: this node holds the device, under this fence.
+    Pinned(Pinned),
+    /// A resume found the device no longer this node's (unlinked, or taken by another).
+    NotOurs,
+}
+
 /// How long a shutting-down node waits for each client's clean stop (all at once) before it
 /// aborts the rest: the holds are renewed meanwhile, so this bounds only the shutdown's length.
 const DRAIN_CLOSE: Duration = Duration::from_secs(3);
@@ -198,7 +208,7 @@ impl Slots {
 
     /// Pinned: takes (or renews) this node's hold on the bot's device before its client
     /// starts, with a new fence (every client start takes one: nothing of an earlier client
-    /// writes after it). `Ok(None)`: a resume found the device no longer held by this node.
+    /// writes after it).
     async fn take_hold(
         &self,
         st: &Ctx,
@@ -206,9 +216,9 @@ impl Slots {
         bot_id: &str,
         purpose: Purpose,
         fresh_device: &mut bool,
-    ) -> Result<Option<Option<Pinned>>, LinkError> {
+    ) -> Result<Hold, LinkError> {
         if !self.pinned {
-            return Ok(Some(None));
+            return Ok(Hold::Alone);
         }
         let Some(devices) = st.store.device_pool() else {
             return Err(LinkError::Broken(
@@ -226,7 +236,7 @@ impl Slots {
                     "not resumed: this node no longer holds the bot's device (unlinked, or \
                      taken by another node, meanwhile)"
                 );
-                return Ok(None);
+                return Ok(Hold::NotOurs);
             };
             hold
         } else {
@@ -246,11 +256,11 @@ impl Slots {
         self.clock.renewed(sent);
         let fence = Fence::new(bot_id, number);
         lock(&self.fences).insert(bot_id.to_owned(), fence.clone());
-        Ok(Some(Some(Pinned {
+        Ok(Hold::Pinned(Pinned {
             fence,
             devices,
             clock: self.clock.clone(),
-        })))
+        }))
     }
 
     /// Starts a paused bot's client again (its hold is this node's once more).
@@ -383,11 +393,13 @@ impl Slots {
             self.closed(st, &old.core.bot_id);
             old.close().await;
         }
-        let Some(pinned) = self
+        let pinned = match self
             .take_hold(st, user_id, bot_id, purpose, &mut fresh_device)
             .await?
-        else {
-            return Ok(None);
+        {
+            Hold::Alone => None,
+            Hold::Pinned(p) => Some(p),
+            Hold::NotOurs => return Ok(None),
         };
         if let Some(p) = &pinned
             && !fresh_device
